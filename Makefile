@@ -1,0 +1,53 @@
+# One entry point for people and CI. Every target is idempotent.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run worker test test-unit lint kafka-up kafka-down db-up db-down services-up bench clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+kafka-up:
+	ops/kafka/kafka.sh up
+
+kafka-down:
+	ops/kafka/kafka.sh down
+
+db-up:
+	ops/postgres/postgres.sh up
+
+db-down:
+	ops/postgres/postgres.sh down
+
+services-up: kafka-up db-up
+
+# Kafka locally, SQLite unless DATABASE_URL says otherwise, then the worker in the foreground.
+run: install kafka-up
+	$(BIN)/faust -A streamapp.app worker --loglevel=info
+
+test: install services-up
+	$(BIN)/pytest -q
+
+test-unit: install
+	$(BIN)/pytest -q -m "not kafka and not postgres"
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+bench: install services-up
+	$(BIN)/python -m bench
+
+clean:
+	ops/kafka/kafka.sh reset || true
+	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,1 @@
+"""Stream processors, found by the app's autodiscovery."""

@@ -1,0 +1,1 @@
+"""Faust Records: the wire contracts of events and commands."""

@@ -1,0 +1,47 @@
+"""Events this service publishes, as typed Faust Records.
+
+`include_metadata=False` keeps Faust's `__faust` type tag out of the JSON: downstream
+consumers that are not Faust read plain JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import faust
+
+
+class UserCreatedData(faust.Record, include_metadata=False, serializer="json"):
+    """The public view of a user: never the password or its hash."""
+
+    id: str
+    nombre: str
+    email: str
+    createdAt: str
+
+
+class UserCreated(faust.Record, include_metadata=False, serializer="json"):
+    """Value of a `user.created` message; the key is `data.id`."""
+
+    eventType: str
+    eventId: str
+    timestamp: str
+    data: UserCreatedData
+
+
+EVENT_RECORDS: dict[str, type[faust.Record]] = {"USER_CREATED": UserCreated}
+
+
+def as_record(event_type: str, payload: str) -> faust.Record | None:
+    """The typed Record for a stored JSON payload, or None for an event type without one."""
+    record_type = EVENT_RECORDS.get(event_type)
+    if record_type is None:
+        return None
+    return record_type.from_data(json.loads(payload))
+
+
+def record_json(record: faust.Record) -> dict[str, Any]:
+    """What a Record puts on the wire, as a dict (for tests and documentation)."""
+    decoded: dict[str, Any] = json.loads(record.dumps())
+    return decoded

@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# A single-node Apache Kafka broker in KRaft mode on 127.0.0.1, from Kafka's
+# own jars on Maven Central, run with the machine's Java 17. No Docker.
+#
+#   ops/kafka/kafka.sh up       fetch jars (once), format storage (once), start, wait until it answers
+#   ops/kafka/kafka.sh down     stop it (SIGTERM, then SIGKILL after a deadline)
+#   ops/kafka/kafka.sh status   exit 0 when it is running and answers
+#   ops/kafka/kafka.sh reset    stop it and delete its data
+#
+# Every step is idempotent. State lives in $KAFKA_STATE_DIR (default .cache/kafka, git-ignored).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+state=${KAFKA_STATE_DIR:-$root/.cache/kafka}
+host=${KAFKA_HOST:-127.0.0.1}
+port=${KAFKA_PORT:-9092}
+controller_port=${KAFKA_CONTROLLER_PORT:-9093}
+start_timeout=${KAFKA_START_TIMEOUT:-90}
+
+libs=$state/libs
+data=$state/data
+logs=$state/logs
+pidfile=$state/kafka.pid
+props=$state/server.properties
+
+log() { echo "kafka: $*" >&2; }
+
+fetch_jars() {
+  if [ -f "$libs/.complete" ]; then return; fi
+  command -v mvn >/dev/null || { log "mvn is needed to fetch Kafka's jars (apt-get install maven)"; exit 1; }
+  command -v java >/dev/null || { log "java 17 is needed (apt-get install openjdk-17-jre-headless)"; exit 1; }
+  log "fetching Kafka's jars from Maven Central into $libs"
+  mkdir -p "$libs"
+  mvn -q -B -Dstyle.color=never -f "$here/pom.xml" dependency:copy-dependencies \
+      -DoutputDirectory="$libs" -DincludeScope=runtime
+  touch "$libs/.complete"
+}
+
+write_config() {
+  mkdir -p "$data" "$logs"
+  cat > "$props" <<PROPS
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@$host:$controller_port
+listeners=PLAINTEXT://$host:$port,CONTROLLER://$host:$controller_port
+advertised.listeners=PLAINTEXT://$host:$port
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$data
+num.partitions=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=4
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+# A single test broker: no reason to make the first consumer group wait 3 s.
+group.initial.rebalance.delay.ms=0
+# Like most production clusters: a topic the service forgot to declare is an error here too.
+auto.create.topics.enable=false
+PROPS
+  cat > "$state/log4j2.properties" <<LOG
+status = warn
+appender.file.type = File
+appender.file.name = file
+appender.file.fileName = $logs/server.log
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = info
+rootLogger.appenderRef.file.ref = file
+logger.kafka.name = kafka
+logger.kafka.level = info
+logger.state.name = state.change.logger
+logger.state.level = warn
+LOG
+}
+
+classpath() { echo "$libs/*"; }
+
+java_cmd() {
+  java -Xms256m -Xmx1g -XX:+UseG1GC -Djava.awt.headless=true \
+       -Dlog4j2.configurationFile="$state/log4j2.properties" \
+       -cp "$(classpath)" "$@"
+}
+
+format_storage() {
+  if [ -f "$data/meta.properties" ]; then return; fi
+  log "formatting storage in $data"
+  java_cmd kafka.tools.StorageTool format -t "$(java_cmd kafka.tools.StorageTool random-uuid)" \
+           -c "$props" >> "$logs/format.log" 2>&1
+}
+
+running_pid() {
+  [ -f "$pidfile" ] || return 1
+  local pid; pid=$(cat "$pidfile")
+  kill -0 "$pid" 2>/dev/null && grep -q kafka.Kafka "/proc/$pid/cmdline" 2>/dev/null && echo "$pid"
+}
+
+answers() {
+  # The listener accepts connections only once the broker has finished starting.
+  (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null
+}
+
+up() {
+  fetch_jars
+  write_config
+  format_storage
+  if pid=$(running_pid); then
+    log "already running (pid $pid)"
+  else
+    answers && { log "something else already listens on $host:$port"; exit 1; }
+    log "starting on $host:$port"
+    : > "$logs/stdout.log"
+    nohup bash -c "exec java -Xms256m -Xmx1g -XX:+UseG1GC -Djava.awt.headless=true \
+        -Dlog4j2.configurationFile='$state/log4j2.properties' -cp '$libs/*' kafka.Kafka '$props'" \
+        >> "$logs/stdout.log" 2>&1 < /dev/null &
+    echo $! > "$pidfile"
+  fi
+  local deadline=$((SECONDS + start_timeout))
+  until answers && grep -q "Kafka Server started" "$logs/server.log" 2>/dev/null; do
+    if ! running_pid >/dev/null; then
+      log "broker exited during start; last lines of its logs:"; tail -n 30 "$logs/stdout.log" "$logs/server.log" >&2 || true; exit 1
+    fi
+    if [ $SECONDS -ge $deadline ]; then log "not answering after ${start_timeout}s"; exit 1; fi
+    sleep 0.5
+  done
+  log "up (pid $(cat "$pidfile"))"
+}
+
+down() {
+  local pid
+  if ! pid=$(running_pid); then log "not running"; rm -f "$pidfile"; return; fi
+  log "stopping (pid $pid)"
+  kill -TERM "$pid"
+  local deadline=$((SECONDS + 30))
+  while kill -0 "$pid" 2>/dev/null; do
+    if [ $SECONDS -ge $deadline ]; then log "still running after 30s: SIGKILL"; kill -KILL "$pid"; fi
+    sleep 0.2
+  done
+  # The log line that `up` waits for must come from the next start, not this one.
+  [ -f "$logs/server.log" ] && mv "$logs/server.log" "$logs/server.log.prev"
+  rm -f "$pidfile"
+  log "stopped"
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  status) running_pid >/dev/null && answers ;;
+  reset) down; rm -rf "$data" "$logs" ;;
+  *) echo "usage: $0 up|down|status|reset" >&2; exit 2 ;;
+esac

@@ -1,0 +1,1 @@
+"""Persistence through `databases` and SQLAlchemy Core: the only code that knows SQL."""

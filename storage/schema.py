@@ -1,0 +1,80 @@
+"""Table definitions (SQLAlchemy Core) shared by PostgreSQL and SQLite."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+UtcDateTime = sa.DateTime(timezone=True)
+
+schema_migrations = sa.Table(
+    "schema_migrations",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("applied_at", UtcDateTime, nullable=False),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("nombre", sa.String(100), nullable=False),
+    # Stored normalized (trimmed, lower-cased): uniqueness is case-insensitive.
+    sa.Column("email", sa.String(254), nullable=False),
+    sa.Column("password_hash", sa.String(60), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("email", name="users_email_key"),
+)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    # Insertion order is publication order: per-key order follows from it.
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("event_id", sa.String(36), nullable=False, unique=True),
+    sa.Column("aggregate_type", sa.String(50), nullable=False),
+    sa.Column("aggregate_id", sa.String(36), nullable=False),
+    sa.Column("event_type", sa.String(50), nullable=False),
+    sa.Column("topic", sa.String(249), nullable=False),
+    sa.Column("message_key", sa.String(255), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("headers", sa.Text, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("published_at", UtcDateTime, nullable=True),
+    # A fast-path claim: the creating worker publishes the row itself until then.
+    sa.Column("claimed_by", sa.String(100), nullable=True),
+    sa.Column("claimed_until", UtcDateTime, nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_error", sa.String(500), nullable=True),
+)
+sa.Index(
+    "outbox_pending_idx",
+    outbox.c.id,
+    postgresql_where=outbox.c.published_at.is_(None),
+    sqlite_where=outbox.c.published_at.is_(None),
+)
+sa.Index("outbox_published_at_idx", outbox.c.published_at)
+sa.Index("outbox_key_idx", outbox.c.topic, outbox.c.message_key)
+
+# One row per relay role; whoever holds an unexpired lease is the only publisher.
+relay_leases = sa.Table(
+    "outbox_relay_leases",
+    metadata,
+    sa.Column("name", sa.String(50), primary_key=True),
+    sa.Column("holder", sa.String(100), nullable=True),
+    sa.Column("expires_at", UtcDateTime, nullable=True),
+)
+
+# What the self-verifying consumer saw, so reconciliation survives restarts.
+event_verifications = sa.Table(
+    "event_verifications",
+    metadata,
+    sa.Column("event_id", sa.String(36), primary_key=True),
+    sa.Column("aggregate_id", sa.String(64), nullable=True),
+    sa.Column("outcome", sa.String(20), nullable=False),
+    sa.Column("reason", sa.String(200), nullable=True),
+    sa.Column("verified_at", UtcDateTime, nullable=False),
+)
+sa.Index("event_verifications_aggregate_idx", event_verifications.c.aggregate_id)

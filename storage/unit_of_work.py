@@ -1,0 +1,138 @@
+"""The unit of work over `databases`: one transaction, the users table and the outbox."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any
+
+import databases
+import sqlalchemy as sa
+
+from outbox.encoding import encode_headers, encode_payload
+from storage import schema
+from storage.errors import CONNECTION_ERRORS, UNIQUE_VIOLATIONS
+from users.errors import EmailAlreadyRegistered, StorageUnavailable
+from users.model import OutboxMessage, User
+
+
+def as_utc(value: datetime) -> datetime:
+    """SQLite hands timestamps back naive; every stored timestamp is UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def _is_email_conflict(exc: BaseException) -> bool:
+    constraint = getattr(exc, "constraint_name", None)
+    if constraint is not None:
+        return bool(constraint == "users_email_key")
+    return "users.email" in str(exc)
+
+
+class DatabaseUsers:
+    """UserRepository on the `users` table."""
+
+    def __init__(self, database: databases.Database) -> None:
+        self._db = database
+
+    async def email_exists(self, email: str) -> bool:
+        query = sa.select(schema.users.c.id).where(schema.users.c.email == email).limit(1)
+        return await self._db.fetch_one(query) is not None
+
+    async def add(self, user: User) -> None:
+        try:
+            await self._db.execute(
+                schema.users.insert().values(
+                    id=user.id,
+                    nombre=user.nombre,
+                    email=user.email,
+                    password_hash=user.password_hash,
+                    created_at=user.created_at,
+                )
+            )
+        except UNIQUE_VIOLATIONS as exc:
+            if _is_email_conflict(exc):
+                raise EmailAlreadyRegistered(user.email) from None
+            raise
+
+    async def get(self, user_id: str) -> User | None:
+        row = await self._db.fetch_one(schema.users.select().where(schema.users.c.id == user_id))
+        if row is None:
+            return None
+        return User(
+            id=row["id"],
+            nombre=row["nombre"],
+            email=row["email"],
+            created_at=as_utc(row["created_at"]),
+            password_hash=row["password_hash"],
+        )
+
+
+class DatabaseOutbox:
+    """Outbox writes inside the caller's transaction."""
+
+    def __init__(self, database: databases.Database, claim_ttl: float) -> None:
+        self._db = database
+        self._claim_ttl = timedelta(seconds=claim_ttl)
+
+    async def add(self, message: OutboxMessage, *, claimed_by: str | None) -> bool:
+        values: dict[str, Any] = {
+            "event_id": message.event_id,
+            "aggregate_type": message.aggregate_type,
+            "aggregate_id": message.aggregate_id,
+            "event_type": message.event_type,
+            "topic": message.topic,
+            "message_key": message.key,
+            "payload": encode_payload(message.payload),
+            "headers": encode_headers(message.headers),
+            "created_at": message.created_at,
+        }
+        claimed = claimed_by is not None and not await self._key_has_pending(message)
+        if claimed:
+            # Only when nothing older is pending for this key may the creating worker
+            # publish it at once: otherwise it would overtake the older event.
+            values["claimed_by"] = claimed_by
+            values["claimed_until"] = datetime.now(UTC) + self._claim_ttl
+        await self._db.execute(schema.outbox.insert().values(**values))
+        return claimed
+
+    async def _key_has_pending(self, message: OutboxMessage) -> bool:
+        o = schema.outbox.c
+        query = (
+            sa.select(o.id)
+            .where(o.topic == message.topic, o.message_key == message.key)
+            .where(o.published_at.is_(None))
+            .limit(1)
+        )
+        return await self._db.fetch_one(query) is not None
+
+
+class DatabaseUnitOfWork:
+    """A `databases` transaction exposed as the service layer's UnitOfWork."""
+
+    def __init__(self, database: databases.Database, claim_ttl: float = 30.0) -> None:
+        self._db = database
+        self.users = DatabaseUsers(database)
+        self.outbox = DatabaseOutbox(database, claim_ttl)
+        self._transaction: Any = None
+
+    async def __aenter__(self) -> DatabaseUnitOfWork:
+        try:
+            self._transaction = await self._db.transaction().__aenter__()
+        except CONNECTION_ERRORS as exc:
+            raise StorageUnavailable(f"database unavailable: {type(exc).__name__}") from exc
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        transaction, self._transaction = self._transaction, None
+        try:
+            await transaction.__aexit__(exc_type, exc, tb)
+        except CONNECTION_ERRORS as error:
+            # A commit that never reached the server: nothing was written.
+            raise StorageUnavailable(f"database unavailable: {type(error).__name__}") from error
+        if exc is not None and isinstance(exc, CONNECTION_ERRORS):
+            raise StorageUnavailable(f"database unavailable: {type(exc).__name__}") from exc

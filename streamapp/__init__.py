@@ -1,0 +1,1 @@
+"""The Faust application and its settings; nothing else lives here."""

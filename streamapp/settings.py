@@ -1,0 +1,170 @@
+"""Typed settings read from the environment and `.env`.
+
+Every value is validated once, at start-up; a bad value stops the worker with a
+message that names the variable, instead of failing later at first use.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+
+_HOST_PORT = re.compile(r"^[A-Za-z0-9._\-\[\]:]+:\d{1,5}$")
+_TOPIC = re.compile(r"^[A-Za-z0-9._\-]{1,249}$")
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service reads from its environment."""
+
+    kafka_brokers: tuple[str, ...] = ("kafka:9092",)
+    kafka_client_id: str = "users-service"
+    kafka_group_id: str = "users-group"
+    user_created_topic: str = "user.created"
+    kafka_partitions: int = 3
+    kafka_replication_factor: int = 1
+    kafka_request_timeout: float = 10.0
+    kafka_session_timeout: float = 10.0
+    database_url: str = "sqlite:///./.cache/users.sqlite3"
+    web_bind: str = "0.0.0.0"
+    web_port: int = 6066
+    bcrypt_rounds: int = 12
+    outbox_poll_interval: float = 1.0
+    outbox_batch_size: int = 500
+    outbox_lease_ttl: float = 15.0
+    outbox_retention: float = 7 * 24 * 3600.0
+    shutdown_flush_timeout: float = 5.0
+    data_dir: str = ".cache/faust"
+
+    @property
+    def faust_broker_url(self) -> str:
+        """The broker list in Faust's `kafka://a;b` form."""
+        return ";".join(f"kafka://{b}" for b in self.kafka_brokers)
+
+
+def parse_brokers(raw: str) -> tuple[str, ...]:
+    """Accept `host:port`, a comma-separated list, or `kafka://` URLs."""
+    brokers: list[str] = []
+    for part in re.split(r"[,;]", raw):
+        item = part.strip()
+        if not item:
+            continue
+        if "://" in item:
+            scheme, _, item = item.partition("://")
+            if scheme != "kafka":
+                raise ValueError(f"unsupported scheme {scheme!r} (use kafka:// or host:port)")
+            item = item.rstrip("/")
+        if ":" not in item:
+            item = f"{item}:9092"
+        if not _HOST_PORT.match(item) or not 0 < int(item.rsplit(":", 1)[1]) < 65536:
+            raise ValueError(f"{item!r} is not host:port")
+        brokers.append(item)
+    if not brokers:
+        raise ValueError("no broker given")
+    return tuple(brokers)
+
+
+def _topic(raw: str) -> str:
+    if not _TOPIC.match(raw) or raw in {".", ".."}:
+        raise ValueError(f"{raw!r} is not a valid Kafka topic name")
+    return raw
+
+
+def _nonempty(raw: str) -> str:
+    if not raw.strip():
+        raise ValueError("must not be empty")
+    return raw.strip()
+
+
+def _database_url(raw: str) -> str:
+    scheme = raw.split("://", 1)[0] if "://" in raw else ""
+    if scheme not in {"postgresql", "postgres", "postgresql+asyncpg", "sqlite", "sqlite+aiosqlite"}:
+        raise ValueError("must be a postgresql:// or sqlite:/// URL")
+    return raw
+
+
+def _bounded_int(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        value = int(raw)
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}")
+        return value
+
+    return parse
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if not value > 0:
+        raise ValueError("must be a positive number of seconds")
+    return value
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """Parse a `.env` file (KEY=VALUE lines, `#` comments, optional quotes)."""
+    from dotenv import dotenv_values
+
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")
+) -> Settings:
+    """Build Settings from `.env` overlaid by the real environment (which wins)."""
+    env: dict[str, str] = {}
+    if dotenv is not None and dotenv.is_file():
+        env.update(read_dotenv(dotenv))
+    env.update(os.environ if environ is None else environ)
+    defaults = Settings()
+
+    def get(name: str, parse: Callable[[str], T], default: T) -> T:
+        raw = env.get(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            return parse(raw)
+        except ValueError as exc:
+            raise SettingsError(f"{name}={raw!r}: {exc}") from None
+
+    return Settings(
+        kafka_brokers=get("KAFKA_BROKER", parse_brokers, defaults.kafka_brokers),
+        kafka_client_id=get("KAFKA_CLIENT_ID", _nonempty, defaults.kafka_client_id),
+        kafka_group_id=get("KAFKA_GROUP_ID", _nonempty, defaults.kafka_group_id),
+        user_created_topic=get("KAFKA_USER_CREATED_TOPIC", _topic, defaults.user_created_topic),
+        kafka_partitions=get("KAFKA_PARTITIONS", _bounded_int(1, 1000), defaults.kafka_partitions),
+        kafka_replication_factor=get(
+            "KAFKA_REPLICATION_FACTOR", _bounded_int(1, 10), defaults.kafka_replication_factor
+        ),
+        kafka_request_timeout=get(
+            "KAFKA_REQUEST_TIMEOUT", _positive_float, defaults.kafka_request_timeout
+        ),
+        kafka_session_timeout=get(
+            "KAFKA_SESSION_TIMEOUT", _positive_float, defaults.kafka_session_timeout
+        ),
+        database_url=get("DATABASE_URL", _database_url, defaults.database_url),
+        web_bind=get("WEB_BIND", _nonempty, defaults.web_bind),
+        web_port=get("WEB_PORT", _bounded_int(1, 65535), defaults.web_port),
+        bcrypt_rounds=get("BCRYPT_ROUNDS", _bounded_int(4, 31), defaults.bcrypt_rounds),
+        outbox_poll_interval=get(
+            "OUTBOX_POLL_INTERVAL", _positive_float, defaults.outbox_poll_interval
+        ),
+        outbox_batch_size=get(
+            "OUTBOX_BATCH_SIZE", _bounded_int(1, 10_000), defaults.outbox_batch_size
+        ),
+        outbox_lease_ttl=get("OUTBOX_LEASE_TTL", _positive_float, defaults.outbox_lease_ttl),
+        outbox_retention=get("OUTBOX_RETENTION", _positive_float, defaults.outbox_retention),
+        shutdown_flush_timeout=get(
+            "SHUTDOWN_FLUSH_TIMEOUT", _positive_float, defaults.shutdown_flush_timeout
+        ),
+        data_dir=get("FAUST_DATA_DIR", _nonempty, defaults.data_dir),
+    )

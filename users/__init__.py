@@ -1,0 +1,1 @@
+"""The users domain and its service layer: no Faust, no database driver."""

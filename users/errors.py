@@ -1,0 +1,38 @@
+"""Errors the service layer raises; the edges (HTTP, Kafka) translate them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+
+class UsersError(Exception):
+    """Base of the service layer's expected failures."""
+
+    code = "error"
+
+
+class InvalidInput(UsersError):
+    """The request is well-formed JSON but a field is missing or invalid."""
+
+    code = "invalid"
+
+    def __init__(self, fields: Mapping[str, str]) -> None:
+        self.fields = dict(fields)
+        names = ", ".join(sorted(self.fields))
+        super().__init__(f"invalid fields: {names}")
+
+
+class EmailAlreadyRegistered(UsersError):
+    """A user with this email (compared case-insensitively) already exists."""
+
+    code = "duplicate_email"
+
+    def __init__(self, email: str) -> None:
+        self.email = email
+        super().__init__("a user with this email already exists")
+
+
+class StorageUnavailable(UsersError):
+    """The database cannot be reached; nothing was written."""
+
+    code = "database_unavailable"

@@ -1,0 +1,91 @@
+"""The user aggregate and the messages it emits, as plain data."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+USER_CREATED = "USER_CREATED"
+USER_AGGREGATE = "user"
+
+
+@dataclass(frozen=True)
+class User:
+    """A stored user. The password hash never leaves the storage layer and this object."""
+
+    id: str
+    nombre: str
+    email: str
+    created_at: datetime
+    password_hash: str = field(repr=False)
+
+    def public(self) -> dict[str, str]:
+        """The user as clients and events see it: never the password or its hash."""
+        return {
+            "id": self.id,
+            "nombre": self.nombre,
+            "email": self.email,
+            "createdAt": isoformat(self.created_at),
+        }
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    """A message to publish, stored in the same transaction as the state it describes."""
+
+    event_id: str
+    event_type: str
+    aggregate_type: str
+    aggregate_id: str
+    topic: str
+    key: str
+    payload: dict[str, Any]
+    headers: dict[str, str]
+    created_at: datetime
+
+
+def utc_now_ms() -> datetime:
+    """Now, in UTC, truncated to milliseconds (the precision of the wire format)."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def isoformat(moment: datetime) -> str:
+    """ISO 8601 in UTC with milliseconds and a `Z`: `2026-11-28T21:00:55.123Z`."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def new_id() -> str:
+    """A UUIDv7 (RFC 9562): random, but sorted by creation time, which keeps indexes compact."""
+    ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | (rand >> 62 & 0xFFF) << 64
+    value |= 0b10 << 62 | rand & ((1 << 62) - 1)
+    return str(uuid.UUID(int=value))
+
+
+def user_created(user: User, *, topic: str, event_id: str, at: datetime) -> OutboxMessage:
+    """The USER_CREATED event for a newly stored user, keyed by the user id."""
+    payload = {
+        "eventType": USER_CREATED,
+        "eventId": event_id,
+        "timestamp": isoformat(at),
+        "data": user.public(),
+    }
+    return OutboxMessage(
+        event_id=event_id,
+        event_type=USER_CREATED,
+        aggregate_type=USER_AGGREGATE,
+        aggregate_id=user.id,
+        topic=topic,
+        key=user.id,
+        payload=payload,
+        headers={"eventType": USER_CREATED, "eventId": event_id},
+        created_at=at,
+    )

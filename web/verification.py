@@ -1,0 +1,50 @@
+"""`/users/v1/events/verification`: the verifier's counts, reconciliation and the outbox backlog."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from faust.web import Request, Response, View
+
+from storage.errors import unavailable_as_storage_error
+from streamapp.app import app
+from users.errors import StorageUnavailable
+from web.responses import error
+
+
+def _age(since: datetime | None) -> float | None:
+    return round((datetime.now(UTC) - since).total_seconds(), 3) if since else None
+
+
+@app.page("/users/v1/events/verification")
+class VerificationView(View):
+    """What the self-verifying consumer found, and what still waits to be published."""
+
+    async def get(self, request: Request) -> Response:
+        container = app.container
+        try:
+            async with unavailable_as_storage_error():
+                reconciliation = await container.verifications.reconcile()
+                backlog = await container.outbox_store.backlog()
+        except StorageUnavailable:
+            return error(self, 503, "database_unavailable", "the database is unavailable")
+        health = container.health
+        body: dict[str, Any] = {
+            **container.verifier.counts.as_json(),
+            "reconciliation": {
+                "unverifiedUsers": reconciliation.unverified_users,
+                "oldestUnverifiedAgeSeconds": _age(reconciliation.oldest_unverified_created_at),
+                "eventsWithoutUser": reconciliation.events_without_user,
+            },
+            "outbox": {
+                "pending": backlog.pending,
+                "oldestPendingAgeSeconds": _age(backlog.oldest_pending_created_at),
+                "publishedTotal": health.published_total,
+                "publishFailures": health.failures_total,
+                "lastError": health.last_error,
+                "kafkaAvailable": health.fast_path_open,
+                "relayLeader": container.relay.is_leader,
+            },
+        }
+        return self.json(body)
