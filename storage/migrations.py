@@ -49,13 +49,14 @@ async def migrate(database: databases.Database) -> list[int]:
     if sqlite:
         # WAL lets readers run beside the single writer; the setting is persistent.
         await database.execute("PRAGMA journal_mode=WAL")
-    for statement in _ddl(database, schema.schema_migrations):
-        await database.execute(statement)
     applied: list[int] = []
     async with database.transaction():
         if not sqlite:
-            # Serializes concurrent starts; released at commit.
+            # Serializes concurrent starts (even CREATE TABLE IF NOT EXISTS races on
+            # PostgreSQL's catalog); released at commit. DDL is transactional there.
             await database.execute(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
+        for statement in _ddl(database, schema.schema_migrations):
+            await database.execute(statement)
         done = {
             row["version"]
             for row in await database.fetch_all(sa.select(schema.schema_migrations.c.version))

@@ -1,0 +1,99 @@
+"""Fixtures shared by the suite: real PostgreSQL and Kafka, workers, fresh databases."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import databases
+import pytest
+
+from storage.database import make_database
+from storage.migrations import migrate
+from tests.support.services import POSTGRES_URL, require_kafka, require_postgres
+from tests.support.worker import Worker
+
+
+async def reset_postgres() -> None:
+    """An empty `public` schema in the test database: every test starts from nothing."""
+    require_postgres()
+    conn = await asyncpg.connect(POSTGRES_URL)
+    try:
+        await conn.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """One suite over both databases, like encode/databases' own tests."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/users.sqlite3"
+    await reset_postgres()
+    return POSTGRES_URL
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[databases.Database]:
+    """A connected, migrated, empty database."""
+    db = make_database(database_url)
+    await db.connect()
+    await migrate(db)
+    try:
+        yield db
+    finally:
+        await db.disconnect()
+
+
+@pytest.fixture
+async def postgres_url() -> str:
+    await reset_postgres()
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def kafka() -> None:
+    require_kafka()
+
+
+@pytest.fixture
+def worker_env(postgres_url: str, kafka: None, tmp_path: Path) -> dict[str, str]:
+    """Settings for workers of one test: their own topic and group, fast timeouts."""
+    run = uuid.uuid4().hex[:10]
+    return {
+        "KAFKA_BROKER": "127.0.0.1:9092",
+        "KAFKA_GROUP_ID": f"test-{run}",
+        "KAFKA_USER_CREATED_TOPIC": f"user.created.test-{run}",
+        "KAFKA_REQUEST_TIMEOUT": "5",
+        "KAFKA_SESSION_TIMEOUT": "6",
+        "DATABASE_URL": postgres_url,
+        "BCRYPT_ROUNDS": "4",
+        "OUTBOX_POLL_INTERVAL": "0.2",
+        "OUTBOX_LEASE_TTL": "8",
+        "FAUST_DATA_DIR": str(tmp_path / "faust"),
+    }
+
+
+@pytest.fixture
+def workers(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[list[Worker]]:
+    """Collects workers a test starts; kills the ones still running afterwards."""
+    started: list[Worker] = []
+    yield started
+    failed = request.node.stash.get(_failed_key, False)
+    for worker in started:
+        worker.kill()
+        if failed:
+            print(f"\n--- log of {worker.log_path.name} ---\n{worker.log_tail(80)}")
+
+
+_failed_key = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    report = yield
+    if report.when == "call" and report.failed:
+        item.stash[_failed_key] = True
+    return report

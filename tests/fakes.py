@@ -1,0 +1,89 @@
+"""In-memory fakes of the service layer's ports, for unit tests of logic."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+
+from users.errors import EmailAlreadyRegistered
+from users.model import OutboxMessage, User
+
+
+@dataclass
+class FakeState:
+    users: dict[str, User] = field(default_factory=dict)
+    outbox: list[tuple[OutboxMessage, str | None]] = field(default_factory=list)
+    commits: int = 0
+
+
+class FakeUsers:
+    def __init__(self, staged: dict[str, User], state: FakeState) -> None:
+        self._staged = staged
+        self._state = state
+
+    async def email_exists(self, email: str) -> bool:
+        return any(u.email == email for u in [*self._state.users.values(), *self._staged.values()])
+
+    async def add(self, user: User) -> None:
+        if await self.email_exists(user.email):
+            raise EmailAlreadyRegistered(user.email)
+        self._staged[user.id] = user
+
+    async def get(self, user_id: str) -> User | None:
+        return self._state.users.get(user_id)
+
+
+class FakeOutbox:
+    def __init__(self, staged: list[tuple[OutboxMessage, str | None]], fail: bool) -> None:
+        self._staged = staged
+        self._fail = fail
+
+    async def add(self, message: OutboxMessage, *, claimed_by: str | None) -> bool:
+        if self._fail:
+            raise RuntimeError("outbox insert failed")
+        self._staged.append((message, claimed_by))
+        return claimed_by is not None
+
+
+class FakeUnitOfWork:
+    """Stages writes and applies them only on a clean exit, like a transaction."""
+
+    def __init__(self, state: FakeState, fail_outbox: bool = False) -> None:
+        self._state = state
+        self._users: dict[str, User] = {}
+        self._outbox: list[tuple[OutboxMessage, str | None]] = []
+        self.users = FakeUsers(self._users, state)
+        self.outbox = FakeOutbox(self._outbox, fail_outbox)
+
+    async def __aenter__(self) -> FakeUnitOfWork:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None:
+            self._state.users.update(self._users)
+            self._state.outbox.extend(self._outbox)
+            self._state.commits += 1
+
+
+class FakeHasher:
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    async def __call__(self, password: str) -> str:
+        self.calls.append(password)
+        return "$2b$04$" + "x" * 53
+
+
+class FakeDispatcher:
+    def __init__(self, owner: str | None = "worker-1") -> None:
+        self.fast_path_owner = owner
+        self.dispatched: list[OutboxMessage] = []
+
+    def dispatch(self, messages: Sequence[OutboxMessage]) -> None:
+        self.dispatched.extend(messages)

@@ -1,0 +1,72 @@
+"""An independent Kafka client (aiokafka, not the app) to see what is really on a topic."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from tests.support.services import KAFKA
+
+
+@dataclass(frozen=True)
+class Consumed:
+    key: bytes | None
+    value: bytes
+    headers: dict[str, bytes]
+    partition: int
+    offset: int
+
+
+async def create_topic(name: str, partitions: int = 3) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, partitions, 1)])
+    finally:
+        await admin.close()
+
+
+async def read_topic(
+    topic: str, *, expect: int, timeout: float, settle: float = 0.5
+) -> list[Consumed]:
+    """Everything on `topic` from the beginning, once at least `expect` messages arrived
+    (then `settle` seconds more, to catch duplicates); fails after `timeout`."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=KAFKA, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        deadline = time.monotonic() + timeout
+        partitions: set[int] | None = None
+        while not partitions:
+            partitions = consumer.partitions_for_topic(topic)
+            if not partitions:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"topic {topic} does not exist")
+                await consumer._client.force_metadata_update()
+                await asyncio.sleep(0.1)
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        seen: list[Consumed] = []
+        settle_until: float | None = None
+        while True:
+            now = time.monotonic()
+            if settle_until is None and len(seen) >= expect:
+                settle_until = now + settle
+            if settle_until is not None and now >= settle_until:
+                return seen
+            if now >= deadline:
+                raise AssertionError(
+                    f"only {len(seen)} of {expect} messages on {topic} after {timeout}s"
+                )
+            batches = await consumer.getmany(timeout_ms=100)
+            for records in batches.values():
+                seen.extend(
+                    Consumed(r.key, r.value, dict(r.headers), r.partition, r.offset)
+                    for r in records
+                )
+    finally:
+        await consumer.stop()

@@ -1,0 +1,50 @@
+"""The real services: where they are, and failing loudly when they are not there."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+KAFKA = os.environ.get("TEST_KAFKA_BROKER", "127.0.0.1:9092")
+POSTGRES_URL = os.environ.get(
+    "TEST_POSTGRES_URL", "postgresql://users:users@127.0.0.1:5432/users_test"
+)
+
+
+def port_open(host: str, port: int, timeout: float = 1.0) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def require(service: str, host: str, port: int, how: str) -> None:
+    """Fail (never skip) when a real service the test needs is not running."""
+    if not port_open(host, port):
+        pytest.fail(f"{service} is not reachable at {host}:{port}; start it with `{how}`")
+
+
+def require_kafka() -> None:
+    host, port = KAFKA.rsplit(":", 1)
+    require("Kafka", host, int(port), "make kafka-up")
+
+
+def require_postgres() -> None:
+    require("PostgreSQL", "127.0.0.1", 5432, "make db-up")
+
+
+def kafka_script(action: str) -> None:
+    """Stop or start the local broker (ops/kafka/kafka.sh), waiting until it is done."""
+    subprocess.run([str(ROOT / "ops/kafka/kafka.sh"), action], check=True, timeout=180)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

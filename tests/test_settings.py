@@ -1,0 +1,63 @@
+"""Settings from the environment and `.env`; bad values name their variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from streamapp.settings import Settings, SettingsError, load_settings, parse_brokers
+
+
+def test_defaults_match_the_documented_ones() -> None:
+    s = load_settings({}, dotenv=None)
+    assert s == Settings()
+    assert s.kafka_brokers == ("kafka:9092",)
+    assert (s.kafka_client_id, s.kafka_group_id) == ("users-service", "users-group")
+    assert s.user_created_topic == "user.created"
+    assert (s.web_port, s.bcrypt_rounds) == (6066, 12)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("kafka:9092", ("kafka:9092",)),
+        ("a:1,b:2", ("a:1", "b:2")),
+        (" a:1 , b:2 ", ("a:1", "b:2")),
+        ("kafka://a:1;kafka://b:2", ("a:1", "b:2")),
+        ("kafka://broker", ("broker:9092",)),
+    ],
+)
+def test_broker_forms(raw: str, expected: tuple[str, ...]) -> None:
+    assert parse_brokers(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("KAFKA_BROKER", "http://x:1"),
+        ("KAFKA_BROKER", "host:99999"),
+        ("WEB_PORT", "abc"),
+        ("WEB_PORT", "0"),
+        ("BCRYPT_ROUNDS", "3"),
+        ("DATABASE_URL", "mysql://x"),
+        ("KAFKA_USER_CREATED_TOPIC", "bad topic"),
+        ("KAFKA_REQUEST_TIMEOUT", "-1"),
+    ],
+)
+def test_bad_value_names_the_variable(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        load_settings({name: value}, dotenv=None)
+
+
+def test_environment_overrides_dotenv(tmp_path: Path) -> None:
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("KAFKA_BROKER=127.0.0.1:9092\nWEB_PORT=7000\n# comment\n")
+    s = load_settings({"WEB_PORT": "7100"}, dotenv=dotenv)
+    assert s.kafka_brokers == ("127.0.0.1:9092",)
+    assert s.web_port == 7100
+
+
+def test_faust_broker_url_lists_every_broker() -> None:
+    s = load_settings({"KAFKA_BROKER": "a:1,b:2"}, dotenv=None)
+    assert s.faust_broker_url == "kafka://a:1;kafka://b:2"

@@ -1,0 +1,198 @@
+"""Persistence on both real databases: migrations, the unit of work, the outbox store."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime, timedelta, timezone
+
+import databases
+import pytest
+import sqlalchemy as sa
+
+from storage import schema
+from storage.database import make_database
+from storage.migrations import MIGRATIONS, migrate
+from storage.outbox_store import DatabaseOutboxStore
+from storage.unit_of_work import DatabaseUnitOfWork
+from storage.verifications import DatabaseVerificationStore
+from tests.support.services import POSTGRES_URL
+from tests.support.tcp_proxy import TcpProxy
+from users.errors import EmailAlreadyRegistered, StorageUnavailable
+from users.model import User, new_id, user_created, utc_now_ms
+
+
+def a_user(email: str = "ana@example.com") -> User:
+    return User(new_id(), "Ana", email, utc_now_ms(), "$2b$04$" + "h" * 53)
+
+
+async def count(db: databases.Database, table: sa.Table) -> int:
+    return int(await db.fetch_val(sa.select(sa.func.count()).select_from(table)))
+
+
+async def store_user(db: databases.Database, user: User, *, claimed_by: str | None = None) -> str:
+    event = user_created(user, topic="user.created", event_id=new_id(), at=user.created_at)
+    async with DatabaseUnitOfWork(db) as uow:
+        await uow.users.add(user)
+        await uow.outbox.add(event, claimed_by=claimed_by)
+    return event.event_id
+
+
+async def test_migrations_are_recorded_and_safe_to_run_again(database: databases.Database) -> None:
+    assert await migrate(database) == []
+    versions = [
+        r[0] for r in await database.fetch_all(sa.select(schema.schema_migrations.c.version))
+    ]
+    assert versions == [m.version for m in MIGRATIONS]
+
+
+async def test_concurrent_migrations_on_postgres_apply_once(postgres_url: str) -> None:
+    dbs = [make_database(postgres_url) for _ in range(3)]
+    for db in dbs:
+        await db.connect()
+    try:
+        applied = await asyncio.gather(*(migrate(db) for db in dbs))
+        assert sorted(len(a) for a in applied) == [0, 0, len(MIGRATIONS)]
+    finally:
+        for db in dbs:
+            await db.disconnect()
+
+
+async def test_user_and_outbox_row_commit_together(database: databases.Database) -> None:
+    user = a_user()
+    event_id = await store_user(database, user)
+    async with DatabaseUnitOfWork(database) as uow:
+        stored = await uow.users.get(user.id)
+    assert stored == user
+    row = await database.fetch_one(schema.outbox.select())
+    assert row is not None
+    assert (row["event_id"], row["message_key"], row["aggregate_id"]) == (
+        event_id,
+        user.id,
+        user.id,
+    )
+    assert json.loads(row["payload"])["data"] == user.public()
+    assert "h" * 53 not in row["payload"]
+
+
+async def test_a_failure_after_the_user_insert_leaves_neither_row(
+    database: databases.Database,
+) -> None:
+    user = a_user()
+    with pytest.raises(RuntimeError, match="boom"):
+        async with DatabaseUnitOfWork(database) as uow:
+            await uow.users.add(user)
+            await uow.outbox.add(
+                user_created(user, topic="t", event_id=new_id(), at=user.created_at),
+                claimed_by=None,
+            )
+            raise RuntimeError("boom")
+    assert await count(database, schema.users) == 0
+    assert await count(database, schema.outbox) == 0
+
+
+async def test_duplicate_email_raises_and_rolls_back(database: databases.Database) -> None:
+    await store_user(database, a_user("dup@example.com"))
+    with pytest.raises(EmailAlreadyRegistered):
+        await store_user(database, a_user("dup@example.com"))
+    assert await count(database, schema.users) == 1
+    assert await count(database, schema.outbox) == 1
+
+
+async def test_pending_is_oldest_first_and_skips_claimed_rows(database: databases.Database) -> None:
+    store = DatabaseOutboxStore(database)
+    first = await store_user(database, a_user("a@example.com"))
+    claimed = await store_user(database, a_user("b@example.com"), claimed_by="w1")
+    third = await store_user(database, a_user("c@example.com"))
+    assert [m.event_id for m in await store.pending(10)] == [first, third]
+    await store.mark_published([first])
+    assert [m.event_id for m in await store.pending(10)] == [third]
+    await store.mark_failed([claimed], "broker down")  # releases the fast-path claim
+    assert [m.event_id for m in await store.pending(10)] == [claimed, third]
+    backlog = await store.backlog()
+    assert backlog.pending == 2 and backlog.oldest_pending_created_at is not None
+
+
+async def test_a_claimed_older_message_holds_back_its_key(database: databases.Database) -> None:
+    store = DatabaseOutboxStore(database)
+    user = a_user()
+    async with DatabaseUnitOfWork(database) as uow:
+        await uow.users.add(user)
+        older = user_created(user, topic="t", event_id=new_id(), at=user.created_at)
+        assert await uow.outbox.add(older, claimed_by="w1")
+        newer = user_created(user, topic="t", event_id=new_id(), at=user.created_at)
+        # An older message of this key is pending: no fast path for the newer one.
+        assert not await uow.outbox.add(newer, claimed_by="w1")
+    assert await store.pending(10) == []
+    await store.mark_failed([older.event_id], "x")
+    assert [m.event_id for m in await store.pending(10)] == [older.event_id, newer.event_id]
+
+
+async def test_one_lease_holder_at_a_time(database: databases.Database) -> None:
+    store = DatabaseOutboxStore(database)
+    assert await store.acquire_lease("w1", ttl=30)
+    assert not await store.acquire_lease("w2", ttl=30)
+    assert await store.acquire_lease("w1", ttl=30)  # renewal
+    await store.release_lease("w1")
+    assert await store.acquire_lease("w2", ttl=30)
+
+
+async def test_an_expired_lease_can_be_taken_over(database: databases.Database) -> None:
+    store = DatabaseOutboxStore(database)
+    assert await store.acquire_lease("w1", ttl=0.05)
+    await asyncio.sleep(0.1)  # the lease's own expiry is the behaviour under test
+    assert await store.acquire_lease("w2", ttl=30)
+
+
+async def test_concurrent_lease_attempts_elect_exactly_one(postgres_url: str) -> None:
+    dbs = [make_database(postgres_url) for _ in range(5)]
+    for db in dbs:
+        await db.connect()
+    try:
+        await migrate(dbs[0])
+        results = await asyncio.gather(
+            *(DatabaseOutboxStore(db).acquire_lease(f"w{i}", ttl=30) for i, db in enumerate(dbs))
+        )
+        assert sum(results) == 1
+    finally:
+        for db in dbs:
+            await db.disconnect()
+
+
+async def test_retention_purges_only_old_published_rows(database: databases.Database) -> None:
+    store = DatabaseOutboxStore(database)
+    ids = [await store_user(database, a_user(f"{n}@example.com")) for n in "abc"]
+    await store.mark_published(ids[:2])
+    later = datetime.now(timezone.utc) + timedelta(seconds=1)
+    assert await store.purge_published(older_than=later) == 2
+    assert [m.event_id for m in await store.pending(10)] == [ids[2]]
+
+
+async def test_verifications_reconcile_users_without_verified_events(
+    database: databases.Database,
+) -> None:
+    verifications = DatabaseVerificationStore(database)
+    u1, u2 = a_user("a@example.com"), a_user("b@example.com")
+    e1 = await store_user(database, u1)
+    await store_user(database, u2)
+    assert await verifications.record(e1, u1.id, "verified", None)
+    assert not await verifications.record(e1, u1.id, "verified", None)
+    assert await verifications.record(new_id(), "ghost", "failed", "user_not_stored")
+    result = await verifications.reconcile()
+    assert result.unverified_users == 1
+    assert result.oldest_unverified_created_at == u2.created_at
+    assert result.events_without_user == 1
+
+
+async def test_unreachable_postgres_is_storage_unavailable(postgres_url: str) -> None:
+    proxy = TcpProxy("127.0.0.1", 5432)
+    await proxy.start()
+    db = make_database(POSTGRES_URL.replace(":5432/", f":{proxy.port}/"))
+    await db.connect()
+    await migrate(db)
+    try:
+        await proxy.cut()
+        with pytest.raises(StorageUnavailable):
+            await store_user(db, a_user())
+    finally:
+        await db.disconnect()

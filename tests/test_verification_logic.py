@@ -1,0 +1,123 @@
+"""The verifier's checks on message bytes, and its counts, with a fake store."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+
+from users.model import User
+from users.verification import Verifier, check_shape
+
+USER = User(
+    "0190a0b0-0000-7000-8000-000000000001",
+    "Ana",
+    "ana@example.com",
+    datetime(2026, 1, 1, tzinfo=timezone.utc),
+    "$2b$04$" + "a" * 53,
+)
+EVENT_ID = "0190a0b0-0000-7000-8000-0000000000ee"
+
+
+def event(**patch: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "eventType": "USER_CREATED",
+        "eventId": EVENT_ID,
+        "timestamp": "2026-01-01T00:00:00.000Z",
+        "data": USER.public(),
+    }
+    body.update(patch)
+    return body
+
+
+HEADERS = {"eventType": b"USER_CREATED", "eventId": EVENT_ID.encode()}
+KEY = USER.id.encode()
+
+
+def test_a_correct_event_passes() -> None:
+    decoded, reason = check_shape(KEY, json.dumps(event()).encode(), HEADERS)
+    assert reason is None and decoded == event()
+
+
+@pytest.mark.parametrize(
+    ("value", "key", "headers", "reason"),
+    [
+        (b"not json", KEY, HEADERS, "not_json"),
+        (b"[1]", KEY, HEADERS, "not_an_object"),
+        (json.dumps(event(password="x")).encode(), KEY, HEADERS, "secret_in_message"),
+        (
+            json.dumps(event(data={**USER.public(), "passwordHash": "x"})).encode(),
+            KEY,
+            HEADERS,
+            "secret_in_message",
+        ),
+        (
+            json.dumps(event(data={**USER.public(), "nombre": USER.password_hash})).encode(),
+            KEY,
+            HEADERS,
+            "secret_in_message",
+        ),
+        (json.dumps({**event(), "__faust": {"ns": "x"}}).encode(), KEY, HEADERS, "wrong_fields"),
+        (json.dumps(event(eventType="OTHER")).encode(), KEY, HEADERS, "wrong_event_type"),
+        (json.dumps(event(eventId="nope")).encode(), KEY, HEADERS, "bad_envelope"),
+        (json.dumps(event()).encode(), b"other", HEADERS, "key_is_not_user_id"),
+        (
+            json.dumps(event()).encode(),
+            KEY,
+            {"eventType": b"USER_CREATED"},
+            "header_event_id_mismatch",
+        ),
+    ],
+)
+def test_bad_messages_are_named(
+    value: bytes, key: bytes, headers: dict[str, bytes], reason: str
+) -> None:
+    assert check_shape(key, value, headers) == (None, reason)
+
+
+class FakeVerificationStore:
+    def __init__(self, users: list[User]) -> None:
+        self.users = {u.id: u for u in users}
+        self.recorded: dict[str, str] = {}
+
+    async def get_user(self, user_id: str) -> User | None:
+        return self.users.get(user_id)
+
+    async def record(
+        self, event_id: str, aggregate_id: str | None, outcome: str, reason: str | None
+    ) -> bool:
+        if event_id in self.recorded:
+            return False
+        self.recorded[event_id] = outcome
+        return True
+
+
+async def test_counts_verified_duplicates_and_failures() -> None:
+    verifier = Verifier(FakeVerificationStore([USER]))
+    good = json.dumps(event()).encode()
+    assert await verifier.check(KEY, good, HEADERS) is None
+    assert await verifier.check(KEY, good, HEADERS) is None  # redelivery
+    assert await verifier.check(KEY, b"garbage", HEADERS) == "not_json"
+    assert verifier.counts.as_json() == {
+        "received": 3,
+        "verified": 1,
+        "failed": 1,
+        "duplicates": 1,
+        "failures": {"not_json": 1},
+    }
+
+
+async def test_event_for_a_user_that_is_not_stored_fails() -> None:
+    verifier = Verifier(FakeVerificationStore([]))
+    assert await verifier.check(KEY, json.dumps(event()).encode(), HEADERS) == "user_not_stored"
+
+
+async def test_event_that_differs_from_the_stored_user_fails() -> None:
+    stored = User(USER.id, "Ana", "other@example.com", USER.created_at, USER.password_hash)
+    verifier = Verifier(FakeVerificationStore([stored]))
+    assert (
+        await verifier.check(KEY, json.dumps(event()).encode(), HEADERS)
+        == "differs_from_stored_user"
+    )
