@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -139,9 +139,7 @@ async def test_fast_path_marks_acknowledged_messages_published() -> None:
     health = PublishHealth(producer_started=True)
     fast = FastPath(store, publisher, health, owner="w1")
     assert fast.fast_path_owner == "w1"
-    event = OutboxMessage(
-        "e1", "T", "user", "u1", "t", "u1", {"a": 1}, {}, datetime.now(timezone.utc)
-    )
+    event = OutboxMessage("e1", "T", "user", "u1", "t", "u1", {"a": 1}, {}, datetime.now(UTC))
     fast.dispatch([event])
     assert await fast.wait_idle(1.0)
     assert publisher.sent == ["e1"] and store.published == ["e1"]
@@ -153,9 +151,7 @@ async def test_fast_path_failure_releases_the_claim_and_wakes_the_relay() -> Non
     fast = FastPath(
         store, FakePublisher(fail_from=0), health, owner="w1", on_failure=lambda: woken.append(True)
     )
-    event = OutboxMessage(
-        "e1", "T", "user", "u1", "t", "u1", {"a": 1}, {}, datetime.now(timezone.utc)
-    )
+    event = OutboxMessage("e1", "T", "user", "u1", "t", "u1", {"a": 1}, {}, datetime.now(UTC))
     fast.dispatch([event])
     assert await fast.wait_idle(1.0)
     assert store.failed == ["e1"] and woken == [True]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import databases
 import pytest
@@ -163,7 +163,7 @@ async def test_retention_purges_only_old_published_rows(database: databases.Data
     store = DatabaseOutboxStore(database)
     ids = [await store_user(database, a_user(f"{n}@example.com")) for n in "abc"]
     await store.mark_published(ids[:2])
-    later = datetime.now(timezone.utc) + timedelta(seconds=1)
+    later = datetime.now(UTC) + timedelta(seconds=1)
     assert await store.purge_published(older_than=later) == 2
     assert [m.event_id for m in await store.pending(10)] == [ids[2]]
 

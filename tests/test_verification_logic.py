@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -15,7 +15,7 @@ USER = User(
     "0190a0b0-0000-7000-8000-000000000001",
     "Ana",
     "ana@example.com",
-    datetime(2026, 1, 1, tzinfo=timezone.utc),
+    datetime(2026, 1, 1, tzinfo=UTC),
     "$2b$04$" + "a" * 53,
 )
 EVENT_ID = "0190a0b0-0000-7000-8000-0000000000ee"

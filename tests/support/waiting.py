@@ -30,6 +30,7 @@ async def eventually(
             last_error = exc
         if time.monotonic() >= deadline:
             raise AssertionError(
-                f"{what} not reached within {timeout}s (last value {last!r}, last error {last_error!r})"
+                f"{what} not reached within {timeout}s "
+                f"(last value {last!r}, last error {last_error!r})"
             )
         await asyncio.sleep(interval)

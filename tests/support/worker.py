@@ -67,18 +67,20 @@ class Worker:
     async def post_user(self, body: Any, **kwargs: Any) -> tuple[int, Any, float]:
         """POST a user; return (status, JSON body, seconds taken)."""
         started = time.monotonic()
-        async with aiohttp.ClientSession() as session:
-            async with session.post(f"{self.base}/users/v1/users", json=body, **kwargs) as resp:
-                return resp.status, await resp.json(), time.monotonic() - started
+        url = f"{self.base}/users/v1/users"
+        async with aiohttp.ClientSession() as session, session.post(url, json=body, **kwargs) as r:
+            return r.status, await r.json(), time.monotonic() - started
 
     async def verification(self) -> dict[str, Any]:
-        async with aiohttp.ClientSession() as session:
-            async with session.get(
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(
                 f"{self.base}/users/v1/events/verification", timeout=aiohttp.ClientTimeout(total=5)
-            ) as resp:
-                assert resp.status == 200, await resp.text()
-                body: dict[str, Any] = await resp.json()
-                return body
+            ) as resp,
+        ):
+            assert resp.status == 200, await resp.text()
+            body: dict[str, Any] = await resp.json()
+            return body
 
     def terminate(self, timeout: float = 30.0) -> int:
         """SIGTERM and wait; return the exit code."""
