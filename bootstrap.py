@@ -21,6 +21,7 @@ from outbox.fast_path import FastPath
 from outbox.health import PublishHealth
 from outbox.relay import OutboxRelay
 from storage.database import make_database
+from storage.log_redaction import redact_query_logs
 from storage.migrations import migrate
 from storage.outbox_store import DatabaseOutboxStore
 from storage.unit_of_work import DatabaseUnitOfWork
@@ -113,6 +114,7 @@ def worker_identity() -> str:
 def build_container(app: faust.App, settings: Settings) -> Container:
     """Wire the service for `app`; nothing connects until the app starts."""
     quiet_kafka_client_logs()
+    redact_query_logs()
     database = make_database(settings.database_url)
     health = PublishHealth()
     store = DatabaseOutboxStore(database)

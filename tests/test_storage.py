@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 
 import databases
@@ -196,3 +197,18 @@ async def test_unreachable_postgres_is_storage_unavailable(postgres_url: str) ->
             await store_user(db, a_user())
     finally:
         await db.disconnect()
+
+
+async def test_query_logs_never_carry_parameters(
+    database: databases.Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    from storage.log_redaction import redact_query_logs
+
+    redact_query_logs()
+    user = a_user()
+    with caplog.at_level(logging.DEBUG):
+        await store_user(database, user)
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "INSERT INTO users" in text  # the queries are still logged...
+    assert user.password_hash not in text  # ...but not their parameters
+    assert user.email not in text

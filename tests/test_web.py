@@ -48,7 +48,7 @@ async def container(database_url: str) -> AsyncIterator[Container]:
 async def client(container: Container, aiohttp_client: ClientFactory) -> TestClient[Any, Any]:
     app.discover()
     app.web.init_server()
-    return await aiohttp_client(app.web.web_app)
+    return await aiohttp_client(app.web.web_app)  # type: ignore[attr-defined]
 
 
 async def test_create_user_answers_201_with_the_public_user(
@@ -163,7 +163,7 @@ async def test_unreachable_database_is_503_and_nothing_is_half_written(
     try:
         app.discover()
         app.web.init_server()
-        client = await aiohttp_client(app.web.web_app)
+        client = await aiohttp_client(app.web.web_app)  # type: ignore[attr-defined]
         await proxy.cut()
         resp = await client.post(URL, json=BODY)
         assert resp.status == 503

@@ -112,7 +112,7 @@ up() {
   else
     answers && { log "something else already listens on $host:$port"; exit 1; }
     log "starting on $host:$port"
-    : > "$logs/stdout.log"
+    echo "=== start $(date -u +%FT%TZ)" >> "$logs/stdout.log"
     nohup bash -c "exec java -Xms256m -Xmx1g -XX:+UseG1GC -Djava.awt.headless=true \
         -Dlog4j2.configurationFile='$state/log4j2.properties' -cp '$libs/*' kafka.Kafka '$props'" \
         >> "$logs/stdout.log" 2>&1 < /dev/null &
@@ -121,7 +121,9 @@ up() {
   local deadline=$((SECONDS + start_timeout))
   until answers && grep -q "Kafka Server started" "$logs/server.log" 2>/dev/null; do
     if ! running_pid >/dev/null; then
-      log "broker exited during start; last lines of its logs:"; tail -n 30 "$logs/stdout.log" "$logs/server.log" >&2 || true; exit 1
+      log "broker exited during start; last lines of its output:"
+      tail -n 40 "$logs/stdout.log" >&2
+      exit 1
     fi
     if [ $SECONDS -ge $deadline ]; then log "not answering after ${start_timeout}s"; exit 1; fi
     sleep 0.5
