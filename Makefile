@@ -32,6 +32,9 @@ services-up: kafka-up db-up
 
 # Kafka locally, SQLite unless DATABASE_URL says otherwise, then the worker in the foreground.
 run: install kafka-up
+	@echo "Starting the worker on :$${WEB_PORT:-6066}. From another terminal:"
+	@echo "  curl -i -X POST localhost:$${WEB_PORT:-6066}/users/v1/users -H 'Content-Type: application/json' \\"
+	@echo "       -d '{\"nombre\": \"Ana\", \"email\": \"ana@example.com\", \"password\": \"correct-horse\"}'"
 	$(BIN)/faust -A streamapp.app worker --loglevel=info
 
 test: install services-up

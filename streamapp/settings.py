@@ -136,7 +136,7 @@ def load_settings(
         except ValueError as exc:
             raise SettingsError(f"{name}={raw!r}: {exc}") from None
 
-    return Settings(
+    settings = Settings(
         kafka_brokers=get("KAFKA_BROKER", parse_brokers, defaults.kafka_brokers),
         kafka_client_id=get("KAFKA_CLIENT_ID", _nonempty, defaults.kafka_client_id),
         kafka_group_id=get("KAFKA_GROUP_ID", _nonempty, defaults.kafka_group_id),
@@ -168,3 +168,11 @@ def load_settings(
         ),
         data_dir=get("FAUST_DATA_DIR", _nonempty, defaults.data_dir),
     )
+    if settings.outbox_lease_ttl <= settings.kafka_request_timeout:
+        # A relay whose lease lapses while its batch still waits on Kafka would let a
+        # second relay publish the same rows.
+        raise SettingsError(
+            f"OUTBOX_LEASE_TTL={settings.outbox_lease_ttl:g} must be longer than "
+            f"KAFKA_REQUEST_TIMEOUT={settings.kafka_request_timeout:g}"
+        )
+    return settings

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -161,3 +161,26 @@ async def test_fast_path_failure_releases_the_claim_and_wakes_the_relay() -> Non
 def test_fast_path_is_closed_until_the_producer_started() -> None:
     fast = FastPath(FakeStore([]), FakePublisher(), PublishHealth(), owner="w1")
     assert fast.fast_path_owner is None
+
+
+async def test_leader_purges_rows_older_than_the_retention_at_most_once_per_period() -> None:
+    purged: list[datetime] = []
+
+    class RetentionStore(FakeStore):
+        async def purge_published(self, older_than: datetime) -> int:
+            purged.append(older_than)
+            return 0
+
+    now = datetime(2026, 1, 2, tzinfo=UTC)
+    r = OutboxRelay(
+        RetentionStore([]),
+        FakePublisher(),
+        PublishHealth(),
+        holder="w1",
+        retention=3600.0,
+        purge_every=60.0,
+        clock=lambda: now,
+    )
+    await r.run_once()
+    await r.run_once()
+    assert purged == [datetime(2026, 1, 2, tzinfo=UTC) - timedelta(hours=1)]

@@ -61,3 +61,8 @@ def test_environment_overrides_dotenv(tmp_path: Path) -> None:
 def test_faust_broker_url_lists_every_broker() -> None:
     s = load_settings({"KAFKA_BROKER": "a:1,b:2"}, dotenv=None)
     assert s.faust_broker_url == "kafka://a:1;kafka://b:2"
+
+
+def test_relay_lease_must_outlast_a_kafka_request() -> None:
+    with pytest.raises(SettingsError, match="OUTBOX_LEASE_TTL"):
+        load_settings({"OUTBOX_LEASE_TTL": "5", "KAFKA_REQUEST_TIMEOUT": "10"}, dotenv=None)
