@@ -32,8 +32,11 @@ fetch_jars() {
   command -v java >/dev/null || { log "java 17 is needed (apt-get install openjdk-17-jre-headless)"; exit 1; }
   log "fetching Kafka's jars from Maven Central into $libs"
   mkdir -p "$libs"
-  mvn -q -B -Dstyle.color=never -f "$here/pom.xml" dependency:copy-dependencies \
-      -DoutputDirectory="$libs" -DincludeScope=runtime
+  mkdir -p "$logs"
+  if ! mvn -B -Dstyle.color=never -f "$here/pom.xml" dependency:copy-dependencies \
+      -DoutputDirectory="$libs" -DincludeScope=runtime > "$logs/mvn.log" 2>&1; then
+    log "mvn failed; the end of $logs/mvn.log:"; tail -n 30 "$logs/mvn.log" >&2; exit 1
+  fi
   touch "$libs/.complete"
 }
 
