@@ -30,6 +30,8 @@ class Migration:
 MIGRATIONS: Sequence[Migration] = (
     Migration(1, "users and outbox", (schema.users, schema.outbox, schema.relay_leases)),
     Migration(2, "event verifications", (schema.event_verifications,)),
+    # Re-running a table's step creates the indexes added to it since (IF NOT EXISTS).
+    Migration(3, "index of claimed outbox rows", (schema.outbox,)),
 )
 
 

@@ -57,6 +57,14 @@ sa.Index(
 )
 sa.Index("outbox_published_at_idx", outbox.c.published_at)
 sa.Index("outbox_key_idx", outbox.c.topic, outbox.c.message_key)
+# The relay's "is an older message of this key still claimed?" check reads only these.
+sa.Index(
+    "outbox_claimed_idx",
+    outbox.c.topic,
+    outbox.c.message_key,
+    postgresql_where=sa.and_(outbox.c.claimed_until.is_not(None), outbox.c.published_at.is_(None)),
+    sqlite_where=sa.and_(outbox.c.claimed_until.is_not(None), outbox.c.published_at.is_(None)),
+)
 
 # One row per relay role; whoever holds an unexpired lease is the only publisher.
 relay_leases = sa.Table(

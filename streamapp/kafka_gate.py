@@ -39,7 +39,7 @@ class KafkaGate(mode.Service):
         brokers: Sequence[str],
         *,
         probe_timeout: float = 2.0,
-        max_backoff: float = 5.0,
+        max_backoff: float = 2.0,
         log_every: float = 30.0,
         **kwargs: object,
     ) -> None:

@@ -6,12 +6,13 @@
 #   ops/postgres/postgres.sh status exit 0 when it accepts connections
 #
 # Idempotent. The role and databases match .env and the tests:
-#   role users / password users, databases users (the service) and users_test (the tests).
+#   role users / password users, databases users (the service), users_test (the tests)
+#   and users_bench (the benchmarks).
 set -euo pipefail
 
 role=${PG_ROLE:-users}
 password=${PG_PASSWORD:-users}
-databases=${PG_DATABASES:-users users_test}
+databases=${PG_DATABASES:-users users_test users_bench}
 port=${PG_PORT:-5432}
 
 log() { echo "postgres: $*" >&2; }

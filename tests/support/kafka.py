@@ -19,6 +19,7 @@ class Consumed:
     headers: dict[str, bytes]
     partition: int
     offset: int
+    timestamp_ms: int = 0
 
 
 async def create_topic(name: str, partitions: int = 3) -> None:
@@ -65,7 +66,7 @@ async def read_topic(
             batches = await consumer.getmany(timeout_ms=100)
             for records in batches.values():
                 seen.extend(
-                    Consumed(r.key, r.value, dict(r.headers), r.partition, r.offset)
+                    Consumed(r.key, r.value, dict(r.headers), r.partition, r.offset, r.timestamp)
                     for r in records
                 )
     finally:

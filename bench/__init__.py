@@ -1,0 +1,1 @@
+"""Benchmarks on the real broker and PostgreSQL: `make bench` (python -m bench)."""

@@ -1,0 +1,34 @@
+"""`make bench`: run the benchmarks, print the table, save it under bench/results/."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import tempfile
+from pathlib import Path
+
+from bench import drain
+from bench.harness import RESULTS_DIR, Results, machine, require_kafka
+
+BENCHMARKS = {"drain": drain.run}
+
+
+async def main(names: list[str]) -> None:
+    require_kafka()
+    results = Results()
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        for name in names:
+            print(f"== {name}", flush=True)
+            await BENCHMARKS[name](results, Path(tmp))
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    report = f"Run {stamp} on {machine()}\n\n{results.markdown()}\n"
+    RESULTS_DIR.mkdir(exist_ok=True)
+    (RESULTS_DIR / "latest.md").write_text(report)
+    print("\n" + report)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("names", nargs="*", default=list(BENCHMARKS), choices=list(BENCHMARKS))
+    asyncio.run(main(parser.parse_args().names))

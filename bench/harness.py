@@ -1,0 +1,140 @@
+"""What every benchmark needs: the machine, a fresh database, workers, a results table."""
+
+from __future__ import annotations
+
+import os
+import platform
+import signal
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import psutil
+
+from tests.support.services import kafka_script, require_kafka, require_postgres
+from tests.support.worker import Worker
+
+BENCH_DB_URL = os.environ.get(
+    "BENCH_POSTGRES_URL", "postgresql://users:users@127.0.0.1:5432/users_bench"
+)
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+@dataclass
+class Row:
+    """One line of the results table: a figure beside what it is judged against."""
+
+    name: str
+    value: str
+    compared_with: str = ""
+    ratio: str = ""
+    target: str = ""
+    method: str = ""
+
+
+@dataclass
+class Results:
+    rows: list[Row] = field(default_factory=list)
+
+    def add(self, row: Row) -> None:
+        self.rows.append(row)
+        print(f"  {row.name}: {row.value}  {row.compared_with}  {row.ratio}", flush=True)
+
+    def markdown(self) -> str:
+        lines = [
+            "| measure | result | beside | ratio | target | method |",
+            "|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {r.name} | {r.value} | {r.compared_with} | {r.ratio} | {r.target} | {r.method} |"
+            for r in self.rows
+        ]
+        return "\n".join(lines)
+
+
+def machine() -> str:
+    freq = psutil.cpu_freq()
+    return (
+        f"{platform.processor() or platform.machine()}, {psutil.cpu_count()} logical cores"
+        f"{f' at {freq.max:.0f} MHz' if freq and freq.max else ''}, "
+        f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM, {platform.platform()}, "
+        f"Python {platform.python_version()}"
+    )
+
+
+async def reset_bench_database() -> str:
+    require_postgres()
+    conn = await asyncpg.connect(BENCH_DB_URL)
+    try:
+        await conn.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
+    finally:
+        await conn.close()
+    return BENCH_DB_URL
+
+
+def worker_env(database_url: str, tmp: Path, **extra: str) -> dict[str, str]:
+    run = uuid.uuid4().hex[:10]
+    env = {
+        "KAFKA_BROKER": "127.0.0.1:9092",
+        "KAFKA_GROUP_ID": f"bench-{run}",
+        "KAFKA_USER_CREATED_TOPIC": f"user.created.bench-{run}",
+        "DATABASE_URL": database_url,
+        "BCRYPT_ROUNDS": "4",
+        "FAUST_DATA_DIR": str(tmp / f"faust-{run}"),
+    }
+    env.update(extra)
+    return env
+
+
+def profile(pid: int, name: str) -> subprocess.Popen[bytes] | None:
+    """With BENCH_PROFILE=1: py-spy samples `pid` into bench/results/NAME.folded until
+    terminated (collapsed stacks; `python -m bench.top NAME` summarizes them)."""
+    if not os.environ.get("BENCH_PROFILE"):
+        return None
+    RESULTS_DIR.mkdir(exist_ok=True)
+    return subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "py-spy"),
+            "record",
+            "--format",
+            "raw",
+            "--rate",
+            "200",
+            "-o",
+            str(RESULTS_DIR / f"{name}.folded"),
+            "--pid",
+            str(pid),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def stop_profile(profiler: subprocess.Popen[bytes] | None) -> None:
+    """py-spy writes its file on SIGINT."""
+    if profiler is not None:
+        profiler.send_signal(signal.SIGINT)
+        profiler.wait(timeout=30)
+
+
+def start_worker(env: dict[str, str], tmp: Path, name: str = "bench") -> Worker:
+    worker = Worker(env, tmp, name=name)
+    worker.start(loglevel="warn")
+    return worker
+
+
+__all__ = [
+    "BENCH_DB_URL",
+    "RESULTS_DIR",
+    "Results",
+    "Row",
+    "kafka_script",
+    "machine",
+    "require_kafka",
+    "reset_bench_database",
+    "start_worker",
+    "worker_env",
+]
