@@ -20,6 +20,7 @@ class Consumed:
     partition: int
     offset: int
     timestamp_ms: int = 0
+    received_at: float = 0.0  # time.monotonic() when this consumer got it
 
 
 async def create_topic(name: str, partitions: int = 3) -> None:
@@ -64,9 +65,18 @@ async def read_topic(
                     f"only {len(seen)} of {expect} messages on {topic} after {timeout}s"
                 )
             batches = await consumer.getmany(timeout_ms=100)
+            received_at = time.monotonic()
             for records in batches.values():
                 seen.extend(
-                    Consumed(r.key, r.value, dict(r.headers), r.partition, r.offset, r.timestamp)
+                    Consumed(
+                        r.key,
+                        r.value,
+                        dict(r.headers),
+                        r.partition,
+                        r.offset,
+                        r.timestamp,
+                        received_at,
+                    )
                     for r in records
                 )
     finally:
