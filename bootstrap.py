@@ -138,6 +138,7 @@ def build_container(app: faust.App, settings: Settings) -> Container:
         hash_password=BcryptHasher(settings.bcrypt_rounds),
         events=fast_path,
         user_created_topic=settings.user_created_topic,
+        user_create_rejected_topic=settings.user_create_rejected_topic,
     )
     verifications = DatabaseVerificationStore(database)
     container = Container(
@@ -154,9 +155,15 @@ def build_container(app: faust.App, settings: Settings) -> Container:
         topics_service=TopicsService(
             [
                 app.topic(
-                    settings.user_created_topic,
+                    name,
                     partitions=settings.kafka_partitions,
                     replicas=settings.kafka_replication_factor,
+                )
+                for name in (
+                    settings.user_created_topic,
+                    settings.user_create_topic,
+                    settings.user_create_rejected_topic,
+                    settings.user_create_dlq_topic,
                 )
             ],
             loop=app.loop,

@@ -7,7 +7,7 @@ consumers that are not Faust read plain JSON.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Optional
 
 import faust
 
@@ -30,7 +30,25 @@ class UserCreated(faust.Record, include_metadata=False, serializer="json"):
     data: UserCreatedData
 
 
-EVENT_RECORDS: dict[str, type[faust.Record]] = {"USER_CREATED": UserCreated}
+class UserCreateRejected(faust.Record, include_metadata=False, serializer="json"):
+    """Value of a `user.create.rejected` message; the key is the command id.
+
+    `reason` is `{"code": "invalid", "fields": {name: problem}}` or
+    `{"code": "duplicate_email"}`; `email` is the normalized email when one was given.
+    """
+
+    eventType: str
+    eventId: str
+    timestamp: str
+    commandId: Optional[str]  # noqa: UP045 - Faust reads the annotation at runtime
+    reason: dict[str, Any]
+    email: Optional[str] = None  # noqa: UP045
+
+
+EVENT_RECORDS: dict[str, type[faust.Record]] = {
+    "USER_CREATED": UserCreated,
+    "USER_CREATE_REJECTED": UserCreateRejected,
+}
 
 
 def as_record(event_type: str, payload: str) -> faust.Record | None:

@@ -32,6 +32,7 @@ MIGRATIONS: Sequence[Migration] = (
     Migration(2, "event verifications", (schema.event_verifications,)),
     # Re-running a table's step creates the indexes added to it since (IF NOT EXISTS).
     Migration(3, "index of claimed outbox rows", (schema.outbox,)),
+    Migration(4, "processed commands", (schema.processed_commands,)),
 )
 
 

@@ -66,6 +66,17 @@ sa.Index(
     sqlite_where=sa.and_(outbox.c.claimed_until.is_not(None), outbox.c.published_at.is_(None)),
 )
 
+# Commands already handled, with their outcome: what makes a redelivered command a no-op.
+processed_commands = sa.Table(
+    "processed_commands",
+    metadata,
+    sa.Column("command_id", sa.String(36), primary_key=True),
+    sa.Column("outcome", sa.String(20), nullable=False),
+    sa.Column("user_id", sa.String(36), nullable=True),
+    sa.Column("code", sa.String(50), nullable=True),
+    sa.Column("processed_at", UtcDateTime, nullable=False),
+)
+
 # One row per relay role; whoever holds an unexpired lease is the only publisher.
 relay_leases = sa.Table(
     "outbox_relay_leases",

@@ -12,7 +12,8 @@ import sqlalchemy as sa
 from outbox.encoding import encode_headers, encode_payload
 from storage import schema
 from storage.errors import CONNECTION_ERRORS, UNIQUE_VIOLATIONS
-from users.errors import EmailAlreadyRegistered, StorageUnavailable
+from users.commands import CommandOutcome
+from users.errors import CommandAlreadyHandled, EmailAlreadyRegistered, StorageUnavailable
 from users.model import OutboxMessage, User
 
 
@@ -106,6 +107,41 @@ class DatabaseOutbox:
         return await self._db.fetch_one(query) is not None
 
 
+class DatabaseCommandLog:
+    """CommandLog on `processed_commands`."""
+
+    def __init__(self, database: databases.Database) -> None:
+        self._db = database
+
+    async def outcome(self, command_id: str) -> CommandOutcome | None:
+        t = schema.processed_commands
+        row = await self._db.fetch_one(t.select().where(t.c.command_id == command_id))
+        if row is None:
+            return None
+        return CommandOutcome(
+            command_id=row["command_id"],
+            outcome=row["outcome"],
+            user_id=row["user_id"],
+            code=row["code"],
+            duplicate=True,
+        )
+
+    async def record(self, outcome: CommandOutcome) -> None:
+        assert outcome.command_id is not None
+        try:
+            await self._db.execute(
+                schema.processed_commands.insert().values(
+                    command_id=outcome.command_id,
+                    outcome=outcome.outcome,
+                    user_id=outcome.user_id,
+                    code=outcome.code,
+                    processed_at=datetime.now(UTC),
+                )
+            )
+        except UNIQUE_VIOLATIONS:
+            raise CommandAlreadyHandled(outcome.command_id) from None
+
+
 class DatabaseUnitOfWork:
     """A `databases` transaction exposed as the service layer's UnitOfWork."""
 
@@ -113,6 +149,7 @@ class DatabaseUnitOfWork:
         self._db = database
         self.users = DatabaseUsers(database)
         self.outbox = DatabaseOutbox(database, claim_ttl)
+        self.commands = DatabaseCommandLog(database)
         self._transaction: Any = None
 
     async def __aenter__(self) -> DatabaseUnitOfWork:

@@ -31,6 +31,11 @@ class Settings:
     kafka_client_id: str = "users-service"
     kafka_group_id: str = "users-group"
     user_created_topic: str = "user.created"
+    user_create_topic: str = "user.create"
+    user_create_rejected_topic: str = "user.create.rejected"
+    user_create_dlq_topic: str = "user.create.dlq"
+    command_max_bytes: int = 64 * 1024
+    command_batch_size: int = 8
     kafka_partitions: int = 3
     kafka_replication_factor: int = 1
     kafka_request_timeout: float = 10.0
@@ -141,6 +146,19 @@ def load_settings(
         kafka_client_id=get("KAFKA_CLIENT_ID", _nonempty, defaults.kafka_client_id),
         kafka_group_id=get("KAFKA_GROUP_ID", _nonempty, defaults.kafka_group_id),
         user_created_topic=get("KAFKA_USER_CREATED_TOPIC", _topic, defaults.user_created_topic),
+        user_create_topic=get("KAFKA_USER_CREATE_TOPIC", _topic, defaults.user_create_topic),
+        user_create_rejected_topic=get(
+            "KAFKA_USER_CREATE_REJECTED_TOPIC", _topic, defaults.user_create_rejected_topic
+        ),
+        user_create_dlq_topic=get(
+            "KAFKA_USER_CREATE_DLQ_TOPIC", _topic, defaults.user_create_dlq_topic
+        ),
+        command_max_bytes=get(
+            "COMMAND_MAX_BYTES", _bounded_int(1024, 1024 * 1024), defaults.command_max_bytes
+        ),
+        command_batch_size=get(
+            "COMMAND_BATCH_SIZE", _bounded_int(1, 256), defaults.command_batch_size
+        ),
         kafka_partitions=get("KAFKA_PARTITIONS", _bounded_int(1, 1000), defaults.kafka_partitions),
         kafka_replication_factor=get(
             "KAFKA_REPLICATION_FACTOR", _bounded_int(1, 10), defaults.kafka_replication_factor

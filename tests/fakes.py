@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import TracebackType
 
-from users.errors import EmailAlreadyRegistered
+from users.commands import CommandOutcome
+from users.errors import CommandAlreadyHandled, EmailAlreadyRegistered
 from users.model import OutboxMessage, User
 
 
@@ -14,6 +15,7 @@ from users.model import OutboxMessage, User
 class FakeState:
     users: dict[str, User] = field(default_factory=dict)
     outbox: list[tuple[OutboxMessage, str | None]] = field(default_factory=list)
+    commands: dict[str, CommandOutcome] = field(default_factory=dict)
     commits: int = 0
 
 
@@ -46,6 +48,22 @@ class FakeOutbox:
         return claimed_by is not None
 
 
+class FakeCommandLog:
+    def __init__(self, staged: dict[str, CommandOutcome], state: FakeState) -> None:
+        self._staged = staged
+        self._state = state
+
+    async def outcome(self, command_id: str) -> CommandOutcome | None:
+        found = self._state.commands.get(command_id)
+        return replace(found, duplicate=True) if found else None
+
+    async def record(self, outcome: CommandOutcome) -> None:
+        assert outcome.command_id is not None
+        if outcome.command_id in self._state.commands or outcome.command_id in self._staged:
+            raise CommandAlreadyHandled(outcome.command_id)
+        self._staged[outcome.command_id] = outcome
+
+
 class FakeUnitOfWork:
     """Stages writes and applies them only on a clean exit, like a transaction."""
 
@@ -53,8 +71,10 @@ class FakeUnitOfWork:
         self._state = state
         self._users: dict[str, User] = {}
         self._outbox: list[tuple[OutboxMessage, str | None]] = []
+        self._commands: dict[str, CommandOutcome] = {}
         self.users = FakeUsers(self._users, state)
         self.outbox = FakeOutbox(self._outbox, fail_outbox)
+        self.commands = FakeCommandLog(self._commands, state)
 
     async def __aenter__(self) -> FakeUnitOfWork:
         return self
@@ -68,6 +88,7 @@ class FakeUnitOfWork:
         if exc is None:
             self._state.users.update(self._users)
             self._state.outbox.extend(self._outbox)
+            self._state.commands.update(self._commands)
             self._state.commits += 1
 
 

@@ -32,6 +32,12 @@ class EmailAlreadyRegistered(UsersError):
         super().__init__("a user with this email already exists")
 
 
+class CommandAlreadyHandled(UsersError):
+    """Another delivery of this command was recorded first (a concurrent redelivery)."""
+
+    code = "duplicate_command"
+
+
 class StorageUnavailable(UsersError):
     """The database cannot be reached; nothing was written."""
 

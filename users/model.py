@@ -10,7 +10,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 USER_CREATED = "USER_CREATED"
+USER_CREATE_REJECTED = "USER_CREATE_REJECTED"
 USER_AGGREGATE = "user"
+COMMAND_AGGREGATE = "command"
 
 
 @dataclass(frozen=True)
@@ -70,8 +72,11 @@ def new_id() -> str:
     return str(uuid.UUID(int=value))
 
 
-def user_created(user: User, *, topic: str, event_id: str, at: datetime) -> OutboxMessage:
-    """The USER_CREATED event for a newly stored user, keyed by the user id."""
+def user_created(
+    user: User, *, topic: str, event_id: str, at: datetime, command_id: str | None = None
+) -> OutboxMessage:
+    """The USER_CREATED event for a newly stored user, keyed by the user id; a user created
+    by a command carries its `commandId` in a header (the value keeps its shape)."""
     payload = {
         "eventType": USER_CREATED,
         "eventId": event_id,
@@ -86,6 +91,45 @@ def user_created(user: User, *, topic: str, event_id: str, at: datetime) -> Outb
         topic=topic,
         key=user.id,
         payload=payload,
-        headers={"eventType": USER_CREATED, "eventId": event_id},
+        headers={"eventType": USER_CREATED, "eventId": event_id}
+        | ({"commandId": command_id} if command_id else {}),
+        created_at=at,
+    )
+
+
+def user_create_rejected(
+    *,
+    topic: str,
+    event_id: str,
+    at: datetime,
+    command_id: str | None,
+    code: str,
+    fields: dict[str, str] | None = None,
+    email: str | None = None,
+) -> OutboxMessage:
+    """USER_CREATE_REJECTED for a command that failed validation or hit an existing email;
+    keyed by the command id, so every outcome of one command keeps its order."""
+    reason: dict[str, Any] = {"code": code}
+    if fields:
+        reason["fields"] = dict(fields)
+    payload = {
+        "eventType": USER_CREATE_REJECTED,
+        "eventId": event_id,
+        "timestamp": isoformat(at),
+        "commandId": command_id,
+        "reason": reason,
+        "email": email,
+    }
+    key = command_id or event_id
+    return OutboxMessage(
+        event_id=event_id,
+        event_type=USER_CREATE_REJECTED,
+        aggregate_type=COMMAND_AGGREGATE,
+        aggregate_id=key,
+        topic=topic,
+        key=key,
+        payload=payload,
+        headers={"eventType": USER_CREATE_REJECTED, "eventId": event_id}
+        | ({"commandId": command_id} if command_id else {}),
         created_at=at,
     )

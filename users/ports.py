@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Protocol
 
+from users.commands import CommandOutcome
 from users.model import OutboxMessage, User
 
 
@@ -26,6 +27,14 @@ class Outbox(Protocol):
         (False when no owner was given, or an older message of its key is still pending)."""
 
 
+class CommandLog(Protocol):
+    async def outcome(self, command_id: str) -> CommandOutcome | None:
+        """The recorded outcome of a command already handled, or None."""
+
+    async def record(self, outcome: CommandOutcome) -> None:
+        """Remember a command's outcome; raise CommandAlreadyHandled if one is recorded."""
+
+
 class UnitOfWork(Protocol):
     """One database transaction: commits on a clean exit, rolls back on an exception."""
 
@@ -34,6 +43,9 @@ class UnitOfWork(Protocol):
 
     @property
     def outbox(self) -> Outbox: ...
+
+    @property
+    def commands(self) -> CommandLog: ...
 
     async def __aenter__(self) -> UnitOfWork: ...
 

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from users.errors import EmailAlreadyRegistered
-from users.model import User, new_id, user_created, utc_now_ms
+from users.commands import CommandOutcome, parse_create_user
+from users.errors import CommandAlreadyHandled, EmailAlreadyRegistered, InvalidInput
+from users.model import OutboxMessage, User, new_id, user_create_rejected, user_created, utc_now_ms
 from users.ports import EventDispatcher, PasswordHasher, UnitOfWorkFactory
-from users.validation import validate_registration
+from users.validation import Registration, validate_registration
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class UsersService:
     hash_password: PasswordHasher
     events: EventDispatcher
     user_created_topic: str
+    user_create_rejected_topic: str = "user.create.rejected"
     clock: Callable[[], datetime] = utc_now_ms
     ids: Callable[[], str] = new_id
 
@@ -30,7 +32,43 @@ class UsersService:
         Raises InvalidInput, EmailAlreadyRegistered or StorageUnavailable; on any of them
         nothing was written.
         """
-        registration = validate_registration(body)
+        return await self._create(validate_registration(body), command_id=None)
+
+    async def handle_create_user(self, body: Mapping[str, Any]) -> CommandOutcome:
+        """Run a CreateUser command: the same rules as `register`, but every outcome is an
+        event (USER_CREATED or USER_CREATE_REJECTED), recorded with the command id in the
+        same transaction, so a redelivered command changes nothing.
+
+        Raises only StorageUnavailable (nothing written; retry) or unexpected errors.
+        """
+        command = parse_create_user(body)
+        if command.command_id is not None:
+            async with self.uow() as uow:
+                previous = await uow.commands.outcome(command.command_id)
+            if previous is not None:
+                return previous
+        try:
+            try:
+                registration = validate_registration(command.registration)
+            except InvalidInput as exc:
+                raise InvalidInput({**command.problems, **exc.fields}) from None
+            if command.problems:
+                raise InvalidInput(command.problems)
+            user = await self._create(registration, command_id=command.command_id)
+        except InvalidInput as exc:
+            return await self._reject(command.command_id, "invalid", exc.fields, command.email_hint)
+        except EmailAlreadyRegistered as exc:
+            return await self._reject(command.command_id, "duplicate_email", None, exc.email)
+        except CommandAlreadyHandled:
+            return await self._recorded_outcome(command.command_id)
+        return CommandOutcome(command.command_id, "created", user_id=user.id)
+
+    async def get(self, user_id: str) -> User | None:
+        """The stored user with this id, or None."""
+        async with self.uow() as uow:
+            return await uow.users.get(user_id)
+
+    async def _create(self, registration: Registration, *, command_id: str | None) -> User:
         # Cheap early answer for the common duplicate, before paying for bcrypt;
         # the unique index still decides races.
         async with self.uow() as uow:
@@ -45,15 +83,47 @@ class UsersService:
             created_at=now,
             password_hash=password_hash,
         )
-        event = user_created(user, topic=self.user_created_topic, event_id=self.ids(), at=now)
+        event = user_created(
+            user, topic=self.user_created_topic, event_id=self.ids(), at=now, command_id=command_id
+        )
         async with self.uow() as uow:
             await uow.users.add(user)
             claimed = await uow.outbox.add(event, claimed_by=self.events.fast_path_owner)
-        if claimed:
-            self.events.dispatch([event])
+            if command_id is not None:
+                await uow.commands.record(CommandOutcome(command_id, "created", user_id=user.id))
+        self._publish_if_claimed(event, claimed)
         return user
 
-    async def get(self, user_id: str) -> User | None:
-        """The stored user with this id, or None."""
+    async def _reject(
+        self, command_id: str | None, code: str, fields: dict[str, str] | None, email: str | None
+    ) -> CommandOutcome:
+        outcome = CommandOutcome(command_id, "rejected", code=code)
+        event = user_create_rejected(
+            topic=self.user_create_rejected_topic,
+            event_id=self.ids(),
+            at=self.clock(),
+            command_id=command_id,
+            code=code,
+            fields=fields,
+            email=email,
+        )
+        try:
+            async with self.uow() as uow:
+                if command_id is not None:
+                    await uow.commands.record(outcome)
+                claimed = await uow.outbox.add(event, claimed_by=self.events.fast_path_owner)
+        except CommandAlreadyHandled:
+            return await self._recorded_outcome(command_id)
+        self._publish_if_claimed(event, claimed)
+        return outcome
+
+    async def _recorded_outcome(self, command_id: str | None) -> CommandOutcome:
+        assert command_id is not None  # only a command with an id can be a duplicate
         async with self.uow() as uow:
-            return await uow.users.get(user_id)
+            previous = await uow.commands.outcome(command_id)
+        assert previous is not None
+        return previous
+
+    def _publish_if_claimed(self, event: OutboxMessage, claimed: bool) -> None:
+        if claimed:
+            self.events.dispatch([event])
