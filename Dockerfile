@@ -10,6 +10,7 @@ COPY users ./users
 COPY storage ./storage
 COPY outbox ./outbox
 COPY messaging ./messaging
+COPY contracts ./contracts
 COPY bootstrap.py ./
 RUN pip install --no-cache-dir . && useradd --create-home app && mkdir -p /app/.cache && chown app /app/.cache
 USER app

@@ -135,10 +135,11 @@ def build_container(app: faust.App, settings: Settings) -> Container:
     claim_ttl = settings.kafka_request_timeout * 3
     users = UsersService(
         uow=partial(DatabaseUnitOfWork, database, claim_ttl=claim_ttl),
-        hash_password=BcryptHasher(settings.bcrypt_rounds),
+        passwords=BcryptHasher(settings.bcrypt_rounds),
         events=fast_path,
         user_created_topic=settings.user_created_topic,
         user_create_rejected_topic=settings.user_create_rejected_topic,
+        idempotency_ttl=settings.idempotency_ttl,
     )
     verifications = DatabaseVerificationStore(database)
     container = Container(

@@ -33,6 +33,7 @@ MIGRATIONS: Sequence[Migration] = (
     # Re-running a table's step creates the indexes added to it since (IF NOT EXISTS).
     Migration(3, "index of claimed outbox rows", (schema.outbox,)),
     Migration(4, "processed commands", (schema.processed_commands,)),
+    Migration(5, "idempotency keys", (schema.idempotency_keys,)),
 )
 
 

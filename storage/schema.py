@@ -77,6 +77,19 @@ processed_commands = sa.Table(
     sa.Column("processed_at", UtcDateTime, nullable=False),
 )
 
+# Idempotency-Key of a POST that created a user: a retry with the key gets the same answer.
+# No password-derived value is stored: the body's fingerprint leaves the password out, and
+# a retry's password is checked against the user's bcrypt hash instead.
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("user_id", sa.String(36), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+)
+
 # One row per relay role; whoever holds an unexpired lease is the only publisher.
 relay_leases = sa.Table(
     "outbox_relay_leases",

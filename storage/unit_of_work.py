@@ -13,7 +13,12 @@ from outbox.encoding import encode_headers, encode_payload
 from storage import schema
 from storage.errors import CONNECTION_ERRORS, UNIQUE_VIOLATIONS
 from users.commands import CommandOutcome
-from users.errors import CommandAlreadyHandled, EmailAlreadyRegistered, StorageUnavailable
+from users.errors import (
+    CommandAlreadyHandled,
+    EmailAlreadyRegistered,
+    IdempotencyKeyTaken,
+    StorageUnavailable,
+)
 from users.model import OutboxMessage, User
 
 
@@ -57,15 +62,23 @@ class DatabaseUsers:
 
     async def get(self, user_id: str) -> User | None:
         row = await self._db.fetch_one(schema.users.select().where(schema.users.c.id == user_id))
-        if row is None:
-            return None
-        return User(
-            id=row["id"],
-            nombre=row["nombre"],
-            email=row["email"],
-            created_at=as_utc(row["created_at"]),
-            password_hash=row["password_hash"],
-        )
+        return None if row is None else _user(row)
+
+    async def page(self, after: str | None, limit: int) -> list[User]:
+        query = schema.users.select().order_by(schema.users.c.id).limit(limit)
+        if after is not None:
+            query = query.where(schema.users.c.id > after)
+        return [_user(row) for row in await self._db.fetch_all(query)]
+
+
+def _user(row: Any) -> User:
+    return User(
+        id=row["id"],
+        nombre=row["nombre"],
+        email=row["email"],
+        created_at=as_utc(row["created_at"]),
+        password_hash=row["password_hash"],
+    )
 
 
 class DatabaseOutbox:
@@ -142,6 +155,38 @@ class DatabaseCommandLog:
             raise CommandAlreadyHandled(outcome.command_id) from None
 
 
+class DatabaseIdempotencyKeys:
+    """IdempotencyKeys on `idempotency_keys`."""
+
+    def __init__(self, database: databases.Database) -> None:
+        self._db = database
+
+    async def find(self, key: str, now: datetime) -> tuple[str, str] | None:
+        t = schema.idempotency_keys
+        row = await self._db.fetch_one(
+            sa.select(t.c.fingerprint, t.c.user_id).where(t.c.key == key, t.c.expires_at > now)
+        )
+        return None if row is None else (row["fingerprint"], row["user_id"])
+
+    async def save(
+        self, key: str, fingerprint: str, user_id: str, now: datetime, ttl: float
+    ) -> None:
+        t = schema.idempotency_keys
+        await self._db.execute(t.delete().where(t.c.key == key, t.c.expires_at <= now))
+        try:
+            await self._db.execute(
+                t.insert().values(
+                    key=key,
+                    fingerprint=fingerprint,
+                    user_id=user_id,
+                    created_at=now,
+                    expires_at=now + timedelta(seconds=ttl),
+                )
+            )
+        except UNIQUE_VIOLATIONS:
+            raise IdempotencyKeyTaken(key) from None
+
+
 class DatabaseUnitOfWork:
     """A `databases` transaction exposed as the service layer's UnitOfWork."""
 
@@ -150,6 +195,7 @@ class DatabaseUnitOfWork:
         self.users = DatabaseUsers(database)
         self.outbox = DatabaseOutbox(database, claim_ttl)
         self.commands = DatabaseCommandLog(database)
+        self.idempotency = DatabaseIdempotencyKeys(database)
         self._transaction: Any = None
 
     async def __aenter__(self) -> DatabaseUnitOfWork:

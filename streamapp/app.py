@@ -4,7 +4,7 @@ found by autodiscovery of the `agents` and `web` packages."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import faust
 from faust.app.base import BootStrategy
@@ -55,6 +55,10 @@ class UsersApp(faust.App):
             producer_request_timeout=settings.kafka_request_timeout,
             topic_partitions=settings.kafka_partitions,
             topic_replication_factor=settings.kafka_replication_factor,
+            # Faust's /router and /table endpoints expose internals and no tables exist here;
+            # "/" (Faust's index, {"status": "OK"}) stays as the liveness check.
+            web_router_enabled=False,
+            web_tables_enabled=False,
             web_bind=settings.web_bind,
             web_port=settings.web_port,
             datadir=settings.data_dir,
@@ -63,6 +67,14 @@ class UsersApp(faust.App):
             origin="streamapp",
         )
         self._container: Container | None = None
+
+    def on_webserver_init(self, web: Any) -> None:
+        """Add the middleware that answers unknown paths and methods in JSON."""
+        from web.middleware import json_http_errors
+
+        super().on_webserver_init(web)
+        if json_http_errors not in web.web_app.middlewares:
+            web.web_app.middlewares.append(json_http_errors)
 
     @property
     def container(self) -> Container:

@@ -36,6 +36,8 @@ class Settings:
     user_create_dlq_topic: str = "user.create.dlq"
     command_max_bytes: int = 64 * 1024
     command_batch_size: int = 8
+    http_max_body_bytes: int = 64 * 1024
+    idempotency_ttl: float = 24 * 3600.0
     kafka_partitions: int = 3
     kafka_replication_factor: int = 1
     kafka_request_timeout: float = 10.0
@@ -159,6 +161,10 @@ def load_settings(
         command_batch_size=get(
             "COMMAND_BATCH_SIZE", _bounded_int(1, 256), defaults.command_batch_size
         ),
+        http_max_body_bytes=get(
+            "HTTP_MAX_BODY_BYTES", _bounded_int(256, 16 * 1024 * 1024), defaults.http_max_body_bytes
+        ),
+        idempotency_ttl=get("IDEMPOTENCY_TTL", _positive_float, defaults.idempotency_ttl),
         kafka_partitions=get("KAFKA_PARTITIONS", _bounded_int(1, 1000), defaults.kafka_partitions),
         kafka_replication_factor=get(
             "KAFKA_REPLICATION_FACTOR", _bounded_int(1, 10), defaults.kafka_replication_factor

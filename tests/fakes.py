@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from types import TracebackType
 
 from users.commands import CommandOutcome
-from users.errors import CommandAlreadyHandled, EmailAlreadyRegistered
+from users.errors import CommandAlreadyHandled, EmailAlreadyRegistered, IdempotencyKeyTaken
 from users.model import OutboxMessage, User
 
 
@@ -16,6 +17,7 @@ class FakeState:
     users: dict[str, User] = field(default_factory=dict)
     outbox: list[tuple[OutboxMessage, str | None]] = field(default_factory=list)
     commands: dict[str, CommandOutcome] = field(default_factory=dict)
+    idempotency: dict[str, tuple[str, str, datetime]] = field(default_factory=dict)
     commits: int = 0
 
 
@@ -34,6 +36,10 @@ class FakeUsers:
 
     async def get(self, user_id: str) -> User | None:
         return self._state.users.get(user_id)
+
+    async def page(self, after: str | None, limit: int) -> list[User]:
+        ids = sorted(i for i in self._state.users if after is None or i > after)
+        return [self._state.users[i] for i in ids[:limit]]
 
 
 class FakeOutbox:
@@ -64,6 +70,23 @@ class FakeCommandLog:
         self._staged[outcome.command_id] = outcome
 
 
+class FakeIdempotencyKeys:
+    def __init__(self, staged: dict[str, tuple[str, str, datetime]], state: FakeState) -> None:
+        self._staged = staged
+        self._state = state
+
+    async def find(self, key: str, now: datetime) -> tuple[str, str] | None:
+        found = self._state.idempotency.get(key)
+        return (found[0], found[1]) if found and found[2] > now else None
+
+    async def save(
+        self, key: str, fingerprint: str, user_id: str, now: datetime, ttl: float
+    ) -> None:
+        if await self.find(key, now) is not None or key in self._staged:
+            raise IdempotencyKeyTaken(key)
+        self._staged[key] = (fingerprint, user_id, now + timedelta(seconds=ttl))
+
+
 class FakeUnitOfWork:
     """Stages writes and applies them only on a clean exit, like a transaction."""
 
@@ -75,6 +98,8 @@ class FakeUnitOfWork:
         self.users = FakeUsers(self._users, state)
         self.outbox = FakeOutbox(self._outbox, fail_outbox)
         self.commands = FakeCommandLog(self._commands, state)
+        self._idempotency: dict[str, tuple[str, str, datetime]] = {}
+        self.idempotency = FakeIdempotencyKeys(self._idempotency, state)
 
     async def __aenter__(self) -> FakeUnitOfWork:
         return self
@@ -89,6 +114,7 @@ class FakeUnitOfWork:
             self._state.users.update(self._users)
             self._state.outbox.extend(self._outbox)
             self._state.commands.update(self._commands)
+            self._state.idempotency.update(self._idempotency)
             self._state.commits += 1
 
 
@@ -96,9 +122,12 @@ class FakeHasher:
     def __init__(self) -> None:
         self.calls: list[str] = []
 
-    async def __call__(self, password: str) -> str:
+    async def hash(self, password: str) -> str:
         self.calls.append(password)
-        return "$2b$04$" + "x" * 53
+        return "$2b$04$" + password.encode().hex()[:53].ljust(53, "x")
+
+    async def verify(self, password: str, password_hash: str) -> bool:
+        return await self.hash(password) == password_hash
 
 
 class FakeDispatcher:

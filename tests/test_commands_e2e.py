@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from tests.support.asyncapi import assert_conforms
 from tests.support.kafka import produce, read_topic
 from tests.support.services import POSTGRES_URL
 from tests.support.waiting import eventually
@@ -64,6 +65,7 @@ async def test_a_command_creates_one_user_and_a_redelivery_changes_nothing(
     await send(worker_env, cmd)
     [created] = await read_topic(worker_env["KAFKA_USER_CREATED_TOPIC"], expect=1, timeout=30)
     assert created.headers["commandId"] == cmd["commandId"].encode()
+    assert_conforms(created, "UserCreated")
     event = json.loads(created.value)
     assert set(event) == {"eventType", "eventId", "timestamp", "data"}
     assert event["data"]["email"] == cmd["email"]
@@ -105,6 +107,7 @@ async def test_invalid_and_duplicate_commands_become_rejection_events(
     assert set(event) == {"eventType", "eventId", "timestamp", "commandId", "reason", "email"}
     for m in rejections:
         assert PASSWORD.encode() not in m.value and b"short" not in m.value
+        assert_conforms(m, "UserCreateRejected")
     assert await count_users() == 1
 
 
@@ -124,6 +127,7 @@ async def test_poison_goes_to_the_dead_letter_topic_and_the_next_command_still_r
     assert parked.headers["dlq.reason"] == reason.encode()
     assert parked.headers["dlq.source.topic"] == worker_env["KAFKA_USER_CREATE_TOPIC"].encode()
     assert int(parked.headers["dlq.source.offset"]) >= 0
+    assert_conforms(parked, "DeadLetter")
     [created] = await read_topic(worker_env["KAFKA_USER_CREATED_TOPIC"], expect=1, timeout=30)
     assert created.headers["commandId"] == after["commandId"].encode()
 

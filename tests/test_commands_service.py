@@ -15,7 +15,7 @@ PASSWORD = "s3cret-pass"
 def service(state: FakeState) -> UsersService:
     return UsersService(
         uow=lambda: FakeUnitOfWork(state),
-        hash_password=FakeHasher(),
+        passwords=FakeHasher(),
         events=FakeDispatcher(),
         user_created_topic="user.created",
         user_create_rejected_topic="user.create.rejected",

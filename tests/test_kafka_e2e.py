@@ -18,6 +18,7 @@ from storage import schema
 from storage.database import make_database
 from storage.migrations import migrate
 from storage.unit_of_work import DatabaseUnitOfWork
+from tests.support.asyncapi import assert_conforms
 from tests.support.kafka import Consumed, create_topic, read_topic
 from tests.support.services import kafka_script
 from tests.support.waiting import eventually
@@ -83,6 +84,7 @@ async def test_created_user_event_is_on_the_topic_exactly_as_documented(
     assert message.key == user["id"].encode()
     assert message.headers == {"eventType": b"USER_CREATED", "eventId": event["eventId"].encode()}
     assert b"__faust" not in message.value
+    assert_conforms(message, "UserCreated")
     assert PASSWORD.encode() not in message.value and b"$2b$" not in message.value
 
     # The self-verifying consumer saw it, and found it matches the database.

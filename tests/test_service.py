@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from tests.fakes import FakeDispatcher, FakeHasher, FakeState, FakeUnitOfWork
-from users.errors import EmailAlreadyRegistered, InvalidInput
-from users.service import UsersService
+from users.errors import EmailAlreadyRegistered, IdempotencyKeyReused, InvalidInput
+from users.service import UsersService, body_fingerprint
 
 BODY = {"nombre": "Ana", "email": "Ana@Example.com", "password": "s3cret-pass"}
 
@@ -18,7 +20,7 @@ def service(
 ) -> UsersService:
     return UsersService(
         uow=lambda: FakeUnitOfWork(state, fail_outbox=fail_outbox),
-        hash_password=FakeHasher(),
+        passwords=FakeHasher(),
         events=dispatcher,
         user_created_topic="user.created",
     )
@@ -65,7 +67,7 @@ async def test_duplicate_email_is_rejected_case_insensitively_before_hashing() -
     with pytest.raises(EmailAlreadyRegistered):
         await svc.register({**BODY, "email": "ANA@example.COM"})
     assert len(state.users) == 1 and len(state.outbox) == 1
-    assert isinstance(svc.hash_password, FakeHasher) and len(svc.hash_password.calls) == 1
+    assert isinstance(svc.passwords, FakeHasher) and len(svc.passwords.calls) == 1
 
 
 async def test_invalid_input_writes_nothing() -> None:
@@ -80,3 +82,52 @@ async def test_failing_outbox_insert_leaves_no_user() -> None:
     with pytest.raises(RuntimeError):
         await service(state, dispatcher, fail_outbox=True).register(BODY)
     assert state.users == {} and state.outbox == [] and dispatcher.dispatched == []
+
+
+async def test_a_retry_with_the_same_idempotency_key_returns_the_first_user() -> None:
+    state = FakeState()
+    svc = service(state, FakeDispatcher())
+    first = await svc.register(BODY, idempotency_key="k1")
+    again = await svc.register(dict(BODY), idempotency_key="k1")
+    assert again == first
+    assert len(state.users) == 1 and len(state.outbox) == 1
+
+
+async def test_the_same_idempotency_key_with_another_body_is_refused() -> None:
+    state = FakeState()
+    svc = service(state, FakeDispatcher())
+    await svc.register(BODY, idempotency_key="k1")
+    with pytest.raises(IdempotencyKeyReused):
+        await svc.register({**BODY, "nombre": "Otra"}, idempotency_key="k1")
+    with pytest.raises(IdempotencyKeyReused):
+        await svc.register({**BODY, "password": "another-pass"}, idempotency_key="k1")
+    assert len(state.users) == 1
+
+
+async def test_idempotency_keys_expire() -> None:
+    state = FakeState()
+    now = [datetime(2026, 1, 1, tzinfo=UTC)]
+    svc = replace(service(state, FakeDispatcher()), idempotency_ttl=60.0, clock=lambda: now[0])
+    await svc.register(BODY, idempotency_key="k1")
+    now[0] += timedelta(seconds=61)
+    with pytest.raises(EmailAlreadyRegistered):  # no longer a replay: a new, conflicting request
+        await svc.register(BODY, idempotency_key="k1")
+
+
+async def test_the_idempotency_fingerprint_never_depends_on_a_fast_hash_of_the_password() -> None:
+    assert body_fingerprint(BODY) == body_fingerprint({**BODY, "password": "other-password"})
+    assert body_fingerprint(BODY) != body_fingerprint({**BODY, "email": "x@example.com"})
+
+
+async def test_users_are_listed_by_id_in_pages() -> None:
+    state = FakeState()
+    svc = service(state, FakeDispatcher())
+    for n in range(5):
+        await svc.register({**BODY, "email": f"u{n}@example.com"})
+    page, cursor = await svc.list_users(None, 2)
+    ids = [u.id for u in page]
+    seen = list(ids)
+    while cursor is not None:
+        page, cursor = await svc.list_users(cursor, 2)
+        seen += [u.id for u in page]
+    assert seen == sorted(state.users) and len(seen) == 5

@@ -3,36 +3,22 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import replace
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from aiohttp.test_utils import TestClient
 
-from bootstrap import Container, build_container
+from bootstrap import Container
 from storage import schema
-from storage.migrations import migrate
-from streamapp.app import UsersApp, app
+from streamapp.app import app
 from tests.support.services import POSTGRES_URL
 from tests.support.tcp_proxy import TcpProxy
+from tests.web_support import ClientFactory, start_container, web_client
 
 URL = "/users/v1/users"
 BODY = {"nombre": "Ana", "email": "Ana@Example.com", "password": "s3cret-pass"}
-
-ClientFactory = Callable[[Any], Awaitable[TestClient[Any, Any]]]
-
-
-async def start_container(the_app: UsersApp, database_url: str) -> Container:
-    """A fresh container on `database_url` for the shared app; Kafka stays off."""
-    the_app._container = build_container(
-        the_app, replace(the_app.settings, database_url=database_url, bcrypt_rounds=4)
-    )
-    container = the_app.container
-    await container.database.connect()
-    await migrate(container.database)
-    return container
 
 
 @pytest.fixture
@@ -46,9 +32,7 @@ async def container(database_url: str) -> AsyncIterator[Container]:
 
 @pytest.fixture
 async def client(container: Container, aiohttp_client: ClientFactory) -> TestClient[Any, Any]:
-    app.discover()
-    app.web.init_server()
-    return await aiohttp_client(app.web.web_app)  # type: ignore[attr-defined]
+    return await web_client(aiohttp_client)
 
 
 async def test_create_user_answers_201_with_the_public_user(
@@ -161,9 +145,7 @@ async def test_unreachable_database_is_503_and_nothing_is_half_written(
     await proxy.start()
     c = await start_container(app, POSTGRES_URL.replace(":5432/", f":{proxy.port}/"))
     try:
-        app.discover()
-        app.web.init_server()
-        client = await aiohttp_client(app.web.web_app)  # type: ignore[attr-defined]
+        client = await web_client(aiohttp_client)
         await proxy.cut()
         resp = await client.post(URL, json=BODY)
         assert resp.status == 503

@@ -38,6 +38,18 @@ class CommandAlreadyHandled(UsersError):
     code = "duplicate_command"
 
 
+class IdempotencyKeyReused(UsersError):
+    """The Idempotency-Key was first used with a different request body."""
+
+    code = "idempotency_key_reused"
+
+
+class IdempotencyKeyTaken(UsersError):
+    """A concurrent request stored this Idempotency-Key first."""
+
+    code = "idempotency_key_taken"
+
+
 class StorageUnavailable(UsersError):
     """The database cannot be reached; nothing was written."""
 

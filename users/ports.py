@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import Protocol
 
@@ -20,6 +21,9 @@ class UserRepository(Protocol):
     async def get(self, user_id: str) -> User | None:
         """The user with this id, or None."""
 
+    async def page(self, after: str | None, limit: int) -> list[User]:
+        """Up to `limit` users with ids greater than `after`, by id."""
+
 
 class Outbox(Protocol):
     async def add(self, message: OutboxMessage, *, claimed_by: str | None) -> bool:
@@ -35,6 +39,16 @@ class CommandLog(Protocol):
         """Remember a command's outcome; raise CommandAlreadyHandled if one is recorded."""
 
 
+class IdempotencyKeys(Protocol):
+    async def find(self, key: str, now: datetime) -> tuple[str, str] | None:
+        """(fingerprint, user id) stored for an unexpired key, or None."""
+
+    async def save(
+        self, key: str, fingerprint: str, user_id: str, now: datetime, ttl: float
+    ) -> None:
+        """Store a key (replacing an expired one); raise IdempotencyKeyTaken if it is live."""
+
+
 class UnitOfWork(Protocol):
     """One database transaction: commits on a clean exit, rolls back on an exception."""
 
@@ -46,6 +60,9 @@ class UnitOfWork(Protocol):
 
     @property
     def commands(self) -> CommandLog: ...
+
+    @property
+    def idempotency(self) -> IdempotencyKeys: ...
 
     async def __aenter__(self) -> UnitOfWork: ...
 
@@ -62,8 +79,11 @@ class UnitOfWorkFactory(Protocol):
 
 
 class PasswordHasher(Protocol):
-    async def __call__(self, password: str) -> str:
+    async def hash(self, password: str) -> str:
         """Hash a password off the event loop."""
+
+    async def verify(self, password: str, password_hash: str) -> bool:
+        """Check a password against a stored hash, off the event loop."""
 
 
 class EventDispatcher(Protocol):

@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from users.commands import CommandOutcome, parse_create_user
-from users.errors import CommandAlreadyHandled, EmailAlreadyRegistered, InvalidInput
+from users.errors import (
+    CommandAlreadyHandled,
+    EmailAlreadyRegistered,
+    IdempotencyKeyReused,
+    IdempotencyKeyTaken,
+    InvalidInput,
+)
 from users.model import OutboxMessage, User, new_id, user_create_rejected, user_created, utc_now_ms
 from users.ports import EventDispatcher, PasswordHasher, UnitOfWorkFactory
 from users.validation import Registration, validate_registration
+
+
+def body_fingerprint(body: Mapping[str, Any]) -> str:
+    """SHA-256 of the request body without its password, which must not be stored in any
+    fast-hash form; a retry's password is compared with bcrypt instead."""
+    rest = {k: v for k, v in body.items() if k != "password"}
+    return hashlib.sha256(json.dumps(rest, sort_keys=True).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -19,20 +34,47 @@ class UsersService:
     """Collaborators of the use cases, wired once in `bootstrap`."""
 
     uow: UnitOfWorkFactory
-    hash_password: PasswordHasher
+    passwords: PasswordHasher
     events: EventDispatcher
     user_created_topic: str
     user_create_rejected_topic: str = "user.create.rejected"
+    idempotency_ttl: float = 24 * 3600.0
     clock: Callable[[], datetime] = utc_now_ms
     ids: Callable[[], str] = new_id
 
-    async def register(self, body: Any) -> User:
+    async def register(self, body: Any, idempotency_key: str | None = None) -> User:
         """Validate, hash, store the user and its USER_CREATED event atomically, then publish.
 
-        Raises InvalidInput, EmailAlreadyRegistered or StorageUnavailable; on any of them
-        nothing was written.
+        With an idempotency key, a retry of the same body returns the user the first
+        request created, and creates nothing. Raises InvalidInput, EmailAlreadyRegistered,
+        IdempotencyKeyReused or StorageUnavailable; on any of them nothing was written.
         """
-        return await self._create(validate_registration(body), command_id=None)
+        registration = validate_registration(body)
+        if idempotency_key is None:
+            return await self._create(registration, command_id=None)
+        # Errors are not stored: validation and "email taken" answer the same way again.
+        fingerprint = body_fingerprint(body)
+        replayed = await self._replay(idempotency_key, fingerprint, registration.password)
+        if replayed is not None:
+            return replayed
+        try:
+            return await self._create(
+                registration, command_id=None, idempotency=(idempotency_key, fingerprint)
+            )
+        except (EmailAlreadyRegistered, IdempotencyKeyTaken):
+            # A concurrent request with the same key may have won the race.
+            replayed = await self._replay(idempotency_key, fingerprint, registration.password)
+            if replayed is not None:
+                return replayed
+            raise
+
+    async def list_users(self, after: str | None, limit: int) -> tuple[list[User], str | None]:
+        """A page of users by id, and the id to continue after (None on the last page)."""
+        async with self.uow() as uow:
+            users = await uow.users.page(after, limit + 1)
+        if len(users) > limit:
+            return users[:limit], users[limit - 1].id
+        return users, None
 
     async def handle_create_user(self, body: Mapping[str, Any]) -> CommandOutcome:
         """Run a CreateUser command: the same rules as `register`, but every outcome is an
@@ -68,13 +110,29 @@ class UsersService:
         async with self.uow() as uow:
             return await uow.users.get(user_id)
 
-    async def _create(self, registration: Registration, *, command_id: str | None) -> User:
+    async def _replay(self, key: str, fingerprint: str, password: str) -> User | None:
+        async with self.uow() as uow:
+            found = await uow.idempotency.find(key, self.clock())
+            user = await uow.users.get(found[1]) if found else None
+        if found is None or user is None:
+            return None
+        if found[0] != fingerprint or not await self.passwords.verify(password, user.password_hash):
+            raise IdempotencyKeyReused(key)
+        return user
+
+    async def _create(
+        self,
+        registration: Registration,
+        *,
+        command_id: str | None,
+        idempotency: tuple[str, str] | None = None,
+    ) -> User:
         # Cheap early answer for the common duplicate, before paying for bcrypt;
         # the unique index still decides races.
         async with self.uow() as uow:
             if await uow.users.email_exists(registration.email):
                 raise EmailAlreadyRegistered(registration.email)
-        password_hash = await self.hash_password(registration.password)
+        password_hash = await self.passwords.hash(registration.password)
         now = self.clock()
         user = User(
             id=self.ids(),
@@ -91,6 +149,9 @@ class UsersService:
             claimed = await uow.outbox.add(event, claimed_by=self.events.fast_path_owner)
             if command_id is not None:
                 await uow.commands.record(CommandOutcome(command_id, "created", user_id=user.id))
+            if idempotency is not None:
+                key, fingerprint = idempotency
+                await uow.idempotency.save(key, fingerprint, user.id, now, self.idempotency_ttl)
         self._publish_if_claimed(event, claimed)
         return user
 

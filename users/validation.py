@@ -59,6 +59,9 @@ def _check_email(value: str) -> str | None:
     email = value.strip()
     if not email:
         return "must not be empty"
+    if not email.isascii():
+        # Internationalized addresses (RFC 6531) are not delivered by every mail system.
+        return "must be ASCII: internationalized addresses are not supported (use punycode)"
     if len(email) > EMAIL_MAX_CHARS or not _EMAIL.match(email):
         return "must be a valid email address"
     return None

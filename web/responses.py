@@ -1,24 +1,82 @@
-"""JSON error bodies: every 4xx and 5xx names its problem the same way."""
+"""One shape for every error: `{"error": {"code", "message", "fields"?}}`, and the mapping
+from the service layer's errors to HTTP statuses."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from faust.web import Response, View
+from faust.web import Request, Response, View
+from faust.web.exceptions import WebError
+
+from users.errors import (
+    EmailAlreadyRegistered,
+    IdempotencyKeyReused,
+    InvalidInput,
+    StorageUnavailable,
+    UsersError,
+)
+
+RETRY_SOON = {"Retry-After": "1"}
 
 
-def error(
-    view: View,
-    status: int,
-    code: str,
-    message: str,
-    *,
-    fields: Mapping[str, str] | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> Response:
-    """`{"error": {"code", "message", "fields"?}}` with `status`."""
-    body: dict[str, Any] = {"code": code, "message": message}
-    if fields:
-        body["fields"] = dict(fields)
-    return view.json({"error": body}, status=status, headers=dict(headers or {}))
+class ApiError(WebError):
+    """Raised by views and request helpers; rendered by ApiView in the common shape."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        fields: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message, code=status)
+        self.error_code = code
+        self.message = message
+        self.fields = dict(fields) if fields else None
+        self.headers = dict(headers or {})
+
+
+def from_service_error(exc: UsersError) -> ApiError:
+    """The HTTP answer to an expected failure of the service layer."""
+    if isinstance(exc, InvalidInput):
+        return ApiError(422, exc.code, "fields are missing or invalid", fields=exc.fields)
+    if isinstance(exc, EmailAlreadyRegistered):
+        return ApiError(
+            409,
+            exc.code,
+            "a user with this email already exists",
+            fields={"email": "is already registered"},
+        )
+    if isinstance(exc, IdempotencyKeyReused):
+        return ApiError(
+            422,
+            exc.code,
+            "this Idempotency-Key was used with a different request body",
+            fields={"Idempotency-Key": "was used with a different body"},
+        )
+    if isinstance(exc, StorageUnavailable):
+        return ApiError(503, exc.code, "the database is unavailable", headers=RETRY_SOON)
+    return ApiError(500, "internal_error", "unexpected error")
+
+
+class ApiView(View):
+    """A Faust view whose errors, its own and the service layer's, share one JSON shape."""
+
+    async def dispatch(self, request: Any) -> Any:
+        try:
+            return await super().dispatch(request)
+        except UsersError as exc:
+            return await self.on_request_error(request, from_service_error(exc))
+
+    async def on_request_error(self, request: Request, exc: WebError) -> Response:
+        if isinstance(exc, ApiError):
+            body: dict[str, Any] = {"code": exc.error_code, "message": exc.message}
+            if exc.fields:
+                body["fields"] = exc.fields
+            return self.json({"error": body}, status=exc.code, headers=exc.headers)
+        return self.json(
+            {"error": {"code": "http_error", "message": str(exc.detail)}}, status=exc.code
+        )

@@ -2,70 +2,56 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any, cast
-
-from aiohttp import web
-from faust.web import Request, Response, View
+from faust.web import Request, Response
 
 from streamapp.app import app
-from users.errors import EmailAlreadyRegistered, InvalidInput, StorageUnavailable
-from web.responses import error
+from users.model import User
+from web.requests import (
+    encode_cursor,
+    idempotency_key,
+    is_user_id,
+    page_parameters,
+    read_json_object,
+)
+from web.responses import RETRY_SOON, ApiError, ApiView
 
-JSON_TYPES = ("application/json",)
 
-
-def _is_json(content_type: str) -> bool:
-    return content_type in JSON_TYPES or (
-        content_type.startswith("application/") and content_type.endswith("+json")
-    )
+def _created(view: ApiView, user: User) -> Response:
+    return view.json(user.public(), status=201, headers={"Location": f"/users/v1/users/{user.id}"})
 
 
 @app.page("/users/v1/users")
-class UsersView(View):
-    """Create users."""
+class UsersView(ApiView):
+    """Create users; list them."""
 
     async def post(self, request: Request) -> Response:
         container = app.container
         if not container.accepting_requests:
-            return error(
-                self,
-                503,
-                "shutting_down",
-                "the service is shutting down; retry",
-                headers={"Retry-After": "1"},
+            raise ApiError(
+                503, "shutting_down", "the service is shutting down; retry", headers=RETRY_SOON
             )
-        if not _is_json(cast(web.Request, request).content_type):
-            return error(self, 415, "unsupported_media_type", "send the body as application/json")
-        raw = await request.read()
-        try:
-            body: Any = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            return error(self, 400, "malformed_json", "the body is not valid JSON")
-        if not isinstance(body, dict):
-            return error(self, 400, "not_an_object", "the body must be a JSON object")
-        try:
-            user = await container.users.register(body)
-        except InvalidInput as exc:
-            return error(
-                self, 422, exc.code, "some fields are missing or invalid", fields=exc.fields
-            )
-        except EmailAlreadyRegistered:
-            return error(
-                self,
-                409,
-                "duplicate_email",
-                "a user with this email already exists",
-                fields={"email": "is already registered"},
-            )
-        except StorageUnavailable:
-            return error(
-                self,
-                503,
-                "database_unavailable",
-                "the database is unavailable; nothing was stored",
-                headers={"Retry-After": "1"},
-            )
+        key = idempotency_key(request)
+        body = await read_json_object(request, container.settings.http_max_body_bytes)
+        user = await container.users.register(body, idempotency_key=key)
+        return _created(self, user)
+
+    async def get(self, request: Request) -> Response:
+        after, limit = page_parameters(request)
+        users, last = await app.container.users.list_users(after, limit)
         return self.json(
-            user.public(), status=201, headers={"Location": f"/users/v1/users/{user.id}"}
+            {
+                "items": [u.public() for u in users],
+                "nextCursor": encode_cursor(last) if last else None,
+            }
         )
+
+
+@app.page("/users/v1/users/{user_id}")
+class UserView(ApiView):
+    """One user."""
+
+    async def get(self, request: Request, user_id: str) -> Response:
+        user = await app.container.users.get(user_id) if is_user_id(user_id) else None
+        if user is None:
+            raise ApiError(404, "not_found", "no user has this id")
+        return self.json(user.public())

@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from faust.web import Request, Response, View
+from faust.web import Request, Response
 
 from storage.errors import unavailable_as_storage_error
 from streamapp.app import app
-from users.errors import StorageUnavailable
-from web.responses import error
+from web.responses import ApiView
 
 
 def _age(since: datetime | None) -> float | None:
@@ -18,17 +17,14 @@ def _age(since: datetime | None) -> float | None:
 
 
 @app.page("/users/v1/events/verification")
-class VerificationView(View):
+class VerificationView(ApiView):
     """What the self-verifying consumer found, and what still waits to be published."""
 
     async def get(self, request: Request) -> Response:
         container = app.container
-        try:
-            async with unavailable_as_storage_error():
-                reconciliation = await container.verifications.reconcile()
-                backlog = await container.outbox_store.backlog()
-        except StorageUnavailable:
-            return error(self, 503, "database_unavailable", "the database is unavailable")
+        async with unavailable_as_storage_error():
+            reconciliation = await container.verifications.reconcile()
+            backlog = await container.outbox_store.backlog()
         health = container.health
         body: dict[str, Any] = {
             **container.verifier.counts.as_json(),

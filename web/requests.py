@@ -1,0 +1,129 @@
+"""Reading requests defensively: size, media type, strict JSON, query parameters."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from typing import Any, NoReturn, cast
+
+from aiohttp import web
+from faust.web import Request
+
+from web.responses import ApiError
+
+PAGE_LIMIT_MAX = 100
+PAGE_LIMIT_DEFAULT = 20
+IDEMPOTENCY_KEY_MAX = 255
+
+
+def _is_json(content_type: str) -> bool:
+    return content_type == "application/json" or (
+        content_type.startswith("application/") and content_type.endswith("+json")
+    )
+
+
+def _reject_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            # Parsers disagree on which duplicate wins; an ambiguous request is refused.
+            raise ApiError(400, "duplicate_key", f"the key {key!r} appears twice in an object")
+        obj[key] = value
+    return obj
+
+
+async def _read_limited(request: web.Request, max_bytes: int) -> bytes:
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise ApiError(413, "body_too_large", f"the body may be at most {max_bytes} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(64 * 1024):
+        size += len(chunk)
+        if size > max_bytes:  # a chunked body without Content-Length
+            raise ApiError(413, "body_too_large", f"the body may be at most {max_bytes} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_json_object(request: Request, max_bytes: int) -> dict[str, Any]:
+    """The body as a JSON object, or an ApiError: 415, 413, or 400 naming the problem."""
+    aio = cast(web.Request, request)
+    if not _is_json(aio.content_type):
+        raise ApiError(415, "unsupported_media_type", "send the body as application/json")
+    raw = await _read_limited(aio, max_bytes)
+    try:
+        body = json.loads(
+            raw.decode("utf-8"),
+            object_pairs_hook=_no_duplicate_keys,
+            parse_constant=_reject_constant,
+        )
+    except UnicodeDecodeError:
+        raise ApiError(400, "malformed_json", "the body is not UTF-8") from None
+    except RecursionError:
+        raise ApiError(400, "malformed_json", "the JSON is nested too deeply") from None
+    except ValueError as exc:
+        raise ApiError(400, "malformed_json", f"the body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "not_an_object", "the body must be a JSON object")
+    return body
+
+
+def idempotency_key(request: Request) -> str | None:
+    """The Idempotency-Key header: 1 to 255 visible ASCII characters, or absent."""
+    key = cast(web.Request, request).headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not 0 < len(key) <= IDEMPOTENCY_KEY_MAX or not all(33 <= ord(c) < 127 for c in key):
+        raise ApiError(
+            422,
+            "invalid",
+            "the Idempotency-Key header is malformed",
+            fields={
+                "Idempotency-Key": f"must be 1 to {IDEMPOTENCY_KEY_MAX} visible ASCII characters"
+            },
+        )
+    return key
+
+
+def encode_cursor(user_id: str) -> str:
+    return base64.urlsafe_b64encode(user_id.encode()).decode().rstrip("=")
+
+
+def page_parameters(request: Request) -> tuple[str | None, int]:
+    """(`after` id from the cursor, limit) from the query string, or a 422 naming it."""
+    query = cast(web.Request, request).query
+    raw_limit = query.get("limit", str(PAGE_LIMIT_DEFAULT))
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= PAGE_LIMIT_MAX:
+        raise ApiError(
+            422,
+            "invalid",
+            "bad query parameter",
+            fields={"limit": f"must be an integer from 1 to {PAGE_LIMIT_MAX}"},
+        )
+    cursor = query.get("cursor")
+    after = None
+    if cursor is not None:
+        try:
+            after = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+            uuid.UUID(after)
+        except (binascii.Error, ValueError, UnicodeDecodeError):
+            raise ApiError(
+                422,
+                "invalid",
+                "bad query parameter",
+                fields={"cursor": "is not a cursor this API returned"},
+            ) from None
+    return after, int(raw_limit)
+
+
+def is_user_id(value: str) -> bool:
+    try:
+        return str(uuid.UUID(value)) == value
+    except ValueError:
+        return False
