@@ -24,7 +24,7 @@ from storage.database import make_database
 from storage.log_redaction import redact_query_logs
 from storage.migrations import migrate
 from storage.outbox_store import DatabaseOutboxStore
-from storage.unit_of_work import DatabaseUnitOfWork
+from storage.unit_of_work import DatabaseUnitOfWork, DatabaseUsers
 from storage.verifications import DatabaseVerificationStore
 from streamapp.settings import Settings
 from users.passwords import BcryptHasher
@@ -135,6 +135,7 @@ def build_container(app: faust.App, settings: Settings) -> Container:
     claim_ttl = settings.kafka_request_timeout * 3
     users = UsersService(
         uow=partial(DatabaseUnitOfWork, database, claim_ttl=claim_ttl),
+        queries=DatabaseUsers(database),
         passwords=BcryptHasher(settings.bcrypt_rounds),
         events=fast_path,
         user_created_topic=settings.user_created_topic,

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import Any
+from typing import Any, cast
 
+from faust import Stream
 from faust.types import StreamT
 
 from streamapp.app import app
+from users.errors import StorageUnavailable
+from users.verification import Verifier
 
 log = logging.getLogger("users.verifier")
 
@@ -24,22 +28,33 @@ user_created_topic = app.topic(
 
 @app.agent(user_created_topic)
 async def verify_user_created(stream: StreamT[Any]) -> None:
-    """Check each USER_CREATED event; count outcomes; never die on a bad message."""
+    """Check USER_CREATED events in batches; count outcomes; never die on a bad message."""
     verifier = app.container.verifier
-    async for event in stream.events():
-        message = event.message
-        headers = dict(message.headers or {})
+    async for events in cast(Stream[Any], stream).take_events(200, within=0.2):
+        messages = [(e.message.key, e.message.value, dict(e.message.headers or {})) for e in events]
+        reasons = await _until_checked(verifier, messages)
+        for event, reason in zip(events, reasons, strict=True):
+            if reason:
+                log.warning(
+                    "user.created message at partition %s offset %s failed verification: %s",
+                    event.message.partition,
+                    event.message.offset,
+                    reason,
+                )
+
+
+async def _until_checked(verifier: Verifier, messages: list[Any]) -> list[str | None]:
+    # The batch is acknowledged once this returns: retry while the database is away
+    # rather than leave events unverified for good.
+    delay = 0.5
+    while True:
         try:
-            reason = await verifier.check(message.key, message.value, headers)
+            return await verifier.check_batch(messages)
+        except StorageUnavailable:
+            log.warning("database unavailable; verifying again in %.1fs", delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
         except Exception:
-            # E.g. the database is briefly unreachable: count it and keep consuming.
-            verifier.counts.failures["verifier_error"] += 1
-            log.exception("could not verify the message at offset %s", message.offset)
-            continue
-        if reason:
-            log.warning(
-                "user.created message at partition %s offset %s failed verification: %s",
-                message.partition,
-                message.offset,
-                reason,
-            )
+            log.exception("could not verify %d message(s)", len(messages))
+            verifier.counts.failures["verifier_error"] += len(messages)
+            return ["verifier_error"] * len(messages)

@@ -8,10 +8,10 @@ import datetime
 import tempfile
 from pathlib import Path
 
-from bench import drain
+from bench import commands, drain, http_load
 from bench.harness import RESULTS_DIR, Results, machine, require_kafka
 
-BENCHMARKS = {"drain": drain.run}
+BENCHMARKS = {"http": http_load.run, "drain": drain.run, "commands": commands.run}
 
 
 async def main(names: list[str]) -> None:

@@ -7,13 +7,14 @@ import asyncio
 import os
 import time
 from pathlib import Path
+from typing import Any
 
-import psutil
 from aiokafka import AIOKafkaProducer
 
 from bench.harness import (
     Results,
     Row,
+    RssSampler,
     kafka_script,
     profile,
     reset_bench_database,
@@ -91,7 +92,8 @@ async def bare_producer_rate(topic: str, payloads: list[dict[str, str]]) -> floa
         await producer.stop()
 
 
-async def run(results: Results, tmp: Path, count: int = 20_000) -> None:
+async def drain_once(tmp: Path, count: int) -> dict[str, Any]:
+    """Backlog of `count` built with Kafka down, then timed until all is on the topic."""
     url = await reset_bench_database()
     env = worker_env(
         url, tmp, OUTBOX_POLL_INTERVAL="0.2", OUTBOX_BATCH_SIZE=os.environ.get("BENCH_BATCH", "500")
@@ -100,56 +102,60 @@ async def run(results: Results, tmp: Path, count: int = 20_000) -> None:
     await create_topic(topic, partitions=3)
     kafka_script("down")
     try:
-        worker = start_worker(env, tmp, "drain")
+        worker = start_worker(env, tmp, f"drain-{count}")
         await worker.wait_serving(kafka=False)
         payloads = await seed(url, topic, count)
-        rss_before = psutil.Process(worker.process.pid).memory_info().rss  # type: ignore[union-attr]
+        assert worker.process is not None
+        rss = RssSampler(worker.process.pid)
+        waiting_rss = rss.process.memory_info().rss
     finally:
         kafka_script("up")
     came_back = time.monotonic()
-    came_back_wall_ms = time.time() * 1000
-    profiler = profile(worker.process.pid, "drain")  # type: ignore[union-attr]
-    peak_rss = rss_before
-    reader = asyncio.create_task(read_topic(topic, expect=count, timeout=600, settle=0.0))
-    while not reader.done():
-        peak_rss = max(peak_rss, psutil.Process(worker.process.pid).memory_info().rss)  # type: ignore[union-attr]
-        await asyncio.sleep(0.2)
-    messages = reader.result()
+    profiler = profile(worker.process.pid, f"drain-{count}")
+    async with rss:
+        messages = await read_topic(topic, expect=count, timeout=600, settle=0.0)
     drain_seconds = time.monotonic() - came_back
     stop_profile(profiler)
     worker.terminate()
-    distinct = len({m.value for m in messages})
-    first_ms = min(m.timestamp_ms for m in messages)
-    last_ms = max(m.timestamp_ms for m in messages)
-    print(
-        f"  first event sent {(first_ms - came_back_wall_ms) / 1000:.2f}s after Kafka was up; "
-        f"last {(last_ms - came_back_wall_ms) / 1000:.2f}s; "
-        f"steady rate {count / max((last_ms - first_ms) / 1000, 1e-3):,.0f}/s"
-    )
+    return {
+        "topic": topic,
+        "payloads": payloads,
+        "seconds": drain_seconds,
+        "distinct": len({m.value for m in messages}),
+        "waiting_rss": waiting_rss,
+        "peak_rss": rss.peak,
+    }
 
-    bare_topic = f"{topic}.bare"
+
+async def run(results: Results, tmp: Path) -> None:
+    small = await drain_once(tmp, 2_000)
+    big = await drain_once(tmp, 20_000)
+    count = 20_000
+    bare_topic = f"{big['topic']}.bare"
     await create_topic(bare_topic, partitions=3)
-    bare = await bare_producer_rate(bare_topic, payloads)
-    relay_rate = count / drain_seconds
+    bare = await bare_producer_rate(bare_topic, big["payloads"])
+    relay_rate = count / big["seconds"]
     results.add(
         Row(
             "outbox drain, 20k backlog",
-            f"{relay_rate:,.0f} events/s ({drain_seconds:.1f} s to the last event)",
+            f"{relay_rate:,.0f} events/s ({big['seconds']:.1f} s to the last event)",
             f"bare aiokafka producer: {bare:,.0f} events/s",
             f"{relay_rate / bare:.2f}",
             ">= 0.5",
             f"{count} users+outbox rows seeded in PostgreSQL while Kafka was stopped; clock from "
             f"`kafka.sh up` returning to an independent consumer holding all {count} "
-            f"({distinct} distinct); bare: same payloads, acks=all, await all acks",
+            f"({big['distinct']} distinct); bare: same payloads, acks=all, await all acks",
         )
     )
     results.add(
         Row(
-            "worker RSS during the drain",
-            f"{peak_rss / 2**20:.0f} MiB peak",
-            f"{rss_before / 2**20:.0f} MiB with the backlog waiting",
-            f"{peak_rss / rss_before:.2f}",
-            "flat (batches of 500)",
+            "worker RSS vs backlog size",
+            f"20k backlog: {big['waiting_rss'] / 2**20:.0f} MiB waiting, "
+            f"{big['peak_rss'] / 2**20:.0f} MiB peak while draining",
+            f"2k backlog: {small['waiting_rss'] / 2**20:.0f} MiB waiting, "
+            f"{small['peak_rss'] / 2**20:.0f} MiB peak",
+            f"{big['peak_rss'] / small['peak_rss']:.2f}",
+            "flat (the relay reads batches of 500)",
             "psutil RSS of the worker process, sampled every 0.2 s",
         )
     )

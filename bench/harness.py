@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import os
 import platform
 import signal
@@ -10,6 +13,7 @@ import sys
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import psutil
@@ -81,6 +85,9 @@ def worker_env(database_url: str, tmp: Path, **extra: str) -> dict[str, str]:
         "KAFKA_BROKER": "127.0.0.1:9092",
         "KAFKA_GROUP_ID": f"bench-{run}",
         "KAFKA_USER_CREATED_TOPIC": f"user.created.bench-{run}",
+        "KAFKA_USER_CREATE_TOPIC": f"user.create.bench-{run}",
+        "KAFKA_USER_CREATE_REJECTED_TOPIC": f"user.create.rejected.bench-{run}",
+        "KAFKA_USER_CREATE_DLQ_TOPIC": f"user.create.dlq.bench-{run}",
         "DATABASE_URL": database_url,
         "BCRYPT_ROUNDS": "4",
         "FAUST_DATA_DIR": str(tmp / f"faust-{run}"),
@@ -118,6 +125,49 @@ def stop_profile(profiler: subprocess.Popen[bytes] | None) -> None:
     if profiler is not None:
         profiler.send_signal(signal.SIGINT)
         profiler.wait(timeout=30)
+
+
+class RssSampler:
+    """Peak resident memory of a process, sampled every 0.2 s while in the `async with`."""
+
+    def __init__(self, pid: int) -> None:
+        self.process = psutil.Process(pid)
+        self.peak = 0
+        self.first = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> RssSampler:
+        self.first = self.peak = self.process.memory_info().rss
+        self._task = asyncio.create_task(self._sample())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _sample(self) -> None:
+        while True:
+            with contextlib.suppress(psutil.Error):
+                self.peak = max(self.peak, self.process.memory_info().rss)
+            await asyncio.sleep(0.2)
+
+
+async def loadgen(url: str, **options: Any) -> dict[str, Any]:
+    """Run bench.loadgen in its own process; return its JSON."""
+    args = [sys.executable, "-m", "bench.loadgen", url]
+    for name, value in options.items():
+        if value is not None:
+            args += [f"--{name}", str(value)]
+    proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE)
+    out, _ = await proc.communicate()
+    assert proc.returncode == 0, "loadgen failed"
+    result: dict[str, Any] = json.loads(out)
+    return result
+
+
+def ms(seconds: float | None) -> str:
+    return "n/a" if seconds is None else f"{seconds * 1000:.1f} ms"
 
 
 def start_worker(env: dict[str, str], tmp: Path, name: str = "bench") -> Worker:

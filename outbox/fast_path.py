@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
 
 from outbox.encoding import as_pending
 from outbox.health import PublishHealth
@@ -36,6 +37,8 @@ class FastPath:
         self._owner = owner
         self._on_failure = on_failure
         self._tasks: set[asyncio.Task[None]] = set()
+        self._acked: list[str] = []
+        self._marking: asyncio.Task[None] | None = None
 
     @property
     def fast_path_owner(self) -> str | None:
@@ -44,16 +47,25 @@ class FastPath:
     def dispatch(self, messages: Sequence[OutboxMessage]) -> None:
         if not messages:
             return
-        task = asyncio.get_running_loop().create_task(self._send([as_pending(m) for m in messages]))
+        self._track(self._send([as_pending(m) for m in messages]))
+
+    def _track(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def wait_idle(self, timeout: float) -> bool:
         """Wait for in-flight sends (at shutdown); True when none is left."""
         if not self._tasks:
             return True
-        _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
-        return not pending
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self._tasks:  # marking may start new work while sends finish
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return False
+            await asyncio.wait(set(self._tasks), timeout=remaining)
+        return True
 
     async def _send(self, messages: list[PendingMessage]) -> None:
         try:
@@ -63,8 +75,9 @@ class FastPath:
                 (m.event_id, r) for m, r in zip(messages, results, strict=True) if r is not None
             ]
             if acked:
-                await self._store.mark_published(acked)
-                self._health.published(len(acked))
+                self._acked.extend(acked)
+                if self._marking is None or self._marking.done():
+                    self._marking = self._track(self._mark_published())
             if failed:
                 self._health.failed(len(failed), failed[0][1])
                 await self._store.mark_failed([e for e, _ in failed], str(failed[0][1]))
@@ -72,3 +85,17 @@ class FastPath:
         except Exception:
             # The claim expires by itself and the relay publishes the message then.
             log.exception("fast path could not record a publish outcome")
+
+    async def _mark_published(self) -> None:
+        # Acknowledgements that arrive while one UPDATE runs go together into the next:
+        # under load that is one statement for many events, and no delay when idle.
+        while self._acked:
+            batch, self._acked = self._acked, []
+            try:
+                await self._store.mark_published(batch)
+            except Exception:
+                # Left claimed: once the claim lapses the relay publishes them again
+                # (at least once), so nothing is lost.
+                log.exception("could not mark %d published message(s)", len(batch))
+                continue
+            self._health.published(len(batch))

@@ -11,7 +11,8 @@ import sqlalchemy as sa
 
 from outbox.encoding import encode_headers, encode_payload
 from storage import schema
-from storage.errors import CONNECTION_ERRORS, UNIQUE_VIOLATIONS
+from storage.errors import CONNECTION_ERRORS, UNIQUE_VIOLATIONS, unavailable_as_storage_error
+from storage.statements import Prepared
 from users.commands import CommandOutcome
 from users.errors import (
     CommandAlreadyHandled,
@@ -34,26 +35,37 @@ def _is_email_conflict(exc: BaseException) -> bool:
     return "users.email" in str(exc)
 
 
+_EMAIL_EXISTS = Prepared(
+    sa.select(schema.users.c.id).where(schema.users.c.email == sa.bindparam("email")).limit(1)
+)
+_INSERT_USER = Prepared(
+    schema.users.insert().values(
+        {c.name: sa.bindparam(c.name, type_=c.type) for c in schema.users.columns}
+    )
+)
+
+
 class DatabaseUsers:
-    """UserRepository on the `users` table."""
+    """UserRepository and UserQueries on the `users` table. Reads work inside a unit of
+    work or on their own (autocommit); either way an unreachable database is
+    StorageUnavailable."""
 
     def __init__(self, database: databases.Database) -> None:
         self._db = database
 
     async def email_exists(self, email: str) -> bool:
-        query = sa.select(schema.users.c.id).where(schema.users.c.email == email).limit(1)
-        return await self._db.fetch_one(query) is not None
+        async with unavailable_as_storage_error():
+            return await _EMAIL_EXISTS.fetch_one(self._db, email=email) is not None
 
     async def add(self, user: User) -> None:
         try:
-            await self._db.execute(
-                schema.users.insert().values(
-                    id=user.id,
-                    nombre=user.nombre,
-                    email=user.email,
-                    password_hash=user.password_hash,
-                    created_at=user.created_at,
-                )
+            await _INSERT_USER.execute(
+                self._db,
+                id=user.id,
+                nombre=user.nombre,
+                email=user.email,
+                password_hash=user.password_hash,
+                created_at=user.created_at,
             )
         except UNIQUE_VIOLATIONS as exc:
             if _is_email_conflict(exc):
@@ -61,17 +73,22 @@ class DatabaseUsers:
             raise
 
     async def get(self, user_id: str) -> User | None:
-        row = await self._db.fetch_one(schema.users.select().where(schema.users.c.id == user_id))
-        return None if row is None else _user(row)
+        async with unavailable_as_storage_error():
+            row = await self._db.fetch_one(
+                schema.users.select().where(schema.users.c.id == user_id)
+            )
+        return None if row is None else row_to_user(row)
 
     async def page(self, after: str | None, limit: int) -> list[User]:
         query = schema.users.select().order_by(schema.users.c.id).limit(limit)
         if after is not None:
             query = query.where(schema.users.c.id > after)
-        return [_user(row) for row in await self._db.fetch_all(query)]
+        async with unavailable_as_storage_error():
+            rows = await self._db.fetch_all(query)
+        return [row_to_user(row) for row in rows]
 
 
-def _user(row: Any) -> User:
+def row_to_user(row: Any) -> User:
     return User(
         id=row["id"],
         nombre=row["nombre"],
@@ -106,18 +123,43 @@ class DatabaseOutbox:
             # publish it at once: otherwise it would overtake the older event.
             values["claimed_by"] = claimed_by
             values["claimed_until"] = datetime.now(UTC) + self._claim_ttl
-        await self._db.execute(schema.outbox.insert().values(**values))
+        else:
+            values["claimed_by"] = values["claimed_until"] = None
+        await _INSERT_OUTBOX.execute(self._db, **values)
         return claimed
 
     async def _key_has_pending(self, message: OutboxMessage) -> bool:
-        o = schema.outbox.c
-        query = (
-            sa.select(o.id)
-            .where(o.topic == message.topic, o.message_key == message.key)
-            .where(o.published_at.is_(None))
-            .limit(1)
-        )
-        return await self._db.fetch_one(query) is not None
+        row = await _KEY_HAS_PENDING.fetch_one(self._db, topic=message.topic, key=message.key)
+        return row is not None
+
+
+_o = schema.outbox.c
+_INSERT_OUTBOX = Prepared(
+    schema.outbox.insert().values(
+        {
+            column: sa.bindparam(column, type_=schema.outbox.c[column].type)
+            for column in (
+                "event_id",
+                "aggregate_type",
+                "aggregate_id",
+                "event_type",
+                "topic",
+                "message_key",
+                "payload",
+                "headers",
+                "created_at",
+                "claimed_by",
+                "claimed_until",
+            )
+        }
+    )
+)
+_KEY_HAS_PENDING = Prepared(
+    sa.select(_o.id)
+    .where(_o.topic == sa.bindparam("topic"), _o.message_key == sa.bindparam("key"))
+    .where(_o.published_at.is_(None))
+    .limit(1)
+)
 
 
 class DatabaseCommandLog:

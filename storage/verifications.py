@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import databases
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from storage import schema
-from storage.errors import UNIQUE_VIOLATIONS
-from storage.unit_of_work import DatabaseUsers, as_utc
+from storage.database import is_sqlite
+from storage.errors import unavailable_as_storage_error
+from storage.unit_of_work import as_utc, row_to_user
 from users.model import User
+from users.verification import Outcome
 
 
 @dataclass(frozen=True)
@@ -26,27 +31,41 @@ class DatabaseVerificationStore:
 
     def __init__(self, database: databases.Database) -> None:
         self._db = database
-        self._users = DatabaseUsers(database)
+        self._sqlite = is_sqlite(str(database.url))
 
-    async def get_user(self, user_id: str) -> User | None:
-        return await self._users.get(user_id)
-
-    async def record(
-        self, event_id: str, aggregate_id: str | None, outcome: str, reason: str | None
-    ) -> bool:
-        try:
-            await self._db.execute(
-                schema.event_verifications.insert().values(
-                    event_id=event_id,
-                    aggregate_id=aggregate_id,
-                    outcome=outcome,
-                    reason=reason,
-                    verified_at=datetime.now(UTC),
-                )
+    async def get_users(self, user_ids: Sequence[str]) -> dict[str, User]:
+        if not user_ids:
+            return {}
+        async with unavailable_as_storage_error():
+            rows = await self._db.fetch_all(
+                schema.users.select().where(schema.users.c.id.in_(list(user_ids)))
             )
-        except UNIQUE_VIOLATIONS:
-            return False
-        return True
+        return {row["id"]: row_to_user(row) for row in rows}
+
+    async def record_many(self, outcomes: Sequence[Outcome]) -> set[str]:
+        if not outcomes:
+            return set()
+        now = datetime.now(UTC)
+        insert = (sqlite_insert if self._sqlite else postgresql_insert)(schema.event_verifications)
+        query = (
+            insert.values(
+                [
+                    {
+                        "event_id": o.event_id,
+                        "aggregate_id": o.aggregate_id,
+                        "outcome": o.outcome,
+                        "reason": o.reason,
+                        "verified_at": now,
+                    }
+                    for o in outcomes
+                ]
+            )
+            .on_conflict_do_nothing(index_elements=["event_id"])
+            .returning(schema.event_verifications.c.event_id)
+        )
+        async with unavailable_as_storage_error():
+            rows = await self._db.fetch_all(query)
+        return {row[0] for row in rows}
 
     async def reconcile(self) -> Reconciliation:
         """Users whose event is not verified yet, and events whose user does not exist."""

@@ -34,9 +34,9 @@ def command(**patch: Any) -> dict[str, Any]:
     return body
 
 
-async def send(env: dict[str, str], body: dict[str, Any] | bytes) -> None:
+async def send(env: dict[str, str], body: dict[str, Any] | bytes, key: str | None = None) -> None:
     value = body if isinstance(body, bytes) else json.dumps(body).encode()
-    await produce(env["KAFKA_USER_CREATE_TOPIC"], value)
+    await produce(env["KAFKA_USER_CREATE_TOPIC"], value, key=key.encode() if key else None)
 
 
 async def count_users(email: str | None = None) -> int:
@@ -86,8 +86,10 @@ async def test_invalid_and_duplicate_commands_become_rejection_events(
     first = command()
     invalid = command(email="not-an-email", password="short")
     duplicate = command(email=first["email"].upper())
+    # Keyed by email, as the README advises: one email's commands share a partition and
+    # keep their order, so `first` is handled before its duplicate.
     for cmd in (first, invalid, duplicate):
-        await send(worker_env, cmd)
+        await send(worker_env, cmd, key=cmd["email"].lower())
     rejections = await read_topic(
         worker_env["KAFKA_USER_CREATE_REJECTED_TOPIC"], expect=2, timeout=30
     )

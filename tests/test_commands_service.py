@@ -6,7 +6,7 @@ import json
 import uuid
 from typing import Any
 
-from tests.fakes import FakeDispatcher, FakeHasher, FakeState, FakeUnitOfWork
+from tests.fakes import FakeDispatcher, FakeHasher, FakeState, FakeUnitOfWork, FakeUsers
 from users.service import UsersService
 
 PASSWORD = "s3cret-pass"
@@ -14,6 +14,7 @@ PASSWORD = "s3cret-pass"
 
 def service(state: FakeState) -> UsersService:
     return UsersService(
+        queries=FakeUsers({}, state),
         uow=lambda: FakeUnitOfWork(state),
         passwords=FakeHasher(),
         events=FakeDispatcher(),

@@ -107,6 +107,10 @@ async def test_kafka_outage_never_fails_a_creation_nor_loses_its_event(
     assert (await worker.post_user(body("before")))[0] == 201
     await read_topic(topic, expect=1, timeout=30)
 
+    async def nothing_pending() -> bool:
+        return bool((await worker.verification())["outbox"]["pending"] == 0)
+
+    await eventually(nothing_pending, timeout=30, what="the first event marked published")
     kafka_script("down")
     latencies = []
     for n in range(200):

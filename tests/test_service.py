@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.fakes import FakeDispatcher, FakeHasher, FakeState, FakeUnitOfWork
+from tests.fakes import FakeDispatcher, FakeHasher, FakeState, FakeUnitOfWork, FakeUsers
 from users.errors import EmailAlreadyRegistered, IdempotencyKeyReused, InvalidInput
 from users.service import UsersService, body_fingerprint
 
@@ -19,6 +19,7 @@ def service(
     state: FakeState, dispatcher: FakeDispatcher, *, fail_outbox: bool = False
 ) -> UsersService:
     return UsersService(
+        queries=FakeUsers({}, state),
         uow=lambda: FakeUnitOfWork(state, fail_outbox=fail_outbox),
         passwords=FakeHasher(),
         events=dispatcher,

@@ -21,6 +21,7 @@ from tests.support.services import POSTGRES_URL
 from tests.support.tcp_proxy import TcpProxy
 from users.errors import EmailAlreadyRegistered, StorageUnavailable
 from users.model import User, new_id, user_created, utc_now_ms
+from users.verification import Outcome
 
 
 def a_user(email: str = "ana@example.com") -> User:
@@ -176,9 +177,11 @@ async def test_verifications_reconcile_users_without_verified_events(
     u1, u2 = a_user("a@example.com"), a_user("b@example.com")
     e1 = await store_user(database, u1)
     await store_user(database, u2)
-    assert await verifications.record(e1, u1.id, "verified", None)
-    assert not await verifications.record(e1, u1.id, "verified", None)
-    assert await verifications.record(new_id(), "ghost", "failed", "user_not_stored")
+    assert await verifications.record_many([Outcome(e1, u1.id, None)]) == {e1}
+    assert await verifications.record_many([Outcome(e1, u1.id, None)]) == set()
+    ghost = new_id()
+    assert await verifications.record_many([Outcome(ghost, "ghost", "user_not_stored")]) == {ghost}
+    assert await verifications.get_users([u1.id, u2.id, "nobody"]) == {u1.id: u1, u2.id: u2}
     result = await verifications.reconcile()
     assert result.unverified_users == 1
     assert result.oldest_unverified_created_at == u2.created_at

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from users.model import User
-from users.verification import Verifier, check_shape
+from users.verification import Outcome, Verifier, check_shape
 
 USER = User(
     "0190a0b0-0000-7000-8000-000000000001",
@@ -82,16 +83,13 @@ class FakeVerificationStore:
         self.users = {u.id: u for u in users}
         self.recorded: dict[str, str] = {}
 
-    async def get_user(self, user_id: str) -> User | None:
-        return self.users.get(user_id)
+    async def get_users(self, user_ids: Sequence[str]) -> dict[str, User]:
+        return {i: self.users[i] for i in user_ids if i in self.users}
 
-    async def record(
-        self, event_id: str, aggregate_id: str | None, outcome: str, reason: str | None
-    ) -> bool:
-        if event_id in self.recorded:
-            return False
-        self.recorded[event_id] = outcome
-        return True
+    async def record_many(self, outcomes: Sequence[Outcome]) -> set[str]:
+        fresh = {o.event_id for o in outcomes if o.event_id not in self.recorded}
+        self.recorded.update({o.event_id: o.outcome for o in outcomes if o.event_id in fresh})
+        return fresh
 
 
 async def test_counts_verified_duplicates_and_failures() -> None:
@@ -121,3 +119,19 @@ async def test_event_that_differs_from_the_stored_user_fails() -> None:
         await verifier.check(KEY, json.dumps(event()).encode(), HEADERS)
         == "differs_from_stored_user"
     )
+
+
+async def test_a_batch_reads_once_and_counts_an_in_batch_redelivery_as_duplicate() -> None:
+    store = FakeVerificationStore([USER])
+    verifier = Verifier(store)
+    good = json.dumps(event()).encode()
+    reasons = await verifier.check_batch(
+        [(KEY, good, HEADERS), (KEY, good, HEADERS), (KEY, b"{", HEADERS)]
+    )
+    assert reasons == [None, None, "not_json"]
+    assert (verifier.counts.verified, verifier.counts.duplicates, verifier.counts.failed) == (
+        1,
+        1,
+        1,
+    )
+    assert store.recorded == {EVENT_ID: "verified"}

@@ -25,6 +25,19 @@ class UserRepository(Protocol):
         """Up to `limit` users with ids greater than `after`, by id."""
 
 
+class UserQueries(Protocol):
+    """Reads outside any transaction (one round trip each): committed data only."""
+
+    async def email_exists(self, email: str) -> bool:
+        """True when a user with this (normalized) email is stored."""
+
+    async def get(self, user_id: str) -> User | None:
+        """The user with this id, or None."""
+
+    async def page(self, after: str | None, limit: int) -> list[User]:
+        """Up to `limit` users with ids greater than `after`, by id."""
+
+
 class Outbox(Protocol):
     async def add(self, message: OutboxMessage, *, claimed_by: str | None) -> bool:
         """Store a message to publish; True when it was reserved for `claimed_by`'s fast path

@@ -18,7 +18,7 @@ from users.errors import (
     InvalidInput,
 )
 from users.model import OutboxMessage, User, new_id, user_create_rejected, user_created, utc_now_ms
-from users.ports import EventDispatcher, PasswordHasher, UnitOfWorkFactory
+from users.ports import EventDispatcher, PasswordHasher, UnitOfWorkFactory, UserQueries
 from users.validation import Registration, validate_registration
 
 
@@ -34,6 +34,7 @@ class UsersService:
     """Collaborators of the use cases, wired once in `bootstrap`."""
 
     uow: UnitOfWorkFactory
+    queries: UserQueries
     passwords: PasswordHasher
     events: EventDispatcher
     user_created_topic: str
@@ -70,8 +71,7 @@ class UsersService:
 
     async def list_users(self, after: str | None, limit: int) -> tuple[list[User], str | None]:
         """A page of users by id, and the id to continue after (None on the last page)."""
-        async with self.uow() as uow:
-            users = await uow.users.page(after, limit + 1)
+        users = await self.queries.page(after, limit + 1)
         if len(users) > limit:
             return users[:limit], users[limit - 1].id
         return users, None
@@ -107,8 +107,7 @@ class UsersService:
 
     async def get(self, user_id: str) -> User | None:
         """The stored user with this id, or None."""
-        async with self.uow() as uow:
-            return await uow.users.get(user_id)
+        return await self.queries.get(user_id)
 
     async def _replay(self, key: str, fingerprint: str, password: str) -> User | None:
         async with self.uow() as uow:
@@ -129,9 +128,8 @@ class UsersService:
     ) -> User:
         # Cheap early answer for the common duplicate, before paying for bcrypt;
         # the unique index still decides races.
-        async with self.uow() as uow:
-            if await uow.users.email_exists(registration.email):
-                raise EmailAlreadyRegistered(registration.email)
+        if await self.queries.email_exists(registration.email):
+            raise EmailAlreadyRegistered(registration.email)
         password_hash = await self.passwords.hash(registration.password)
         now = self.clock()
         user = User(

@@ -6,7 +6,7 @@ import json
 import re
 import uuid
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -19,14 +19,25 @@ _SECRET_KEY = re.compile(r"pass|pwd|hash|secret", re.IGNORECASE)
 _BCRYPT = re.compile(r"\$2[abxy]?\$\d\d\$[./A-Za-z0-9]{53}")
 
 
-class VerificationStore(Protocol):
-    async def get_user(self, user_id: str) -> User | None:
-        """The stored user, or None."""
+@dataclass(frozen=True)
+class Outcome:
+    """What the verifier concluded about one event."""
 
-    async def record(
-        self, event_id: str, aggregate_id: str | None, outcome: str, reason: str | None
-    ) -> bool:
-        """Remember an event's outcome; False when this event id was already recorded."""
+    event_id: str
+    aggregate_id: str | None
+    reason: str | None  # None: verified
+
+    @property
+    def outcome(self) -> str:
+        return "failed" if self.reason else "verified"
+
+
+class VerificationStore(Protocol):
+    async def get_users(self, user_ids: Sequence[str]) -> dict[str, User]:
+        """The stored users among these ids, by id."""
+
+    async def record_many(self, outcomes: Sequence[Outcome]) -> set[str]:
+        """Remember outcomes; return the event ids recorded now (the others were already)."""
 
 
 @dataclass
@@ -127,27 +138,47 @@ class Verifier:
         self, key: bytes | None, value: bytes | None, headers: Mapping[str, bytes]
     ) -> str | None:
         """Verify one message; return None when it is right, else the reason it is not."""
-        self.counts.received += 1
-        event, reason = check_shape(key, value, headers)
-        event_id: str | None = None
-        user_id: str | None = None
-        if event is not None:
-            event_id, user_id = event["eventId"], event["data"]["id"]
-            user = await self._store.get_user(event["data"]["id"])
+        return (await self.check_batch([(key, value, headers)]))[0]
+
+    async def check_batch(
+        self, messages: Sequence[tuple[bytes | None, bytes | None, Mapping[str, bytes]]]
+    ) -> list[str | None]:
+        """Verify messages with one read and one write for the whole batch; return, for
+        each, None when it is right (or a redelivery of one already seen), else why not."""
+        self.counts.received += len(messages)
+        checked = [check_shape(key, value, headers) for key, value, headers in messages]
+        events = [event for event, _ in checked if event is not None]
+        users = await self._store.get_users(sorted({e["data"]["id"] for e in events}))
+        outcomes: list[Outcome | None] = []
+        reasons: list[str | None] = []
+        for event, reason in checked:
+            if event is None:
+                outcomes.append(None)
+                reasons.append(reason)
+                continue
+            data = event["data"]
+            user = users.get(data["id"])
             if user is None:
                 reason = "user_not_stored"
-            elif user.email != event["data"]["email"] or user.nombre != event["data"]["nombre"]:
+            elif user.email != data["email"] or user.nombre != data["nombre"]:
                 reason = "differs_from_stored_user"
-        if event_id is not None:
-            first_time = await self._store.record(
-                event_id, user_id, "failed" if reason else "verified", reason
-            )
-            if not first_time:
-                # At-least-once delivery: a redelivered event is expected, and counted apart.
-                self.counts.duplicates += 1
-                return None
-        if reason:
-            self.counts.failures[reason] += 1
-            return reason
-        self.counts.verified += 1
-        return None
+            outcomes.append(Outcome(event["eventId"], data["id"], reason))
+            reasons.append(reason)
+        fresh = await self._store.record_many(
+            list({o.event_id: o for o in outcomes if o is not None}.values())
+        )
+        results: list[str | None] = []
+        for outcome, reason in zip(outcomes, reasons, strict=True):
+            if outcome is not None:
+                if outcome.event_id not in fresh:
+                    # At-least-once delivery: a redelivered event is expected, counted apart.
+                    self.counts.duplicates += 1
+                    results.append(None)
+                    continue
+                fresh.discard(outcome.event_id)  # a second copy in this batch is a duplicate
+            if reason:
+                self.counts.failures[reason] += 1
+            else:
+                self.counts.verified += 1
+            results.append(reason)
+        return results

@@ -1,0 +1,211 @@
+"""HTTP benchmarks: the bcrypt bound, the service's own overhead beside a bare peer, and the
+delay from a 201 to the event reaching an independent consumer."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import bcrypt
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from bench.harness import (
+    BENCH_DB_URL,
+    Results,
+    Row,
+    RssSampler,
+    loadgen,
+    ms,
+    profile,
+    reset_bench_database,
+    start_worker,
+    stop_profile,
+    worker_env,
+)
+from tests.support.kafka import create_topic
+from tests.support.services import KAFKA, free_port
+from tests.support.waiting import eventually
+
+CORES = os.cpu_count() or 1
+
+
+def hash_seconds(rounds: int) -> float:
+    """Mean time of one bcrypt hash at `rounds` on one core."""
+    samples = []
+    for _ in range(max(3, 2 ** (14 - rounds))):
+        started = time.perf_counter()
+        bcrypt.hashpw(b"bench-password", bcrypt.gensalt(rounds))
+        samples.append(time.perf_counter() - started)
+    return statistics.mean(samples)
+
+
+async def serving_worker(tmp: Path, **env: str) -> Any:
+    url = await reset_bench_database()
+    worker = start_worker(worker_env(url, tmp, **env), tmp, f"http-{env.get('BCRYPT_ROUNDS')}")
+    await worker.wait_serving()
+    return worker
+
+
+async def bcrypt_bound(results: Results, tmp: Path) -> None:
+    for rounds in (12, 10):
+        per_hash = hash_seconds(rounds)
+        ceiling = CORES / per_hash
+        worker = await serving_worker(tmp, BCRYPT_ROUNDS=str(rounds))
+        try:
+            async with RssSampler(worker.process.pid) as rss:
+                run = await loadgen(
+                    f"{worker.base}/users/v1/users",
+                    duration=15,
+                    concurrency=16,
+                    probe=f"{worker.base}/",
+                )
+        finally:
+            worker.terminate()
+        results.add(
+            Row(
+                f"creations/s at bcrypt rounds {rounds}",
+                f"{run['rate']:.2f}/s (POST p50 {ms(run['p50'])}, p99 {ms(run['p99'])}); "
+                f"GET / p99 during it {ms(run['probe_p99'])}; "
+                f"worker RSS peak {rss.peak / 2**20:.0f} MiB",
+                f"ceiling {CORES} cores / {per_hash * 1000:.0f} ms per hash = {ceiling:.2f}/s",
+                f"{run['rate'] / ceiling:.2f}",
+                ">= 0.85",
+                "one worker on PostgreSQL; bench.loadgen in its own process, 16 clients back to "
+                "back for 15 s, GET / every 50 ms meanwhile; hash time: mean of single-thread "
+                "bcrypt.hashpw in the bench process",
+            )
+        )
+
+
+async def start_bare(topic: str) -> tuple[asyncio.subprocess.Process, str]:
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.bare_service",
+        "--port",
+        str(port),
+        "--database-url",
+        BENCH_DB_URL,
+        "--topic",
+        topic,
+        "--rounds",
+        "4",
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    async def up() -> bool:
+        import aiohttp
+
+        async with aiohttp.ClientSession() as s, s.get(base + "/") as r:
+            return r.status == 200
+
+    await eventually(up, timeout=30, what="bare service")
+    return proc, base
+
+
+async def overhead(results: Results, tmp: Path) -> None:
+    figures: dict[str, dict[str, Any]] = {}
+    worker = await serving_worker(tmp, BCRYPT_ROUNDS="4")
+    profiler = None
+    try:
+        url = f"{worker.base}/users/v1/users"
+        async with RssSampler(worker.process.pid) as rss:
+            figures["service fixed"] = await loadgen(url, duration=10, rate=100)
+            profiler = profile(worker.process.pid, "service-saturation")
+            figures["service saturation"] = await loadgen(url, duration=10, concurrency=32)
+            stop_profile(profiler)
+    finally:
+        worker.terminate()
+    await reset_bench_database()
+    topic = f"bare.bench-{time.time_ns()}"
+    await create_topic(topic, partitions=3)
+    bare, base = await start_bare(topic)
+    try:
+        figures["bare fixed"] = await loadgen(f"{base}/users/v1/users", duration=10, rate=100)
+        figures["bare saturation"] = await loadgen(
+            f"{base}/users/v1/users", duration=10, concurrency=32
+        )
+    finally:
+        bare.terminate()
+        await bare.wait()
+    for load in ("fixed", "saturation"):
+        ours, peer = figures[f"service {load}"], figures[f"bare {load}"]
+        offered = "100 req/s offered (open loop)" if load == "fixed" else "32 clients back to back"
+        results.add(
+            Row(
+                f"service at rounds 4, {offered}",
+                f"{ours['rate']:.0f}/s, p50 {ms(ours['p50'])}, p99 {ms(ours['p99'])}",
+                f"bare aiohttp+asyncpg+aiokafka: {peer['rate']:.0f}/s, p50 {ms(peer['p50'])}, "
+                f"p99 {ms(peer['p99'])}",
+                f"{ours['rate'] / peer['rate']:.2f}",
+                ">= 0.7 at saturation" if load == "saturation" else "",
+                "one process each on PostgreSQL, 10 s, bench.loadgen in its own process"
+                + (
+                    f"; service RSS peak {rss.peak / 2**20:.0f} MiB" if load == "saturation" else ""
+                ),
+            )
+        )
+
+
+async def event_latency(results: Results, tmp: Path) -> None:
+    worker = await serving_worker(tmp, BCRYPT_ROUNDS="4")
+    topic = worker.env["KAFKA_USER_CREATED_TOPIC"]
+    consumer = AIOKafkaConsumer(bootstrap_servers=KAFKA, enable_auto_commit=False)
+    await consumer.start()
+    seen: dict[str, float] = {}
+    try:
+        while not consumer.partitions_for_topic(topic):
+            await consumer._client.force_metadata_update()
+        partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in partitions]
+        consumer.assign(tps)
+        await consumer.seek_to_end(*tps)
+
+        async def watch() -> None:
+            import json
+
+            while True:
+                batches = await consumer.getmany(timeout_ms=50)
+                now = time.time()
+                for records in batches.values():
+                    for r in records:
+                        seen[json.loads(r.value)["data"]["id"]] = now
+
+        watcher = asyncio.create_task(watch())
+        run = await loadgen(f"{worker.base}/users/v1/users", duration=10, rate=50)
+        answered: dict[str, float] = run["answered"]
+        await eventually(lambda: _all_seen(answered, seen), timeout=30, what="all events")
+        watcher.cancel()
+    finally:
+        await consumer.stop()
+        worker.terminate()
+    delays = sorted(seen[i] - t for i, t in answered.items())
+    results.add(
+        Row(
+            "201 answered -> event read by an independent consumer",
+            f"p50 {ms(statistics.median(delays))}, "
+            f"p99 {ms(delays[int(0.99 * (len(delays) - 1))])}, "
+            f"max {ms(delays[-1])} over {len(delays)} events",
+            "",
+            "",
+            "",
+            "50 POST/s for 10 s at rounds 4; wall clock of the loadgen's 201 vs of an aiokafka "
+            "consumer (polling every 50 ms) receiving the event, same machine",
+        )
+    )
+
+
+async def _all_seen(answered: dict[str, float], seen: dict[str, float]) -> bool:
+    return all(i in seen for i in answered)
+
+
+async def run(results: Results, tmp: Path) -> None:
+    await bcrypt_bound(results, tmp)
+    await overhead(results, tmp)
+    await event_latency(results, tmp)
