@@ -9,7 +9,7 @@ from typing import Any
 
 from outbox.encoding import as_pending
 from outbox.health import PublishHealth
-from outbox.ports import OutboxStore, PendingMessage, Publisher
+from outbox.ports import OutboxStore, PendingMessage, Publisher, Sent
 from users.model import OutboxMessage
 
 log = logging.getLogger("outbox")
@@ -70,17 +70,13 @@ class FastPath:
     async def _send(self, messages: list[PendingMessage]) -> None:
         try:
             results = await self._publish(messages)
-            acked = [m.event_id for m, r in zip(messages, results, strict=True) if r is None]
-            failed = [
-                (m.event_id, r) for m, r in zip(messages, results, strict=True) if r is not None
-            ]
-            if acked:
-                self._acked.extend(acked)
+            sent = Sent.of(messages, results)
+            if sent.acked:
+                self._acked.extend(sent.acked)
                 if self._marking is None or self._marking.done():
                     self._marking = self._track(self._mark_published())
-            if failed:
-                self._health.failed(len(failed), failed[0][1])
-                await self._store.mark_failed([e for e, _ in failed], str(failed[0][1]))
+            if sent.failed:
+                await sent.record_failures(self._store, self._health)
                 self._on_failure()
         except Exception:
             # The claim expires by itself and the relay publishes the message then.

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from outbox.health import PublishHealth
+
 
 @dataclass(frozen=True)
 class PendingMessage:
@@ -57,3 +59,31 @@ class Publisher(Protocol):
     async def __call__(self, messages: Sequence[PendingMessage]) -> list[BaseException | None]:
         """Send in order and wait for Kafka's acknowledgements: None for each acknowledged
         message, the exception for each that failed."""
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What a Publisher call came to: the acknowledged event ids, and the failed ones with
+    the first error (they share a cause: the broker)."""
+
+    acked: list[str]
+    failed: list[str]
+    error: BaseException | None
+
+    @classmethod
+    def of(
+        cls, messages: Sequence[PendingMessage], results: Sequence[BaseException | None]
+    ) -> Sent:
+        outcomes = list(zip(messages, results, strict=True))
+        errors = [r for _, r in outcomes if r is not None]
+        return cls(
+            acked=[m.event_id for m, r in outcomes if r is None],
+            failed=[m.event_id for m, r in outcomes if r is not None],
+            error=errors[0] if errors else None,
+        )
+
+    async def record_failures(self, store: OutboxStore, health: PublishHealth) -> None:
+        """Count the failures and release them for the relay's next try."""
+        if self.failed and self.error is not None:
+            health.failed(len(self.failed), self.error)
+            await store.mark_failed(self.failed, str(self.error))

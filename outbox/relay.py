@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from outbox.health import PublishHealth
-from outbox.ports import OutboxStore, Publisher
+from outbox.ports import OutboxStore, Publisher, Sent
 
 log = logging.getLogger("outbox")
 
@@ -69,16 +69,12 @@ class OutboxRelay:
         if not batch:
             return 0
         results = await self._publish(batch)
-        outcomes = list(zip(batch, results, strict=True))
-        acked = [m.event_id for m, r in outcomes if r is None]
-        failed = [(m.event_id, r) for m, r in outcomes if r is not None]
-        if acked:
-            await self._store.mark_published(acked)
-            self._health.published(len(acked))
-        if failed:
-            self._health.failed(len(failed), failed[0][1])
-            await self._store.mark_failed([e for e, _ in failed], str(failed[0][1]))
-        return len(acked)
+        sent = Sent.of(batch, results)
+        if sent.acked:
+            await self._store.mark_published(sent.acked)
+            self._health.published(len(sent.acked))
+        await sent.record_failures(self._store, self._health)
+        return len(sent.acked)
 
     async def run(self, stopped: asyncio.Event) -> None:
         """Cycle until `stopped` is set: at once while full batches come, else every poll."""
