@@ -9,7 +9,14 @@ import tempfile
 from pathlib import Path
 
 from bench import commands, drain, http_load
-from bench.harness import RESULTS_DIR, Results, machine, require_kafka
+from bench.harness import (
+    RESULTS_DIR,
+    Results,
+    kafka_script,
+    kill_leftovers,
+    machine,
+    require_kafka,
+)
 
 BENCHMARKS = {"http": http_load.run, "drain": drain.run, "commands": commands.run}
 
@@ -18,9 +25,13 @@ async def main(names: list[str]) -> None:
     require_kafka()
     results = Results()
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        for name in names:
-            print(f"== {name}", flush=True)
-            await BENCHMARKS[name](results, Path(tmp))
+        try:
+            for name in names:
+                print(f"== {name}", flush=True)
+                await BENCHMARKS[name](results, Path(tmp))
+        finally:
+            kill_leftovers()
+            kafka_script("up")  # a failed drain run must not leave the broker stopped
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     report = f"Run {stamp} on {machine()}\n\n{results.markdown()}\n"
     RESULTS_DIR.mkdir(exist_ok=True)

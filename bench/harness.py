@@ -170,10 +170,20 @@ def ms(seconds: float | None) -> str:
     return "n/a" if seconds is None else f"{seconds * 1000:.1f} ms"
 
 
+STARTED: list[Worker] = []
+
+
 def start_worker(env: dict[str, str], tmp: Path, name: str = "bench") -> Worker:
     worker = Worker(env, tmp, name=name)
     worker.start(loglevel="warn")
+    STARTED.append(worker)
     return worker
+
+
+def kill_leftovers() -> None:
+    """Whatever happened, no worker outlives the benchmark run."""
+    for worker in STARTED:
+        worker.kill()
 
 
 __all__ = [
@@ -182,6 +192,7 @@ __all__ = [
     "Results",
     "Row",
     "kafka_script",
+    "kill_leftovers",
     "machine",
     "require_kafka",
     "reset_bench_database",
