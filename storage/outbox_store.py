@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 import databases
@@ -25,11 +25,12 @@ def _now() -> datetime:
 class DatabaseOutboxStore:
     """OutboxStore on the `outbox` and `outbox_relay_leases` tables."""
 
-    def __init__(self, database: databases.Database) -> None:
+    def __init__(self, database: databases.Database, clock: Callable[[], datetime] = _now) -> None:
         self._db = database
+        self._clock = clock
 
     async def acquire_lease(self, holder: str, ttl: float) -> bool:
-        now = _now()
+        now = self._clock()
         leases = schema.relay_leases
         with contextlib.suppress(*UNIQUE_VIOLATIONS):  # the row exists: the usual case
             await self._db.execute(
@@ -61,7 +62,7 @@ class DatabaseOutboxStore:
         )
 
     async def pending(self, limit: int) -> list[PendingMessage]:
-        now = _now()
+        now = self._clock()
         o = schema.outbox
         older = o.alias("older")
         # An older unpublished row of the same key that someone's fast path still holds
@@ -108,7 +109,7 @@ class DatabaseOutboxStore:
         await self._db.execute(
             o.update()
             .where(o.c.event_id.in_(list(event_ids)))
-            .values(published_at=_now(), claimed_by=None, claimed_until=None)
+            .values(published_at=self._clock(), claimed_by=None, claimed_until=None)
         )
 
     async def mark_failed(self, event_ids: Sequence[str], error: str) -> None:

@@ -140,10 +140,13 @@ async def test_one_lease_holder_at_a_time(database: databases.Database) -> None:
 
 
 async def test_an_expired_lease_can_be_taken_over(database: databases.Database) -> None:
-    store = DatabaseOutboxStore(database)
-    assert await store.acquire_lease("w1", ttl=0.05)
-    await asyncio.sleep(0.1)  # the lease's own expiry is the behaviour under test
-    assert await store.acquire_lease("w2", ttl=30)
+    now = [datetime(2026, 1, 1, tzinfo=UTC)]
+    store = DatabaseOutboxStore(database, clock=lambda: now[0])
+    assert await store.acquire_lease("w1", ttl=10)
+    now[0] += timedelta(seconds=9)
+    assert not await store.acquire_lease("w2", ttl=10)
+    now[0] += timedelta(seconds=2)  # w1 did not renew: its lease lapsed
+    assert await store.acquire_lease("w2", ttl=10)
 
 
 async def test_concurrent_lease_attempts_elect_exactly_one(postgres_url: str) -> None:

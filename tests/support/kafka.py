@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass
 
@@ -10,6 +9,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from tests.support.services import KAFKA
+from tests.support.waiting import eventually
 
 
 @dataclass(frozen=True)
@@ -51,14 +51,14 @@ async def read_topic(
     await consumer.start()
     try:
         deadline = time.monotonic() + timeout
-        partitions: set[int] | None = None
-        while not partitions:
-            partitions = consumer.partitions_for_topic(topic)
-            if not partitions:
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"topic {topic} does not exist")
-                await consumer._client.force_metadata_update()
-                await asyncio.sleep(0.1)
+
+        async def known_partitions() -> set[int]:
+            await consumer._client.force_metadata_update()
+            return consumer.partitions_for_topic(topic) or set()
+
+        partitions = await eventually(
+            known_partitions, timeout=timeout, interval=0.1, what=f"topic {topic} to exist"
+        )
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
