@@ -12,6 +12,14 @@ from streamapp.app import app
 from web.responses import ApiView
 
 
+def _assigned_partitions() -> int:
+    """Partitions this worker's consumer holds now: 0 until it has joined its group."""
+    try:
+        return len(app.consumer.assignment())
+    except Exception:  # the consumer has not started (Kafka not reached yet)
+        return 0
+
+
 def _age(since: datetime | None) -> float | None:
     return round((datetime.now(UTC) - since).total_seconds(), 3) if since else None
 
@@ -27,6 +35,7 @@ class VerificationView(ApiView):
             backlog = await container.outbox_store.backlog()
         health = container.health
         body: dict[str, Any] = {
+            "worker": {"partitionsAssigned": _assigned_partitions()},
             **container.verifier.counts.as_json(),
             "reconciliation": {
                 "unverifiedUsers": reconciliation.unverified_users,

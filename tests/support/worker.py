@@ -49,12 +49,17 @@ class Worker:
         )
 
     async def wait_serving(self, *, kafka: bool = True, timeout: float = 60.0) -> None:
-        """Until HTTP answers, and (with `kafka`) the producer has started."""
+        """Until HTTP answers, and (with `kafka`) the producer has started and the consumer
+        holds its partitions: the worker has finished starting."""
 
         async def ready() -> bool:
             self.assert_alive()
             status = await self.verification()
-            return not kafka or bool(status["outbox"]["kafkaAvailable"])
+            if not kafka:
+                return True
+            return bool(
+                status["outbox"]["kafkaAvailable"] and status["worker"]["partitionsAssigned"]
+            )
 
         await eventually(ready, timeout=timeout, interval=0.1, what=f"worker on {self.port} ready")
 
