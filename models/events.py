@@ -57,9 +57,3 @@ def as_record(event_type: str, payload: str) -> faust.Record | None:
     if record_type is None:
         return None
     return record_type.from_data(json.loads(payload))
-
-
-def record_json(record: faust.Record) -> dict[str, Any]:
-    """What a Record puts on the wire, as a dict (for tests and documentation)."""
-    decoded: dict[str, Any] = json.loads(record.dumps())
-    return decoded

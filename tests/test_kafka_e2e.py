@@ -328,3 +328,38 @@ async def test_no_password_or_hash_in_logs_responses_or_events(
         for password_hash in hashes:
             assert password_hash not in text
             assert password_hash[7:] not in text  # not even the salt and digest alone
+
+
+async def test_send_message_puts_any_value_on_any_topic(kafka: None) -> None:
+    """The generic helper, with the app's own producer, seen by an independent consumer."""
+    import faust
+
+    from messaging.kafka import send_message
+    from models.events import UserCreated
+
+    topic = f"misc.test-{uuid.uuid4().hex[:8]}"
+    await create_topic(topic, partitions=1)
+    app = faust.App(f"send-message-{uuid.uuid4().hex[:6]}", broker="kafka://127.0.0.1:9092")
+    await app.producer.start()
+    try:
+        record = UserCreated.from_data(
+            {
+                "eventType": "USER_CREATED",
+                "eventId": new_id(),
+                "timestamp": "2026-01-01T00:00:00.000Z",
+                "data": {
+                    "id": "u1",
+                    "nombre": "Ana",
+                    "email": "a@example.com",
+                    "createdAt": "2026-01-01T00:00:00.000Z",
+                },
+            }
+        )
+        await send_message(app, topic, "u1", record, {"eventType": "USER_CREATED"})
+        await send_message(app, topic, b"k2", {"plain": "json"})
+    finally:
+        await app.producer.stop()
+    first, second = await read_topic(topic, expect=2, timeout=30)
+    assert (first.key, json.loads(first.value)["data"]["id"]) == (b"u1", "u1")
+    assert b"__faust" not in first.value and first.headers == {"eventType": b"USER_CREATED"}
+    assert (second.key, json.loads(second.value)) == (b"k2", {"plain": "json"})
