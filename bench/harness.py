@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import psutil
 
-from tests.support.services import kafka_script, require_kafka, require_postgres
+from tests.support.services import empty_postgres, kafka_script, require_kafka
 from tests.support.worker import Worker
 
 BENCH_DB_URL = os.environ.get(
@@ -70,13 +69,7 @@ def machine() -> str:
 
 
 async def reset_bench_database() -> str:
-    require_postgres()
-    conn = await asyncpg.connect(BENCH_DB_URL)
-    try:
-        await conn.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
-    finally:
-        await conn.close()
-    return BENCH_DB_URL
+    return await empty_postgres(BENCH_DB_URL)
 
 
 def worker_env(database_url: str, tmp: Path, **extra: str) -> dict[str, str]:

@@ -6,24 +6,18 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import asyncpg
 import databases
 import pytest
 
 from storage.database import make_database
 from storage.migrations import migrate
-from tests.support.services import POSTGRES_URL, require_kafka, require_postgres
+from tests.support.services import POSTGRES_URL, empty_postgres, require_kafka
 from tests.support.worker import Worker
 
 
 async def reset_postgres() -> None:
-    """An empty `public` schema in the test database: every test starts from nothing."""
-    require_postgres()
-    conn = await asyncpg.connect(POSTGRES_URL)
-    try:
-        await conn.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
-    finally:
-        await conn.close()
+    """Every test that uses PostgreSQL starts from an empty database."""
+    await empty_postgres(POSTGRES_URL)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

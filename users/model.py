@@ -72,6 +72,14 @@ def new_id() -> str:
     return str(uuid.UUID(int=value))
 
 
+def _headers(event_type: str, event_id: str, command_id: str | None) -> dict[str, str]:
+    """Every event carries its type and id in headers; an answer to a command, its id too."""
+    headers = {"eventType": event_type, "eventId": event_id}
+    if command_id:
+        headers["commandId"] = command_id
+    return headers
+
+
 def user_created(
     user: User, *, topic: str, event_id: str, at: datetime, command_id: str | None = None
 ) -> OutboxMessage:
@@ -91,8 +99,7 @@ def user_created(
         topic=topic,
         key=user.id,
         payload=payload,
-        headers={"eventType": USER_CREATED, "eventId": event_id}
-        | ({"commandId": command_id} if command_id else {}),
+        headers=_headers(USER_CREATED, event_id, command_id),
         created_at=at,
     )
 
@@ -129,7 +136,6 @@ def user_create_rejected(
         topic=topic,
         key=key,
         payload=payload,
-        headers={"eventType": USER_CREATE_REJECTED, "eventId": event_id}
-        | ({"commandId": command_id} if command_id else {}),
+        headers=_headers(USER_CREATE_REJECTED, event_id, command_id),
         created_at=at,
     )

@@ -48,3 +48,16 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+async def empty_postgres(url: str) -> str:
+    """An empty `public` schema in the database at `url` (tests and benchmarks start there)."""
+    import asyncpg
+
+    require_postgres()
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
+    finally:
+        await conn.close()
+    return url
