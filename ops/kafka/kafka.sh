@@ -123,7 +123,9 @@ up() {
   fi
   local deadline=$((SECONDS + start_timeout))
   until answers && grep -q "Kafka Server started" "$logs/server.log" 2>/dev/null; do
-    if ! running_pid >/dev/null; then
+    # kill -0, not running_pid: right after the fork the child's cmdline is still this
+    # script's (before nohup and java exec), and the name check would call it gone.
+    if ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
       log "broker exited during start; last lines of its output:"
       tail -n 40 "$logs/stdout.log" >&2
       exit 1
