@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run worker test test-unit lint kafka-up kafka-down db-up db-down services-up bench clean
+.PHONY: install run worker migrate test test-unit lint kafka-up kafka-down db-up db-down services-up bench clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
@@ -35,18 +35,24 @@ run: install kafka-up
 	@echo "Starting the worker on :$${WEB_PORT:-6066}. From another terminal:"
 	@echo "  curl -i -X POST localhost:$${WEB_PORT:-6066}/users/v1/users -H 'Content-Type: application/json' \\"
 	@echo "       -d '{\"nombre\": \"Ana\", \"email\": \"ana@example.com\", \"password\": \"correct-horse\"}'"
-	$(BIN)/faust -A streamapp.app worker --loglevel=info
+	$(BIN)/users-service worker --loglevel=info
+
+# The schema to head (workers also migrate at start), for DATABASE_URL or .env's.
+migrate: install
+	$(BIN)/users-service migrate
 
 test: install services-up
 	$(BIN)/pytest -q
 
+# No service needed: Kafka and PostgreSQL may be stopped.
 test-unit: install
-	$(BIN)/pytest -q -m "not kafka and not postgres"
+	$(BIN)/pytest -q tests/unit
 
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
+	$(BIN)/lint-imports
 
 bench: install services-up
 	$(BIN)/python -m bench

@@ -12,14 +12,15 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
+from functools import partial
 from typing import Any, cast
 
 from faust import Stream
 from faust.types import EventT, StreamT
 
-from messaging.dead_letters import DeadLetters, Poison, decode_json_object
 from streamapp.app import app
-from users.errors import StorageUnavailable
+from users_service.domain.commands import Poison, decode_json_object, parse_create_user
+from users_service.service_layer.retry import retry_while_unavailable
 
 log = logging.getLogger("users.commands")
 
@@ -33,43 +34,34 @@ create_user_topic = app.topic(
 )
 
 
-async def _until_durable(handle: Any, body: dict[str, Any]) -> None:
-    """Retry while the database is unreachable: the offset must not pass an unhandled
-    command, and blocking this partition is the price of not losing it."""
-    delay = 0.5
-    while True:
-        try:
-            await handle(body)
-            return
-        except StorageUnavailable:
-            log.warning("database unavailable; retrying the command in %.1fs", delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
-
-
-async def _handle_in_order(events: Sequence[EventT[Any]], dead_letters: DeadLetters) -> None:
-    handle = app.container.users.handle_create_user
+async def _handle_in_order(events: Sequence[EventT[Any]]) -> None:
     for event in events:
         body = decode_json_object(event.message.value, settings.command_max_bytes)
         if isinstance(body, Poison):
-            await dead_letters.park(event.message, body)
-            log.warning("parked a poison command on %s: %s", dead_letters.topic, body.reason)
+            await app.dead_letters.park(event.message, body)
+            log.warning("parked a poison command on %s: %s", app.dead_letters.topic, body.reason)
             continue
         try:
-            await _until_durable(handle, body)
+            # The offset must not pass an unhandled command: while the database is away,
+            # holding this partition is the price of not losing it.
+            await retry_while_unavailable(
+                partial(app.users.handle_create_user, body),
+                what="handling the command",
+                log=log,
+            )
         except Exception as exc:
             # A bug, not bad data: park the message rather than retry it forever or drop it.
             log.exception("command handling failed; parking it")
-            await dead_letters.park(event.message, Poison("processing_error", repr(exc)[:200]))
+            await app.dead_letters.park(event.message, Poison("processing_error", repr(exc)[:200]))
 
 
 def _ordering_key(event: EventT[Any]) -> str:
     # Commands for one email must run in order (the first wins, later ones are duplicates),
     # and so must two deliveries of one command (same email); others may hash in parallel.
     body = decode_json_object(event.message.value, settings.command_max_bytes)
-    if isinstance(body, Poison) or not isinstance(body.get("email"), str):
+    if isinstance(body, Poison):
         return ""
-    return str(body["email"]).strip().lower()
+    return parse_create_user(body).email_hint or ""
 
 
 @app.agent(create_user_topic, concurrency=1)
@@ -80,11 +72,10 @@ async def create_users(stream: StreamT[Any]) -> None:
     agent instance (concurrency=1) keeps offsets from passing unfinished messages
     (faust-streaming #606).
     """
-    dead_letters = DeadLetters(app, settings.user_create_dlq_topic)
     async for events in cast(Stream[Any], stream).take_events(
         settings.command_batch_size, within=0.05
     ):
         groups: dict[str, list[EventT[Any]]] = defaultdict(list)
         for event in events:
             groups[_ordering_key(event)].append(event)
-        await asyncio.gather(*(_handle_in_order(g, dead_letters) for g in groups.values()))
+        await asyncio.gather(*(_handle_in_order(g) for g in groups.values()))

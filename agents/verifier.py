@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
+from collections.abc import Sequence
 from typing import Any, cast
 
 from faust import Stream
 from faust.types import StreamT
 
 from streamapp.app import app
-from users.errors import StorageUnavailable
-from users.verification import Verifier
+from users_service.service_layer.retry import retry_while_unavailable
+from users_service.service_layer.verifier import RawMessage
 
 log = logging.getLogger("users.verifier")
 
@@ -29,10 +29,9 @@ user_created_topic = app.topic(
 @app.agent(user_created_topic)
 async def verify_user_created(stream: StreamT[Any]) -> None:
     """Check USER_CREATED events in batches; count outcomes; never die on a bad message."""
-    verifier = app.container.verifier
     async for events in cast(Stream[Any], stream).take_events(200, within=0.2):
         messages = [(e.message.key, e.message.value, dict(e.message.headers or {})) for e in events]
-        reasons = await _until_checked(verifier, messages)
+        reasons = await _until_checked(messages)
         for event, reason in zip(events, reasons, strict=True):
             if reason:
                 log.warning(
@@ -43,18 +42,15 @@ async def verify_user_created(stream: StreamT[Any]) -> None:
                 )
 
 
-async def _until_checked(verifier: Verifier, messages: list[Any]) -> list[str | None]:
+async def _until_checked(messages: Sequence[RawMessage]) -> list[str | None]:
     # The batch is acknowledged once this returns: retry while the database is away
     # rather than leave events unverified for good.
-    delay = 0.5
-    while True:
-        try:
-            return await verifier.check_batch(messages)
-        except StorageUnavailable:
-            log.warning("database unavailable; verifying again in %.1fs", delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
-        except Exception:
-            log.exception("could not verify %d message(s)", len(messages))
-            verifier.counts.failures["verifier_error"] += len(messages)
-            return ["verifier_error"] * len(messages)
+    verifier = app.verifier
+    try:
+        return await retry_while_unavailable(
+            lambda: verifier.check_batch(messages), what="verifying", log=log
+        )
+    except Exception:
+        log.exception("could not verify %d message(s)", len(messages))
+        verifier.counts.failures["verifier_error"] += len(messages)
+        return ["verifier_error"] * len(messages)

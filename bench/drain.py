@@ -22,22 +22,24 @@ from bench.harness import (
     stop_profile,
     worker_env,
 )
-from outbox.encoding import encode_headers, encode_payload
-from storage import schema
-from storage.database import make_database
-from storage.migrations import migrate
 from tests.support.kafka import create_topic, read_topic
+from tests.support.messages import user_created_message
 from tests.support.services import KAFKA
-from users.model import User, new_id, user_created, utc_now_ms
+from users_service.adapters.storage import schema
+from users_service.adapters.storage.database import make_database
+from users_service.adapters.storage.migrations import migrate
+from users_service.adapters.storage.unit_of_work import encode_headers
+from users_service.domain.clock import utc_now_ms
+from users_service.domain.model import User, new_id
 
 FAKE_HASH = "$2b$04$" + "b" * 53
 
 
 async def seed(url: str, topic: str, count: int) -> list[dict[str, str]]:
     """`count` users and their pending USER_CREATED rows, inserted in bulk."""
+    await migrate(url)
     db = make_database(url)
     await db.connect()
-    await migrate(db)
     payloads = []
     try:
         for start in range(0, count, 1000):
@@ -46,7 +48,7 @@ async def seed(url: str, topic: str, count: int) -> list[dict[str, str]]:
                 user = User(
                     new_id(), f"Drain {n}", f"drain{n}@example.com", utc_now_ms(), FAKE_HASH
                 )
-                event = user_created(user, topic=topic, event_id=new_id(), at=user.created_at)
+                event = user_created_message(user, topic)
                 users.append(
                     {
                         "id": user.id,
@@ -64,7 +66,7 @@ async def seed(url: str, topic: str, count: int) -> list[dict[str, str]]:
                         "event_type": event.event_type,
                         "topic": topic,
                         "message_key": event.key,
-                        "payload": encode_payload(event.payload),
+                        "payload": event.payload.decode(),
                         "headers": encode_headers(event.headers),
                         "created_at": event.created_at,
                     }

@@ -1,15 +1,22 @@
-"""Events this service publishes, as typed Faust Records.
+"""Events this service publishes, as typed Faust Records: the one definition of their JSON.
 
 `include_metadata=False` keeps Faust's `__faust` type tag out of the JSON: downstream
-consumers that are not Faust read plain JSON.
+consumers that are not Faust read plain JSON. The service encodes every event through
+these Records when it writes it to the outbox (`RecordEncoder`), the verifier checks
+published messages against the shape derived from them (`USER_CREATED_SHAPE`), and a test
+holds the AsyncAPI document to them.
 """
 
 from __future__ import annotations
 
-import json
+from datetime import datetime
 from typing import Any, Optional
 
 import faust
+
+from users_service.domain.clock import isoformat
+from users_service.domain.model import USER_CREATE_REJECTED, USER_CREATED, User
+from users_service.domain.verification import EventShape
 
 
 class UserCreatedData(faust.Record, include_metadata=False, serializer="json"):
@@ -45,15 +52,48 @@ class UserCreateRejected(faust.Record, include_metadata=False, serializer="json"
     email: Optional[str] = None  # noqa: UP045
 
 
-EVENT_RECORDS: dict[str, type[faust.Record]] = {
-    "USER_CREATED": UserCreated,
-    "USER_CREATE_REJECTED": UserCreateRejected,
-}
+def field_names(record: type[faust.Record]) -> frozenset[str]:
+    """The JSON keys of a Record's value."""
+    return frozenset(record._options.fields)
 
 
-def as_record(event_type: str, payload: str) -> faust.Record | None:
-    """The typed Record for a stored JSON payload, or None for an event type without one."""
-    record_type = EVENT_RECORDS.get(event_type)
-    if record_type is None:
-        return None
-    return record_type.from_data(json.loads(payload))
+USER_CREATED_SHAPE = EventShape(
+    event_type=USER_CREATED,
+    fields=field_names(UserCreated),
+    data_fields=field_names(UserCreatedData),
+)
+
+
+class RecordEncoder:
+    """The service layer's EventEncoder: each value serialized by its Record."""
+
+    def user_created(self, user: User, *, event_id: str, at: datetime) -> bytes:
+        return UserCreated(
+            eventType=USER_CREATED,
+            eventId=event_id,
+            timestamp=isoformat(at),
+            data=UserCreatedData(
+                id=user.id,
+                nombre=user.nombre,
+                email=user.email,
+                createdAt=isoformat(user.created_at),
+            ),
+        ).dumps()
+
+    def user_create_rejected(
+        self,
+        *,
+        event_id: str,
+        at: datetime,
+        command_id: str | None,
+        reason: dict[str, Any],
+        email: str | None,
+    ) -> bytes:
+        return UserCreateRejected(
+            eventType=USER_CREATE_REJECTED,
+            eventId=event_id,
+            timestamp=isoformat(at),
+            commandId=command_id,
+            reason=reason,
+            email=email,
+        ).dumps()

@@ -4,32 +4,36 @@ found by autodiscovery of the `agents` and `web` packages."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import faust
 from faust.app.base import BootStrategy
 from mode import ServiceT
 
-from streamapp.kafka_gate import KafkaGate
 from streamapp.settings import Settings, SettingsError, load_settings
-
-if TYPE_CHECKING:
-    from bootstrap import Container
+from streamapp.wiring import Wiring, wire
+from users_service.adapters.kafka.dead_letters import DeadLetters
+from users_service.adapters.kafka.quiet_logs import quiet_kafka_client_logs
+from users_service.adapters.storage.log_redaction import redact_query_logs
+from users_service.service_layer.lifecycle import Lifecycle
+from users_service.service_layer.status import ServiceStatus
+from users_service.service_layer.users import UsersService
+from users_service.service_layer.verifier import Verifier
 
 
 class UsersBootStrategy(BootStrategy):
-    """Faust's boot order, with two changes: the database is ready before the web
-    server opens, and Kafka's services wait behind a gate instead of failing the start."""
+    """Faust's boot order, with two changes: the database is ready before the web server
+    opens, and Kafka's services wait behind a gate instead of failing the start."""
 
     def server(self) -> Iterable[ServiceT]:
-        app = cast(UsersApp, self.app)
+        wiring = cast(UsersApp, self.app).wiring
         return self._chain(
             self.sensors(),
-            [app.container.database_service],
+            [wiring.database_service],
             self.web_server(),
-            [KafkaGate(app.settings.kafka_brokers, loop=app.loop, beacon=app.beacon)],
+            [wiring.kafka_gate],
             self.kafka_producer(),
-            [app.container.topics_service, app.container.relay_service],
+            [wiring.topics_service, wiring.relay_service],
             self.kafka_consumer(),
             self.agents(),
             self.kafka_conductor(),
@@ -38,12 +42,13 @@ class UsersBootStrategy(BootStrategy):
 
 
 class UsersApp(faust.App):
-    """A faust.App that carries its settings and the service's wired collaborators."""
+    """A faust.App that carries its settings and hands its views and agents exactly the
+    collaborators they use."""
 
     BootStrategy = UsersBootStrategy
 
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+        self._settings = settings
         super().__init__(
             settings.kafka_group_id,
             broker=settings.faust_broker_url,
@@ -66,24 +71,55 @@ class UsersApp(faust.App):
             autodiscover=["agents", "web"],
             origin="streamapp",
         )
-        self._container: Container | None = None
-
-    def on_webserver_init(self, web: Any) -> None:
-        """Add the middleware that answers unknown paths and methods in JSON."""
-        from web.middleware import json_http_errors
-
-        super().on_webserver_init(web)
-        if json_http_errors not in web.web_app.middlewares:
-            web.web_app.middlewares.append(json_http_errors)
+        self._wiring: Wiring | None = None
+        self.on_before_shutdown.connect(self._drain)
 
     @property
-    def container(self) -> Container:
-        """The wired collaborators, built on first use (nothing connects here)."""
-        if self._container is None:
-            from bootstrap import build_container
+    def settings(self) -> Settings:
+        """The settings the app's collaborators were wired with."""
+        return self._wiring.settings if self._wiring is not None else self._settings
 
-            self._container = build_container(self, self.settings)
-        return self._container
+    def provide(self, wiring: Wiring) -> None:
+        """Give the app its collaborators. The worker wires itself on first use; tests
+        call this with their own (another database, other settings)."""
+        self._wiring = wiring
+
+    @property
+    def wiring(self) -> Wiring:
+        """The collaborators, wired from the app's settings on first use."""
+        if self._wiring is None:
+            self._wiring = wire(self, self._settings)
+        return self._wiring
+
+    @property
+    def users(self) -> UsersService:
+        """The use cases, for views and agents."""
+        return self.wiring.users
+
+    @property
+    def status(self) -> ServiceStatus:
+        """The operators' status query."""
+        return self.wiring.status
+
+    @property
+    def lifecycle(self) -> Lifecycle:
+        """Whether the worker still takes new requests."""
+        return self.wiring.lifecycle
+
+    @property
+    def verifier(self) -> Verifier:
+        """The self-verifying consumer's checks and counts."""
+        return self.wiring.verifier
+
+    @property
+    def dead_letters(self) -> DeadLetters:
+        """Where poison commands are parked."""
+        return self.wiring.dead_letters
+
+    async def _drain(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        # on_before_shutdown runs while the producer is still up.
+        if self._wiring is not None:
+            await self._wiring.shutdown()
 
 
 def create_app(settings: Settings | None = None) -> UsersApp:
@@ -94,6 +130,10 @@ def create_app(settings: Settings | None = None) -> UsersApp:
         except SettingsError as exc:
             # A clear one-line reason instead of a traceback from deep inside the CLI.
             raise SystemExit(f"users-service: configuration error: {exc}") from None
+    # Process-wide, once: no query parameter (a bcrypt hash among them) reaches a log, and
+    # aiokafka's per-retry connection errors are rate-limited.
+    redact_query_logs()
+    quiet_kafka_client_logs()
     return UsersApp(settings)
 
 

@@ -1,4 +1,9 @@
-"""Fixtures shared by the suite: real PostgreSQL and Kafka, workers, fresh databases."""
+"""Fixtures shared by the suite: real PostgreSQL and Kafka, workers, fresh databases.
+
+Tests live by kind: `tests/unit` (no service), `tests/integration` (PostgreSQL and the
+in-process app), `tests/e2e` (worker processes on Kafka and PostgreSQL). Each test is
+marked with its kind from its folder, so `pytest -m unit` is what `make test-unit` runs.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +14,10 @@ from pathlib import Path
 import databases
 import pytest
 
-from storage.database import make_database
-from storage.migrations import migrate
 from tests.support.services import POSTGRES_URL, empty_postgres, require_kafka
 from tests.support.worker import Worker
+from users_service.adapters.storage.database import make_database
+from users_service.adapters.storage.migrations import migrate
 
 
 async def reset_postgres() -> None:
@@ -32,9 +37,9 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 async def database(database_url: str) -> AsyncIterator[databases.Database]:
     """A connected, migrated, empty database."""
+    await migrate(database_url)
     db = make_database(database_url)
     await db.connect()
-    await migrate(db)
     try:
         yield db
     finally:
@@ -94,3 +99,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
     if report.when == "call" and report.failed:
         item.stash[_failed_key] = True
     return report
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test with its kind, taken from its folder."""
+    for item in items:
+        kind = item.path.parent.name
+        if kind in {"unit", "integration", "e2e"}:
+            item.add_marker(getattr(pytest.mark, kind))

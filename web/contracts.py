@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from faust.web import Request, Response
 
-import contracts
 from streamapp.app import app
+from users_service import contracts
 from web.responses import ApiView
 
 

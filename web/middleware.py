@@ -1,10 +1,18 @@
-"""JSON errors for what never reaches a view: unknown paths and methods."""
+"""JSON errors for what never reaches a view: unknown paths and methods.
+
+Installed through a Faust Blueprint, found by autodiscovery like the views, so the app
+module never imports the web package.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from faust.web import Blueprint
+from faust.web import Web as FaustWeb
+
+from streamapp.app import app
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -23,3 +31,15 @@ async def json_http_errors(request: web.Request, handler: Handler) -> web.Stream
             status=exc.status,
             headers={k: v for k, v in exc.headers.items() if k.lower() == "allow"},
         )
+
+
+class JsonErrors(Blueprint):
+    """Adds `json_http_errors` to the aiohttp application when the web server is set up."""
+
+    def on_webserver_init(self, web: FaustWeb) -> None:
+        middlewares = web.web_app.middlewares  # type: ignore[attr-defined]
+        if json_http_errors not in middlewares:
+            middlewares.append(json_http_errors)
+
+
+app.web.blueprints.add("", JsonErrors("json_errors"))

@@ -5,12 +5,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import uuid
 from typing import Any, NoReturn, cast
 
 from aiohttp import web
 from faust.web import Request
 
+from users_service.domain.model import is_uuid
 from web.responses import ApiError
 
 PAGE_LIMIT_MAX = 100
@@ -115,7 +115,8 @@ def page_parameters(request: Request) -> tuple[str | None, int]:
     if cursor is not None:
         try:
             after = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-            uuid.UUID(after)
+            if not is_uuid(after):
+                raise ValueError(after)
         except (binascii.Error, ValueError, UnicodeDecodeError):
             raise ApiError(
                 422,
@@ -124,10 +125,3 @@ def page_parameters(request: Request) -> tuple[str | None, int]:
                 fields={"cursor": "is not a cursor this API returned"},
             ) from None
     return after, int(raw_limit)
-
-
-def is_user_id(value: str) -> bool:
-    try:
-        return str(uuid.UUID(value)) == value
-    except ValueError:
-        return False

@@ -9,7 +9,7 @@ from typing import Any
 from faust.web import Request, Response, View
 from faust.web.exceptions import WebError
 
-from users.errors import (
+from users_service.domain.errors import (
     EmailAlreadyRegistered,
     IdempotencyKeyReused,
     InvalidInput,

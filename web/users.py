@@ -5,11 +5,10 @@ from __future__ import annotations
 from faust.web import Request, Response
 
 from streamapp.app import app
-from users.model import User
+from users_service.domain.model import User, is_uuid
 from web.requests import (
     encode_cursor,
     idempotency_key,
-    is_user_id,
     page_parameters,
     read_json_object,
 )
@@ -25,19 +24,18 @@ class UsersView(ApiView):
     """Create users; list them."""
 
     async def post(self, request: Request) -> Response:
-        container = app.container
-        if not container.accepting_requests:
+        if not app.lifecycle.accepting_requests:
             raise ApiError(
                 503, "shutting_down", "the service is shutting down; retry", headers=RETRY_SOON
             )
         key = idempotency_key(request)
-        body = await read_json_object(request, container.settings.http_max_body_bytes)
-        user = await container.users.register(body, idempotency_key=key)
+        body = await read_json_object(request, app.settings.http_max_body_bytes)
+        user = await app.users.register(body, idempotency_key=key)
         return _created(self, user)
 
     async def get(self, request: Request) -> Response:
         after, limit = page_parameters(request)
-        users, last = await app.container.users.list_users(after, limit)
+        users, last = await app.users.list_users(after, limit)
         return self.json(
             {
                 "items": [u.public() for u in users],
@@ -51,7 +49,7 @@ class UserView(ApiView):
     """One user."""
 
     async def get(self, request: Request, user_id: str) -> Response:
-        user = await app.container.users.get(user_id) if is_user_id(user_id) else None
+        user = await app.users.get(user_id) if is_uuid(user_id, canonical=True) else None
         if user is None:
             raise ApiError(404, "not_found", "no user has this id")
         return self.json(user.public())

@@ -6,8 +6,8 @@ import json
 
 import jsonschema
 
-import contracts
 from tests.support.kafka import Consumed
+from users_service import contracts
 
 ASYNCAPI = contracts.load("asyncapi")
 

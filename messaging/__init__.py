@@ -1,1 +1,0 @@
-"""Sending to Kafka through the Faust app's producer."""

@@ -1,0 +1,157 @@
+"""The worker's lifecycle: mode Services placed in Faust's boot order, and the shutdown drain.
+
+Wiring (`streamapp.wiring`) builds them; the boot strategy (`streamapp.app`) orders them:
+database before the web server, the Kafka gate before Faust's producer, topics and the
+relay after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import databases
+import mode
+from faust.types import TopicT
+
+from users_service.adapters.kafka.probe import broker_answers
+from users_service.adapters.storage.migrations import migrate
+from users_service.service_layer.lifecycle import Lifecycle
+from users_service.service_layer.outbox.fast_path import FastPath
+from users_service.service_layer.outbox.health import PublishHealth
+from users_service.service_layer.outbox.relay import OutboxRelay
+from users_service.service_layer.retry import Backoff
+
+log = logging.getLogger("users")
+
+
+class DatabaseService(mode.Service):
+    """Connects and migrates before the web server opens; disconnects last."""
+
+    def __init__(self, database: databases.Database, url: str, **kwargs: Any) -> None:
+        self.database = database
+        self.url = url
+        super().__init__(**kwargs)
+
+    async def on_start(self) -> None:
+        await migrate(self.url)
+        await self.database.connect()
+
+    async def on_stop(self) -> None:
+        await self.database.disconnect()
+
+
+GATE_BACKOFF = Backoff(first=0.25, most=2.0)
+
+
+class KafkaGate(mode.Service):
+    """Finishes starting only once Kafka answers; the services after it wait for that.
+
+    Faust starts its producer and consumer with the app, and a worker whose broker is down
+    at that moment exits. Placed before them, this waits (with backoff, logging at a
+    bounded rate) while the web server, started earlier, already serves.
+    """
+
+    def __init__(
+        self,
+        brokers: Sequence[str],
+        *,
+        probe_timeout: float = 2.0,
+        backoff: Backoff = GATE_BACKOFF,
+        log_every: float = 30.0,
+        **kwargs: Any,
+    ) -> None:
+        self.brokers = list(brokers)
+        self.probe_timeout = probe_timeout
+        self.backoff = backoff
+        self.log_every = log_every
+        super().__init__(**kwargs)
+
+    async def on_start(self) -> None:
+        last_log = float("-inf")
+        started = time.monotonic()
+        for delay in self.backoff.delays():
+            if self.should_stop:
+                return
+            if await broker_answers(self.brokers, self.probe_timeout):
+                if time.monotonic() - started > 1:
+                    self.log.info("Kafka answers at %s; starting its services", self.brokers)
+                return
+            if time.monotonic() - last_log >= self.log_every:
+                last_log = time.monotonic()
+                self.log.warning(
+                    "Kafka at %s does not answer (waiting %.0fs so far); HTTP keeps serving and "
+                    "new events wait in the outbox",
+                    self.brokers,
+                    last_log - started,
+                )
+            await self.sleep(delay)
+
+
+class TopicsService(mode.Service):
+    """Creates the service's topics (partitions, replication) once the producer is up.
+
+    Faust declares only its internal topics; source topics are expected to exist.
+    """
+
+    def __init__(self, topics: list[TopicT], **kwargs: Any) -> None:
+        self.topics = topics
+        super().__init__(**kwargs)
+
+    async def on_start(self) -> None:
+        for topic in self.topics:
+            await topic.maybe_declare()
+
+
+class RelayService(mode.Service):
+    """Runs the outbox relay once the producer has started (i.e. Kafka answered)."""
+
+    def __init__(self, relay: OutboxRelay, health: PublishHealth, **kwargs: Any) -> None:
+        self.relay = relay
+        self.health = health
+        self._stopped_event = asyncio.Event()
+        super().__init__(**kwargs)
+
+    async def on_start(self) -> None:
+        self.health.producer_started = True
+        self._stopped_event.clear()
+        self.add_future(self.relay.run(self._stopped_event))
+
+    async def on_stop(self) -> None:
+        self.health.producer_started = False
+        self._stopped_event.set()
+        try:
+            await self.relay.release()
+        except Exception:
+            log.warning("could not release the relay lease; it lapses by itself")
+
+
+class ShutdownDrain:
+    """Connected to the app's `on_before_shutdown`, which runs while the producer is still
+    up: refuse new requests, wait for fast-path sends, then publish what waits, for a
+    bounded time; what is left is delivered after the next start."""
+
+    def __init__(
+        self,
+        lifecycle: Lifecycle,
+        fast_path: FastPath,
+        relay: OutboxRelay,
+        health: PublishHealth,
+        timeout: float,
+    ) -> None:
+        self.lifecycle = lifecycle
+        self.fast_path = fast_path
+        self.relay = relay
+        self.health = health
+        self.timeout = timeout
+
+    async def __call__(self) -> None:
+        """Refuse new requests, then publish what waits, each step bounded by the timeout."""
+        self.lifecycle.start_draining()
+        await self.fast_path.wait_idle(self.timeout)
+        if self.health.producer_started:
+            published = await self.relay.drain(self.timeout)
+            log.info("shutdown: published %d pending event(s) from the outbox", published)

@@ -1,0 +1,153 @@
+"""The one place where the service's pieces are wired together.
+
+`wire()` builds every collaborator of the views and agents, and the lifecycle services the
+boot order runs; it connects nothing and changes no global state, so a test can call it
+with its own settings and hand the result to the app (`UsersApp.provide`).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import databases
+import faust
+
+from models.events import USER_CREATED_SHAPE, RecordEncoder
+from streamapp.services import (
+    DatabaseService,
+    KafkaGate,
+    RelayService,
+    ShutdownDrain,
+    TopicsService,
+)
+from streamapp.settings import Settings
+from users_service.adapters.kafka.dead_letters import DeadLetters
+from users_service.adapters.kafka.publisher import KafkaPublisher
+from users_service.adapters.passwords import BcryptHasher
+from users_service.adapters.storage.database import make_database
+from users_service.adapters.storage.outbox_store import DatabaseOutboxStore
+from users_service.adapters.storage.unit_of_work import DatabaseUnitOfWork
+from users_service.adapters.storage.users import DatabaseUsers
+from users_service.adapters.storage.verifications import DatabaseVerificationStore
+from users_service.service_layer.lifecycle import Lifecycle
+from users_service.service_layer.outbox.fast_path import FastPath
+from users_service.service_layer.outbox.health import PublishHealth
+from users_service.service_layer.outbox.relay import OutboxRelay
+from users_service.service_layer.status import ServiceStatus
+from users_service.service_layer.users import UsersService
+from users_service.service_layer.verifier import Verifier
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """What the views and agents use, and the services the worker's boot order runs."""
+
+    settings: Settings
+    database: databases.Database
+    users: UsersService
+    verifier: Verifier
+    status: ServiceStatus
+    lifecycle: Lifecycle
+    dead_letters: DeadLetters
+    database_service: DatabaseService
+    kafka_gate: KafkaGate
+    topics_service: TopicsService
+    relay_service: RelayService
+    shutdown: ShutdownDrain
+
+
+def worker_identity() -> str:
+    """Unique per process, readable in the outbox's `claimed_by` and the relay lease."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def assigned_partitions(app: faust.App) -> Callable[[], int]:
+    """How many partitions this worker's consumer holds: 0 until it has joined its group."""
+
+    def count() -> int:
+        try:
+            return len(app.consumer.assignment())
+        except Exception:  # the consumer has not started (Kafka not reached yet)
+            return 0
+
+    return count
+
+
+def wire(app: faust.App, settings: Settings) -> Wiring:
+    """Build the service for `app` from `settings`; nothing connects until the app starts."""
+    database = make_database(settings.database_url)
+    health = PublishHealth()
+    store = DatabaseOutboxStore(database)
+    publisher = KafkaPublisher(app)
+    holder = worker_identity()
+    relay = OutboxRelay(
+        store,
+        publisher,
+        health,
+        holder=holder,
+        batch_size=settings.outbox_batch_size,
+        lease_ttl=settings.outbox_lease_ttl,
+        poll_interval=settings.outbox_poll_interval,
+        retention=settings.outbox_retention,
+    )
+    fast_path = FastPath(store, publisher, health, owner=holder, on_failure=relay.wake)
+    # A fast-path claim must outlive a send that waits the whole request timeout.
+    claim_ttl = settings.kafka_request_timeout * 3
+
+    def unit_of_work() -> DatabaseUnitOfWork:
+        return DatabaseUnitOfWork(database, fast_path, claim_ttl=claim_ttl)
+
+    verifications = DatabaseVerificationStore(database)
+    verifier = Verifier(verifications, USER_CREATED_SHAPE)
+    lifecycle = Lifecycle()
+    services: dict[str, Any] = {"loop": app.loop, "beacon": app.beacon}
+    return Wiring(
+        settings=settings,
+        database=database,
+        users=UsersService(
+            uow=unit_of_work,
+            queries=DatabaseUsers(database),
+            passwords=BcryptHasher(settings.bcrypt_rounds),
+            encoder=RecordEncoder(),
+            user_created_topic=settings.user_created_topic,
+            user_create_rejected_topic=settings.user_create_rejected_topic,
+            idempotency_ttl=settings.idempotency_ttl,
+        ),
+        verifier=verifier,
+        status=ServiceStatus(
+            verifications=verifications,
+            outbox=store,
+            verifier=verifier,
+            health=health,
+            relay=relay,
+            partitions_assigned=assigned_partitions(app),
+        ),
+        lifecycle=lifecycle,
+        dead_letters=DeadLetters(app, settings.user_create_dlq_topic),
+        database_service=DatabaseService(database, settings.database_url, **services),
+        kafka_gate=KafkaGate(settings.kafka_brokers, **services),
+        topics_service=TopicsService(
+            [
+                app.topic(
+                    name,
+                    partitions=settings.kafka_partitions,
+                    replicas=settings.kafka_replication_factor,
+                )
+                for name in (
+                    settings.user_created_topic,
+                    settings.user_create_topic,
+                    settings.user_create_rejected_topic,
+                    settings.user_create_dlq_topic,
+                )
+            ],
+            **services,
+        ),
+        relay_service=RelayService(relay, health, **services),
+        shutdown=ShutdownDrain(
+            lifecycle, fast_path, relay, health, settings.shutdown_flush_timeout
+        ),
+    )

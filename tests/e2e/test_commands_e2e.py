@@ -1,0 +1,182 @@
+"""Command in, event out, on the real broker and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from tests.support.asyncapi import assert_conforms
+from tests.support.kafka import produce, read_topic
+from tests.support.services import POSTGRES_URL
+from tests.support.waiting import eventually
+from tests.support.worker import Worker
+
+PASSWORD = "Command-Secret-7e1b"
+
+
+def command(**patch: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "commandId": str(uuid.uuid4()),
+        "nombre": "Cmd",
+        "email": f"cmd-{uuid.uuid4().hex[:8]}@example.com",
+        "password": PASSWORD,
+        "requestedAt": "2026-11-28T10:00:00Z",
+    }
+    body.update(patch)
+    return body
+
+
+async def send(env: dict[str, str], body: dict[str, Any] | bytes, key: str | None = None) -> None:
+    value = body if isinstance(body, bytes) else json.dumps(body).encode()
+    await produce(env["KAFKA_USER_CREATE_TOPIC"], value, key=key.encode() if key else None)
+
+
+async def count_users(email: str | None = None) -> int:
+    conn = await asyncpg.connect(POSTGRES_URL)
+    try:
+        if email is None:
+            return int(await conn.fetchval("SELECT count(*) FROM users"))
+        return int(await conn.fetchval("SELECT count(*) FROM users WHERE email = $1", email))
+    finally:
+        await conn.close()
+
+
+async def running_worker(workers: list[Worker], env: dict[str, str], tmp_path: Path) -> Worker:
+    worker = Worker(env, tmp_path, name=f"worker{len(workers)}")
+    workers.append(worker)
+    worker.start()
+    await worker.wait_serving()
+    return worker
+
+
+async def test_a_command_creates_one_user_and_a_redelivery_changes_nothing(
+    worker_env: dict[str, str], workers: list[Worker], tmp_path: Path
+) -> None:
+    await running_worker(workers, worker_env, tmp_path)
+    cmd = command()
+    await send(worker_env, cmd)
+    [created] = await read_topic(worker_env["KAFKA_USER_CREATED_TOPIC"], expect=1, timeout=30)
+    assert created.headers["commandId"] == cmd["commandId"].encode()
+    assert_conforms(created, "UserCreated")
+    event = json.loads(created.value)
+    assert set(event) == {"eventType", "eventId", "timestamp", "data"}
+    assert event["data"]["email"] == cmd["email"]
+
+    await send(worker_env, cmd)  # redelivery, producer retry or operator resend
+    marker = command()
+    await send(worker_env, marker)  # once this one is handled, the resend has been too
+    messages = await read_topic(worker_env["KAFKA_USER_CREATED_TOPIC"], expect=2, timeout=30)
+    assert [m.headers["commandId"] for m in messages].count(cmd["commandId"].encode()) == 1
+    assert await count_users(cmd["email"]) == 1
+    assert all(PASSWORD.encode() not in m.value for m in messages)
+
+
+async def test_invalid_and_duplicate_commands_become_rejection_events(
+    worker_env: dict[str, str], workers: list[Worker], tmp_path: Path
+) -> None:
+    await running_worker(workers, worker_env, tmp_path)
+    first = command()
+    invalid = command(email="not-an-email", password="short")
+    duplicate = command(email=first["email"].upper())
+    # Keyed by email, as the README advises: one email's commands share a partition and
+    # keep their order, so `first` is handled before its duplicate.
+    for cmd in (first, invalid, duplicate):
+        await send(worker_env, cmd, key=cmd["email"].lower())
+    rejections = await read_topic(
+        worker_env["KAFKA_USER_CREATE_REJECTED_TOPIC"], expect=2, timeout=30
+    )
+    by_command = {json.loads(m.value)["commandId"]: (m, json.loads(m.value)) for m in rejections}
+    assert set(by_command) == {invalid["commandId"], duplicate["commandId"]}
+
+    message, event = by_command[invalid["commandId"]]
+    assert event["eventType"] == "USER_CREATE_REJECTED"
+    assert event["reason"]["code"] == "invalid"
+    assert set(event["reason"]["fields"]) == {"email", "password"}
+    assert message.key == invalid["commandId"].encode()
+    assert message.headers["eventType"] == b"USER_CREATE_REJECTED"
+
+    _, event = by_command[duplicate["commandId"]]
+    assert event["reason"] == {"code": "duplicate_email"}
+    assert event["email"] == first["email"]
+    assert set(event) == {"eventType", "eventId", "timestamp", "commandId", "reason", "email"}
+    for m in rejections:
+        assert PASSWORD.encode() not in m.value and b"short" not in m.value
+        assert_conforms(m, "UserCreateRejected")
+    assert await count_users() == 1
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [(b"\x00\xffnot json", "not_json"), (b"[1, 2]", "not_an_object"), (b"x" * 70_000, "too_large")],
+)
+async def test_poison_goes_to_the_dead_letter_topic_and_the_next_command_still_runs(
+    worker_env: dict[str, str], workers: list[Worker], tmp_path: Path, payload: bytes, reason: str
+) -> None:
+    await running_worker(workers, worker_env, tmp_path)
+    await send(worker_env, payload)
+    after = command()
+    await send(worker_env, after)
+    [parked] = await read_topic(worker_env["KAFKA_USER_CREATE_DLQ_TOPIC"], expect=1, timeout=30)
+    assert parked.value == payload
+    assert parked.headers["dlq.reason"] == reason.encode()
+    assert parked.headers["dlq.source.topic"] == worker_env["KAFKA_USER_CREATE_TOPIC"].encode()
+    assert int(parked.headers["dlq.source.offset"]) >= 0
+    assert_conforms(parked, "DeadLetter")
+    [created] = await read_topic(worker_env["KAFKA_USER_CREATED_TOPIC"], expect=1, timeout=30)
+    assert created.headers["commandId"] == after["commandId"].encode()
+
+
+async def test_a_worker_killed_before_the_outcome_is_durable_gets_it_redelivered_once(
+    worker_env: dict[str, str], workers: list[Worker], tmp_path: Path
+) -> None:
+    worker = await running_worker(workers, worker_env, tmp_path)
+    cmd = command()
+    blocker = await asyncpg.connect(POSTGRES_URL)
+    try:
+        # Hold the command log locked: the worker consumes the command, then waits on it.
+        transaction = blocker.transaction()
+        await transaction.start()
+        await blocker.execute("LOCK TABLE processed_commands IN ACCESS EXCLUSIVE MODE")
+        await send(worker_env, cmd)
+
+        async def worker_waits_on_the_lock() -> bool:
+            # Another connection: inside a transaction, pg_stat_activity is a frozen snapshot.
+            observer = await asyncpg.connect(POSTGRES_URL)
+            try:
+                waiting = await observer.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND query ILIKE '%processed_commands%'"
+                )
+            finally:
+                await observer.close()
+            return bool(waiting)
+
+        await eventually(worker_waits_on_the_lock, timeout=30, what="the command being handled")
+        worker.kill()
+        await transaction.rollback()
+    finally:
+        await blocker.close()
+    assert await count_users() == 0
+
+    await running_worker(workers, worker_env, tmp_path)
+    messages = await read_topic(
+        worker_env["KAFKA_USER_CREATED_TOPIC"], expect=1, timeout=60, settle=2.0
+    )
+    assert [m.headers["commandId"] for m in messages] == [cmd["commandId"].encode()]
+    assert await count_users(cmd["email"]) == 1
+
+
+async def test_commands_for_different_emails_are_handled_concurrently_and_all_land(
+    worker_env: dict[str, str], workers: list[Worker], tmp_path: Path
+) -> None:
+    await running_worker(workers, {**worker_env, "BCRYPT_ROUNDS": "8"}, tmp_path)
+    commands = [command() for _ in range(24)]
+    await asyncio.gather(*(send(worker_env, c) for c in commands))
+    messages = await read_topic(worker_env["KAFKA_USER_CREATED_TOPIC"], expect=24, timeout=60)
+    assert {m.headers["commandId"] for m in messages} == {c["commandId"].encode() for c in commands}

@@ -1,0 +1,35 @@
+"""The shared app's HTTP server over fresh collaborators, for in-process web tests."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from streamapp.app import UsersApp, app
+from streamapp.wiring import Wiring, wire
+from users_service.adapters.storage.migrations import migrate
+
+ClientFactory = Callable[[Any], Awaitable[TestClient[Any, Any]]]
+Client = TestClient[Any, Any]
+
+
+async def start_app(the_app: UsersApp, database_url: str, **settings: Any) -> Wiring:
+    """Wire the shared app anew on `database_url` (bcrypt at cost 4), migrated and
+    connected; Kafka stays off."""
+    wiring = wire(
+        the_app, replace(the_app.settings, database_url=database_url, bcrypt_rounds=4, **settings)
+    )
+    the_app.provide(wiring)
+    await migrate(database_url)
+    await wiring.database.connect()
+    return wiring
+
+
+async def web_client(aiohttp_client: ClientFactory) -> Client:
+    """A test client on Faust's own aiohttp application, views found by autodiscovery."""
+    app.discover()
+    app.web.init_server()
+    return await aiohttp_client(app.web.web_app)  # type: ignore[attr-defined]

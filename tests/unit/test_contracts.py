@@ -1,0 +1,86 @@
+"""One contract: the Records in `models/` define each message; the AsyncAPI document, the
+verifier's expectations and the command envelope are held to them, so drift fails here."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+import jsonschema
+import pytest
+
+from models.commands import CreateUser
+from models.events import (
+    USER_CREATED_SHAPE,
+    RecordEncoder,
+    UserCreated,
+    UserCreatedData,
+    UserCreateRejected,
+    field_names,
+)
+from users_service import contracts
+from users_service.domain.commands import COMMAND_FIELDS
+from users_service.domain.model import USER_CREATE_REJECTED, USER_CREATED, User, new_id
+from users_service.domain.validation import FIELDS as REGISTRATION_FIELDS
+
+ASYNCAPI = contracts.load("asyncapi")
+SCHEMAS = ASYNCAPI["components"]["schemas"]
+
+
+def required(record: type[faust.Record]) -> set[str]:
+    return set(field_names(record)) - set(record._options.defaults)
+
+
+@pytest.mark.parametrize(
+    ("schema", "record"),
+    [
+        (SCHEMAS["UserCreated"], UserCreated),
+        (SCHEMAS["UserCreated"]["properties"]["data"], UserCreatedData),
+        (SCHEMAS["UserCreateRejected"], UserCreateRejected),
+    ],
+)
+def test_each_event_schema_has_exactly_the_records_fields_all_present(
+    schema: dict[str, Any], record: type[faust.Record]
+) -> None:
+    # An event always carries every field (a default is serialized too).
+    assert set(schema["properties"]) == field_names(record)
+    assert set(schema["required"]) == field_names(record)
+    assert schema["additionalProperties"] is False
+
+
+def test_the_command_schema_has_the_records_fields_and_its_required_ones() -> None:
+    schema = SCHEMAS["CreateUser"]
+    assert set(schema["properties"]) == field_names(CreateUser)
+    assert set(schema["required"]) == required(CreateUser)
+
+
+def test_the_command_envelope_and_registration_make_up_the_command_record() -> None:
+    assert COMMAND_FIELDS | set(REGISTRATION_FIELDS) == field_names(CreateUser)
+
+
+def test_the_verifier_expects_what_the_record_defines() -> None:
+    assert USER_CREATED_SHAPE.event_type == USER_CREATED
+    assert USER_CREATED_SHAPE.fields == field_names(UserCreated)
+    assert USER_CREATED_SHAPE.data_fields == field_names(UserCreatedData)
+
+
+def test_encoded_events_validate_against_the_document() -> None:
+    for schema_ in SCHEMAS.values():
+        jsonschema.Draft202012Validator.check_schema(schema_)
+    user = User(new_id(), "José", "jose@example.com", datetime.now(UTC), "$2b$04$" + "h" * 53)
+    at = datetime.now(UTC)
+    created = json.loads(RecordEncoder().user_created(user, event_id=new_id(), at=at))
+    rejected = json.loads(
+        RecordEncoder().user_create_rejected(
+            event_id=new_id(), at=at, command_id=None, reason={"code": "invalid"}, email=None
+        )
+    )
+    assert created["eventType"] == USER_CREATED and rejected["eventType"] == USER_CREATE_REJECTED
+    assert "h" * 53 not in json.dumps(created)
+    for value, name in ((created, "UserCreated"), (rejected, "UserCreateRejected")):
+        pointer = f"#/components/schemas/{name}"
+        jsonschema.validate(value, contracts.schema_ref(ASYNCAPI, pointer))
+        with pytest.raises(jsonschema.ValidationError):  # the schema really constrains
+            jsonschema.validate({**value, "password": "x"}, contracts.schema_ref(ASYNCAPI, pointer))

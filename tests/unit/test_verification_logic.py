@@ -1,0 +1,125 @@
+"""The verifier's checks on message bytes, and its counts, with a fake store."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from models.events import USER_CREATED_SHAPE
+from tests.support.fakes import FakeVerificationStore
+from users_service.domain.model import User
+from users_service.domain.verification import check_shape
+from users_service.service_layer.verifier import Verifier
+
+USER = User(
+    "0190a0b0-0000-7000-8000-000000000001",
+    "Ana",
+    "ana@example.com",
+    datetime(2026, 1, 1, tzinfo=UTC),
+    "$2b$04$" + "a" * 53,
+)
+EVENT_ID = "0190a0b0-0000-7000-8000-0000000000ee"
+
+
+def event(**patch: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "eventType": "USER_CREATED",
+        "eventId": EVENT_ID,
+        "timestamp": "2026-01-01T00:00:00.000Z",
+        "data": USER.public(),
+    }
+    body.update(patch)
+    return body
+
+
+HEADERS = {"eventType": b"USER_CREATED", "eventId": EVENT_ID.encode()}
+KEY = USER.id.encode()
+
+
+def test_a_correct_event_passes() -> None:
+    decoded, reason = check_shape(USER_CREATED_SHAPE, KEY, json.dumps(event()).encode(), HEADERS)
+    assert reason is None and decoded == event()
+
+
+@pytest.mark.parametrize(
+    ("value", "key", "headers", "reason"),
+    [
+        (b"not json", KEY, HEADERS, "not_json"),
+        (b"[1]", KEY, HEADERS, "not_an_object"),
+        (json.dumps(event(password="x")).encode(), KEY, HEADERS, "secret_in_message"),
+        (
+            json.dumps(event(data={**USER.public(), "passwordHash": "x"})).encode(),
+            KEY,
+            HEADERS,
+            "secret_in_message",
+        ),
+        (
+            json.dumps(event(data={**USER.public(), "nombre": USER.password_hash})).encode(),
+            KEY,
+            HEADERS,
+            "secret_in_message",
+        ),
+        (json.dumps({**event(), "__faust": {"ns": "x"}}).encode(), KEY, HEADERS, "wrong_fields"),
+        (json.dumps(event(eventType="OTHER")).encode(), KEY, HEADERS, "wrong_event_type"),
+        (json.dumps(event(eventId="nope")).encode(), KEY, HEADERS, "bad_envelope"),
+        (json.dumps(event()).encode(), b"other", HEADERS, "key_is_not_user_id"),
+        (
+            json.dumps(event()).encode(),
+            KEY,
+            {"eventType": b"USER_CREATED"},
+            "header_event_id_mismatch",
+        ),
+    ],
+)
+def test_bad_messages_are_named(
+    value: bytes, key: bytes, headers: dict[str, bytes], reason: str
+) -> None:
+    assert check_shape(USER_CREATED_SHAPE, key, value, headers) == (None, reason)
+
+
+async def test_counts_verified_duplicates_and_failures() -> None:
+    verifier = Verifier(FakeVerificationStore([USER]), USER_CREATED_SHAPE)
+    good = json.dumps(event()).encode()
+    assert await verifier.check(KEY, good, HEADERS) is None
+    assert await verifier.check(KEY, good, HEADERS) is None  # redelivery
+    assert await verifier.check(KEY, b"garbage", HEADERS) == "not_json"
+    assert verifier.counts.as_json() == {
+        "received": 3,
+        "verified": 1,
+        "failed": 1,
+        "duplicates": 1,
+        "failures": {"not_json": 1},
+    }
+
+
+async def test_event_for_a_user_that_is_not_stored_fails() -> None:
+    verifier = Verifier(FakeVerificationStore([]), USER_CREATED_SHAPE)
+    assert await verifier.check(KEY, json.dumps(event()).encode(), HEADERS) == "user_not_stored"
+
+
+async def test_event_that_differs_from_the_stored_user_fails() -> None:
+    stored = User(USER.id, "Ana", "other@example.com", USER.created_at, USER.password_hash)
+    verifier = Verifier(FakeVerificationStore([stored]), USER_CREATED_SHAPE)
+    assert (
+        await verifier.check(KEY, json.dumps(event()).encode(), HEADERS)
+        == "differs_from_stored_user"
+    )
+
+
+async def test_a_batch_reads_once_and_counts_an_in_batch_redelivery_as_duplicate() -> None:
+    store = FakeVerificationStore([USER])
+    verifier = Verifier(store, USER_CREATED_SHAPE)
+    good = json.dumps(event()).encode()
+    reasons = await verifier.check_batch(
+        [(KEY, good, HEADERS), (KEY, good, HEADERS), (KEY, b"{", HEADERS)]
+    )
+    assert reasons == [None, None, "not_json"]
+    assert (verifier.counts.verified, verifier.counts.duplicates, verifier.counts.failed) == (
+        1,
+        1,
+        1,
+    )
+    assert store.recorded == {EVENT_ID: "verified"}

@@ -1,1 +1,0 @@
-"""The users domain and its service layer: no Faust, no database driver."""

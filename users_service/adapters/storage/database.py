@@ -1,0 +1,54 @@
+"""Creating the `databases.Database` for a URL; no connection is made here."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import databases
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
+
+from users_service.domain.clock import as_utc
+
+
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
+
+
+def normalize_url(url: str) -> str:
+    """`databases` wants `postgresql://` or `sqlite://`; accept the common variants too."""
+    for prefix, canonical in (
+        ("postgresql+asyncpg://", "postgresql://"),
+        ("postgres://", "postgresql://"),
+        ("sqlite+aiosqlite://", "sqlite://"),
+    ):
+        if url.startswith(prefix):
+            return canonical + url[len(prefix) :]
+    return url
+
+
+def read_timestamp(value: datetime | str | None) -> datetime | None:
+    """An aggregate's timestamp as aware UTC: SQLite's min() hands back text, and naive."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return as_utc(value) if value is not None else None
+
+
+def dialect_for(url: str) -> Dialect:
+    """The SQLAlchemy dialect DDL is compiled with."""
+    if is_sqlite(url):
+        return sqlite.dialect()
+    return postgresql.dialect()  # type: ignore[no-untyped-call]
+
+
+def make_database(url: str) -> databases.Database:
+    """A Database object for `url` (connect() is the caller's, at start-up)."""
+    url = normalize_url(url)
+    if is_sqlite(url):
+        path = url.split(":///", 1)[1] if ":///" in url else ""
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return databases.Database(url)  # type: ignore[no-untyped-call]
+    # Bounded pool; the statement cache is safe because no DDL runs after migrations.
+    return databases.Database(url, min_size=1, max_size=10, command_timeout=10)  # type: ignore[no-untyped-call]

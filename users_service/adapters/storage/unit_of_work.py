@@ -1,0 +1,155 @@
+"""The unit of work over `databases`: one transaction, and delivery of its outbox after commit."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Any
+
+import databases
+import sqlalchemy as sa
+
+from users_service.adapters.storage import schema
+from users_service.adapters.storage.command_log import DatabaseCommandLog
+from users_service.adapters.storage.errors import CONNECTION_ERRORS
+from users_service.adapters.storage.idempotency_keys import DatabaseIdempotencyKeys
+from users_service.adapters.storage.statements import Prepared
+from users_service.adapters.storage.users import DatabaseUsers
+from users_service.domain.clock import utc_now
+from users_service.domain.errors import StorageUnavailable
+from users_service.domain.model import OutboxMessage
+from users_service.service_layer.outbox.ports import Dispatcher
+
+
+def encode_headers(headers: dict[str, str]) -> str:
+    """Headers as stored: compact JSON with sorted keys."""
+    return json.dumps(headers, separators=(",", ":"), sort_keys=True)
+
+
+class DatabaseOutbox:
+    """Outbox writes inside the unit of work's transaction.
+
+    A message is claimed for `owner`'s fast path when one is given and nothing older of its
+    key is pending; the claimed ones are handed to the dispatcher after the commit."""
+
+    def __init__(
+        self,
+        database: databases.Database,
+        *,
+        owner: str | None,
+        claim_ttl: timedelta,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._db = database
+        self._owner = owner
+        self._claim_ttl = claim_ttl
+        self._clock = clock
+        self.claimed: list[OutboxMessage] = []
+
+    async def add(self, message: OutboxMessage) -> None:
+        values: dict[str, Any] = {
+            "event_id": message.event_id,
+            "aggregate_type": message.aggregate_type,
+            "aggregate_id": message.aggregate_id,
+            "event_type": message.event_type,
+            "topic": message.topic,
+            "message_key": message.key,
+            # The exact bytes to publish; every value is JSON, hence valid UTF-8.
+            "payload": message.payload.decode("utf-8"),
+            "headers": encode_headers(message.headers),
+            "created_at": message.created_at,
+            "claimed_by": None,
+            "claimed_until": None,
+        }
+        # Only when nothing older is pending for this key may the creating worker publish
+        # it at once: otherwise it would overtake the older event.
+        if self._owner is not None and not await self._key_has_pending(message):
+            values["claimed_by"] = self._owner
+            values["claimed_until"] = self._clock() + self._claim_ttl
+            self.claimed.append(message)
+        await _INSERT_OUTBOX.execute(self._db, **values)
+
+    async def _key_has_pending(self, message: OutboxMessage) -> bool:
+        row = await _KEY_HAS_PENDING.fetch_one(self._db, topic=message.topic, key=message.key)
+        return row is not None
+
+
+_o = schema.outbox.c
+_INSERT_OUTBOX = Prepared(
+    schema.outbox.insert().values(
+        {
+            column: sa.bindparam(column, type_=schema.outbox.c[column].type)
+            for column in (
+                "event_id",
+                "aggregate_type",
+                "aggregate_id",
+                "event_type",
+                "topic",
+                "message_key",
+                "payload",
+                "headers",
+                "created_at",
+                "claimed_by",
+                "claimed_until",
+            )
+        }
+    )
+)
+_KEY_HAS_PENDING = Prepared(
+    sa.select(_o.id)
+    .where(_o.topic == sa.bindparam("topic"), _o.message_key == sa.bindparam("key"))
+    .where(_o.published_at.is_(None))
+    .limit(1)
+)
+
+
+class DatabaseUnitOfWork:
+    """A `databases` transaction exposed as the service layer's UnitOfWork."""
+
+    def __init__(
+        self,
+        database: databases.Database,
+        dispatcher: Dispatcher | None = None,
+        *,
+        claim_ttl: float = 30.0,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._db = database
+        self._dispatcher = dispatcher
+        self.users = DatabaseUsers(database)
+        self.outbox = DatabaseOutbox(
+            database,
+            owner=dispatcher.fast_path_owner if dispatcher is not None else None,
+            claim_ttl=timedelta(seconds=claim_ttl),
+            clock=clock,
+        )
+        self.commands = DatabaseCommandLog(database, clock)
+        self.idempotency = DatabaseIdempotencyKeys(database)
+        self._transaction: Any = None
+
+    async def __aenter__(self) -> DatabaseUnitOfWork:
+        try:
+            self._transaction = await self._db.transaction().__aenter__()
+        except CONNECTION_ERRORS as exc:
+            raise StorageUnavailable(f"database unavailable: {type(exc).__name__}") from exc
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        transaction, self._transaction = self._transaction, None
+        try:
+            await transaction.__aexit__(exc_type, exc, tb)
+        except CONNECTION_ERRORS as error:
+            # A commit that never reached the server: nothing was written.
+            raise StorageUnavailable(f"database unavailable: {type(error).__name__}") from error
+        if exc is not None and isinstance(exc, CONNECTION_ERRORS):
+            raise StorageUnavailable(f"database unavailable: {type(exc).__name__}") from exc
+        if exc is None and self._dispatcher is not None and self.outbox.claimed:
+            claimed, self.outbox.claimed = self.outbox.claimed, []
+            self._dispatcher.dispatch(claimed)

@@ -1,0 +1,85 @@
+"""The `users` table: the UserRepository inside a unit of work, UserQueries outside one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import databases
+import sqlalchemy as sa
+
+from users_service.adapters.storage import schema
+from users_service.adapters.storage.errors import UNIQUE_VIOLATIONS, unavailable_as_storage_error
+from users_service.adapters.storage.statements import Prepared
+from users_service.domain.clock import as_utc
+from users_service.domain.errors import EmailAlreadyRegistered
+from users_service.domain.model import User
+
+
+def _is_email_conflict(exc: BaseException) -> bool:
+    constraint = getattr(exc, "constraint_name", None)
+    if constraint is not None:
+        return bool(constraint == "users_email_key")
+    return "users.email" in str(exc)
+
+
+_EMAIL_EXISTS = Prepared(
+    sa.select(schema.users.c.id).where(schema.users.c.email == sa.bindparam("email")).limit(1)
+)
+_INSERT_USER = Prepared(
+    schema.users.insert().values(
+        {c.name: sa.bindparam(c.name, type_=c.type) for c in schema.users.columns}
+    )
+)
+
+
+class DatabaseUsers:
+    """UserRepository and UserQueries on the `users` table. Reads work inside a unit of
+    work or on their own (autocommit); either way an unreachable database is
+    StorageUnavailable."""
+
+    def __init__(self, database: databases.Database) -> None:
+        self._db = database
+
+    async def email_exists(self, email: str) -> bool:
+        async with unavailable_as_storage_error():
+            return await _EMAIL_EXISTS.fetch_one(self._db, email=email) is not None
+
+    async def add(self, user: User) -> None:
+        try:
+            await _INSERT_USER.execute(
+                self._db,
+                id=user.id,
+                nombre=user.nombre,
+                email=user.email,
+                password_hash=user.password_hash,
+                created_at=user.created_at,
+            )
+        except UNIQUE_VIOLATIONS as exc:
+            if _is_email_conflict(exc):
+                raise EmailAlreadyRegistered(user.email) from None
+            raise
+
+    async def get(self, user_id: str) -> User | None:
+        async with unavailable_as_storage_error():
+            row = await self._db.fetch_one(
+                schema.users.select().where(schema.users.c.id == user_id)
+            )
+        return None if row is None else row_to_user(row)
+
+    async def page(self, after: str | None, limit: int) -> list[User]:
+        query = schema.users.select().order_by(schema.users.c.id).limit(limit)
+        if after is not None:
+            query = query.where(schema.users.c.id > after)
+        async with unavailable_as_storage_error():
+            rows = await self._db.fetch_all(query)
+        return [row_to_user(row) for row in rows]
+
+
+def row_to_user(row: Any) -> User:
+    return User(
+        id=row["id"],
+        nombre=row["nombre"],
+        email=row["email"],
+        created_at=as_utc(row["created_at"]),
+        password_hash=row["password_hash"],
+    )

@@ -1,0 +1,1 @@
+"""The users domain: plain data and rules, no I/O."""

@@ -1,0 +1,84 @@
+"""Commands that arrive on Kafka: the CreateUser envelope and the outcomes of handling it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from users_service.domain.clock import is_iso8601
+from users_service.domain.model import is_uuid
+from users_service.domain.validation import normalize_email
+
+# The envelope's own fields; the rest of a command is the registration.
+COMMAND_FIELDS = frozenset({"commandId", "requestedAt"})
+
+CommandResult = Literal["created", "rejected"]
+
+
+@dataclass(frozen=True)
+class CommandOutcome:
+    """What handling a command produced. `duplicate` means it had been handled before and
+    nothing new was written: the first outcome stands."""
+
+    command_id: str | None
+    result: CommandResult
+    user_id: str | None = None
+    code: str | None = None
+    duplicate: bool = False
+
+
+@dataclass(frozen=True)
+class CreateUserCommand:
+    """A decoded CreateUser: the envelope checked, the registration fields still raw."""
+
+    command_id: str | None
+    registration: dict[str, Any]
+    problems: dict[str, str]
+
+    @property
+    def email_hint(self) -> str | None:
+        """The email as sent, normalized, for the rejection event and for ordering."""
+        email = self.registration.get("email")
+        return normalize_email(email) if isinstance(email, str) else None
+
+
+def parse_create_user(body: Mapping[str, Any]) -> CreateUserCommand:
+    """Split a JSON object into the command envelope and the registration fields."""
+    problems: dict[str, str] = {}
+    command_id = body.get("commandId")
+    if "commandId" not in body:
+        problems["commandId"] = "is required"
+        command_id = None
+    elif not is_uuid(command_id):
+        problems["commandId"] = "must be a UUID string"
+        command_id = None
+    requested_at = body.get("requestedAt")
+    if requested_at is not None and not is_iso8601(requested_at):
+        problems["requestedAt"] = "must be an ISO 8601 timestamp"
+    registration = {k: v for k, v in body.items() if k not in COMMAND_FIELDS}
+    return CreateUserCommand(command_id, registration, problems)
+
+
+@dataclass(frozen=True)
+class Poison:
+    """Why a message cannot be handled at all: `reason` is a code, `detail` says more."""
+
+    reason: str
+    detail: str
+
+
+def decode_json_object(value: bytes | None, max_bytes: int) -> dict[str, Any] | Poison:
+    """The JSON object in `value`, or why there is none."""
+    if value is None:
+        return Poison("empty", "the message has no value")
+    if len(value) > max_bytes:
+        return Poison("too_large", f"{len(value)} bytes, more than the {max_bytes} allowed")
+    try:
+        body = json.loads(value)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return Poison("not_json", str(exc)[:200])
+    if not isinstance(body, dict):
+        return Poison("not_an_object", f"a JSON {type(body).__name__}, not an object")
+    return body

@@ -1,0 +1,139 @@
+"""The user aggregate and the envelope of the messages it emits, as plain data.
+
+The value of each message (its JSON) is not built here: the typed Records in `models/`
+are the one definition of the wire format, and the service layer receives an encoder
+for them. This module decides what surrounds a value: topic, key, headers, aggregate.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from users_service.domain.clock import isoformat
+
+USER_CREATED = "USER_CREATED"
+USER_CREATE_REJECTED = "USER_CREATE_REJECTED"
+USER_AGGREGATE = "user"
+COMMAND_AGGREGATE = "command"
+
+
+@dataclass(frozen=True)
+class User:
+    """A stored user. The password hash never leaves the storage layer and this object."""
+
+    id: str
+    nombre: str
+    email: str
+    created_at: datetime
+    password_hash: str = field(repr=False)
+
+    def public(self) -> dict[str, str]:
+        """The user as clients and events see it: never the password or its hash."""
+        return {
+            "id": self.id,
+            "nombre": self.nombre,
+            "email": self.email,
+            "createdAt": isoformat(self.created_at),
+        }
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    """A message to publish, stored in the same transaction as the state it describes.
+
+    `payload` is the exact value to send, encoded once when the message is written."""
+
+    event_id: str
+    event_type: str
+    aggregate_type: str
+    aggregate_id: str
+    topic: str
+    key: str
+    payload: bytes
+    headers: dict[str, str]
+    created_at: datetime
+
+
+def new_id() -> str:
+    """A UUIDv7 (RFC 9562): random, but sorted by creation time, which keeps indexes compact."""
+    ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | (rand >> 62 & 0xFFF) << 64
+    value |= 0b10 << 62 | rand & ((1 << 62) - 1)
+    return str(uuid.UUID(int=value))
+
+
+def is_uuid(value: Any, *, canonical: bool = False) -> bool:
+    """True for a string that is a UUID; with `canonical`, only in its lower-case hyphenated
+    form (the form ids are stored in)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        parsed = uuid.UUID(value)
+    except ValueError:
+        return False
+    return not canonical or str(parsed) == value
+
+
+def _headers(event_type: str, event_id: str, command_id: str | None) -> dict[str, str]:
+    """Every event carries its type and id in headers; an answer to a command, its id too."""
+    headers = {"eventType": event_type, "eventId": event_id}
+    if command_id:
+        headers["commandId"] = command_id
+    return headers
+
+
+def user_created(
+    user: User,
+    *,
+    topic: str,
+    event_id: str,
+    at: datetime,
+    payload: bytes,
+    command_id: str | None = None,
+) -> OutboxMessage:
+    """USER_CREATED for a newly stored user, keyed by the user id; a user created by a
+    command carries its `commandId` in a header (the value keeps its shape)."""
+    return OutboxMessage(
+        event_id=event_id,
+        event_type=USER_CREATED,
+        aggregate_type=USER_AGGREGATE,
+        aggregate_id=user.id,
+        topic=topic,
+        key=user.id,
+        payload=payload,
+        headers=_headers(USER_CREATED, event_id, command_id),
+        created_at=at,
+    )
+
+
+def user_create_rejected(
+    *, topic: str, event_id: str, at: datetime, payload: bytes, command_id: str | None
+) -> OutboxMessage:
+    """USER_CREATE_REJECTED, keyed by the command id, so every outcome of one command keeps
+    its order (by the event id when the command had no usable id)."""
+    key = command_id or event_id
+    return OutboxMessage(
+        event_id=event_id,
+        event_type=USER_CREATE_REJECTED,
+        aggregate_type=COMMAND_AGGREGATE,
+        aggregate_id=key,
+        topic=topic,
+        key=key,
+        payload=payload,
+        headers=_headers(USER_CREATE_REJECTED, event_id, command_id),
+        created_at=at,
+    )
+
+
+def rejection_reason(code: str, fields: dict[str, str] | None = None) -> dict[str, Any]:
+    """`{"code": …}`, with `"fields"` naming each bad field when there are any."""
+    reason: dict[str, Any] = {"code": code}
+    if fields:
+        reason["fields"] = dict(fields)
+    return reason

@@ -1,0 +1,108 @@
+"""Validation of a registration request: one place for the rules, used by every edge."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from users_service.domain.errors import InvalidInput
+
+NOMBRE_MAX_CHARS = 100
+EMAIL_MAX_CHARS = 254
+PASSWORD_MIN_CHARS = 8
+# bcrypt only reads the first 72 bytes; a longer password would be silently truncated.
+PASSWORD_MAX_BYTES = 72
+
+FIELDS = ("nombre", "email", "password")
+
+# Deliberately pragmatic (the WHATWG "valid email address" shape, ASCII only):
+# full RFC 5322 accepts addresses no mail system delivers to.
+_EMAIL = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}"
+    r"@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A validated registration: `nombre` trimmed, `email` trimmed and lower-cased."""
+
+    nombre: str
+    email: str
+    password: str
+
+    def __repr__(self) -> str:  # keep the password out of tracebacks and logs
+        return f"Registration(nombre={self.nombre!r}, email={self.email!r}, password='***')"
+
+
+def normalize_email(email: str) -> str:
+    """The stored form of an email: trimmed and lower-cased, so uniqueness ignores case."""
+    return email.strip().lower()
+
+
+def _check_nombre(value: str) -> str | None:
+    nombre = value.strip()
+    if not nombre:
+        return "must not be empty"
+    if len(nombre) > NOMBRE_MAX_CHARS:
+        return f"must be at most {NOMBRE_MAX_CHARS} characters"
+    if any(unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Co", "Cn"} for ch in nombre):
+        return "must not contain control or invisible characters"
+    return None
+
+
+def _check_email(value: str) -> str | None:
+    email = value.strip()
+    if not email:
+        return "must not be empty"
+    if not email.isascii():
+        # Internationalized addresses (RFC 6531) are not delivered by every mail system.
+        return "must be ASCII: internationalized addresses are not supported (use punycode)"
+    if len(email) > EMAIL_MAX_CHARS or not _EMAIL.match(email):
+        return "must be a valid email address"
+    return None
+
+
+def _check_password(value: str) -> str | None:
+    if len(value) < PASSWORD_MIN_CHARS:
+        return f"must be at least {PASSWORD_MIN_CHARS} characters"
+    if len(value.encode("utf-8")) > PASSWORD_MAX_BYTES:
+        return f"must be at most {PASSWORD_MAX_BYTES} bytes in UTF-8 (bcrypt ignores the rest)"
+    if "\x00" in value:
+        return "must not contain NUL characters"
+    return None
+
+
+_CHECKS = {"nombre": _check_nombre, "email": _check_email, "password": _check_password}
+
+
+def validate_registration(body: Any) -> Registration:
+    """Check a decoded JSON body; raise InvalidInput naming every bad field."""
+    if not isinstance(body, Mapping):
+        raise InvalidInput({"body": "must be a JSON object"})
+    errors: dict[str, str] = {}
+    for name in body:
+        if name not in _CHECKS:
+            errors[str(name)] = "unknown field"
+    for name, check in _CHECKS.items():
+        if name not in body:
+            errors[name] = "is required"
+            continue
+        value = body[name]
+        if not isinstance(value, str):
+            errors[name] = "must be a string"
+            continue
+        problem = check(value)
+        if problem:
+            errors[name] = problem
+    if errors:
+        raise InvalidInput(errors)
+    return Registration(
+        nombre=body["nombre"].strip(),
+        email=normalize_email(body["email"]),
+        password=body["password"],
+    )

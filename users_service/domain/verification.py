@@ -1,0 +1,111 @@
+"""The self-verifying consumer's checks: what was published against what was stored."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from users_service.domain.clock import is_iso8601
+from users_service.domain.model import is_uuid
+
+_SECRET_KEY = re.compile(r"pass|pwd|hash|secret", re.IGNORECASE)
+_BCRYPT = re.compile(r"\$2[abxy]?\$\d\d\$[./A-Za-z0-9]{53}")
+
+
+@dataclass(frozen=True)
+class EventShape:
+    """What a published event must look like: its type and its exact field sets. Built from
+    the event's Record (`models/`), the one definition of the contract."""
+
+    event_type: str
+    fields: frozenset[str]
+    data_fields: frozenset[str]
+
+
+@dataclass(frozen=True)
+class VerificationOutcome:
+    """What the verifier concluded about one event."""
+
+    event_id: str
+    aggregate_id: str | None
+    reason: str | None  # None: verified
+
+    @property
+    def outcome(self) -> str:
+        return "failed" if self.reason else "verified"
+
+
+@dataclass
+class VerificationCounts:
+    """What this worker's verifier has seen since it started."""
+
+    received: int = 0
+    verified: int = 0
+    duplicates: int = 0
+    failures: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def failed(self) -> int:
+        return sum(self.failures.values())
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "received": self.received,
+            "verified": self.verified,
+            "failed": self.failed,
+            "duplicates": self.duplicates,
+            "failures": dict(sorted(self.failures.items())),
+        }
+
+
+def _leaks_secret(value: Any, key: str = "") -> bool:
+    if key and _SECRET_KEY.search(key):
+        return True
+    if isinstance(value, Mapping):
+        return any(_leaks_secret(v, str(k)) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_leaks_secret(v) for v in value)
+    return isinstance(value, str) and bool(_BCRYPT.search(value))
+
+
+def check_shape(
+    shape: EventShape, key: bytes | None, value: bytes | None, headers: Mapping[str, bytes]
+) -> tuple[dict[str, Any] | None, str | None]:
+    """Decode and check a published message against `shape`; return (event, None) or
+    (None, reason)."""
+    if value is None:
+        return None, "empty_value"
+    if _BCRYPT.search(value.decode("utf-8", "replace")):
+        return None, "secret_in_message"
+    try:
+        event = json.loads(value)
+    except (ValueError, UnicodeDecodeError):
+        return None, "not_json"
+    if not isinstance(event, dict):
+        return None, "not_an_object"
+    if _leaks_secret(event):
+        return None, "secret_in_message"
+    if set(event) != shape.fields:
+        return None, "wrong_fields"
+    data = event["data"]
+    if event["eventType"] != shape.event_type:
+        return None, "wrong_event_type"
+    if not is_uuid(event["eventId"]) or not is_iso8601(event["timestamp"]):
+        return None, "bad_envelope"
+    if not isinstance(data, dict) or set(data) != shape.data_fields:
+        return None, "wrong_data_fields"
+    if not all(isinstance(data[f], str) for f in shape.data_fields) or not is_iso8601(
+        data["createdAt"]
+    ):
+        return None, "bad_data"
+    if key is None or key.decode("utf-8", "replace") != data["id"]:
+        return None, "key_is_not_user_id"
+    if headers.get("eventId", b"").decode("utf-8", "replace") != event["eventId"]:
+        return None, "header_event_id_mismatch"
+    if headers.get("eventType", b"").decode("utf-8", "replace") != shape.event_type:
+        return None, "header_event_type_mismatch"
+    return event, None

@@ -1,0 +1,1 @@
+"""Use cases written against ports (protocols); adapters implement the ports."""

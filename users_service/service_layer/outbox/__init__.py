@@ -1,0 +1,1 @@
+"""Delivering stored outbox messages: the fast path after commit and the relay."""

@@ -1,0 +1,134 @@
+"""What the use cases need from the outside world, as protocols."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Protocol
+
+from users_service.domain.commands import CommandOutcome
+from users_service.domain.model import OutboxMessage, User
+from users_service.domain.verification import VerificationOutcome
+
+
+class UserQueries(Protocol):
+    """Reads; outside a unit of work each is one round trip over committed data."""
+
+    async def email_exists(self, email: str) -> bool:
+        """True when a user with this (normalized) email is stored."""
+
+    async def get(self, user_id: str) -> User | None:
+        """The user with this id, or None."""
+
+    async def page(self, after: str | None, limit: int) -> list[User]:
+        """Up to `limit` users with ids greater than `after`, by id."""
+
+
+class UserRepository(UserQueries, Protocol):
+    """The users inside a unit of work: the reads, and adding one."""
+
+    async def add(self, user: User) -> None:
+        """Insert; raise EmailAlreadyRegistered when the email is taken."""
+
+
+class Outbox(Protocol):
+    async def add(self, message: OutboxMessage) -> None:
+        """Store a message to publish once the unit of work commits."""
+
+
+class CommandLog(Protocol):
+    async def outcome(self, command_id: str) -> CommandOutcome | None:
+        """The recorded outcome of a command already handled, or None."""
+
+    async def record(self, outcome: CommandOutcome) -> None:
+        """Remember a command's outcome; raise CommandAlreadyHandled if one is recorded."""
+
+
+class IdempotencyKeys(Protocol):
+    async def find(self, key: str, now: datetime) -> tuple[str, str] | None:
+        """(fingerprint, user id) stored for an unexpired key, or None."""
+
+    async def save(
+        self, key: str, fingerprint: str, user_id: str, now: datetime, ttl: float
+    ) -> None:
+        """Store a key (replacing an expired one); raise IdempotencyKeyTaken if it is live."""
+
+
+class UnitOfWork(Protocol):
+    """One database transaction: commits on a clean exit, rolls back on an exception.
+
+    After a commit it hands the outbox messages it stored to delivery; the use cases only
+    add them."""
+
+    @property
+    def users(self) -> UserRepository: ...
+
+    @property
+    def outbox(self) -> Outbox: ...
+
+    @property
+    def commands(self) -> CommandLog: ...
+
+    @property
+    def idempotency(self) -> IdempotencyKeys: ...
+
+    async def __aenter__(self) -> UnitOfWork: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self) -> UnitOfWork: ...
+
+
+class PasswordHasher(Protocol):
+    async def hash(self, password: str) -> str:
+        """Hash a password off the event loop."""
+
+    async def verify(self, password: str, password_hash: str) -> bool:
+        """Check a password against a stored hash, off the event loop."""
+
+
+class EventEncoder(Protocol):
+    """The wire values of the events, encoded by their typed Records (`models/`)."""
+
+    def user_created(self, user: User, *, event_id: str, at: datetime) -> bytes:
+        """The USER_CREATED value for `user`."""
+
+    def user_create_rejected(
+        self,
+        *,
+        event_id: str,
+        at: datetime,
+        command_id: str | None,
+        reason: dict[str, Any],
+        email: str | None,
+    ) -> bytes:
+        """The USER_CREATE_REJECTED value for a command."""
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """Stored users against verified events, across all workers."""
+
+    unverified_users: int
+    oldest_unverified_created_at: datetime | None
+    events_without_user: int
+
+
+class VerificationStore(Protocol):
+    async def get_users(self, user_ids: Sequence[str]) -> dict[str, User]:
+        """The stored users among these ids, by id."""
+
+    async def record_many(self, outcomes: Sequence[VerificationOutcome]) -> set[str]:
+        """Remember outcomes; return the event ids recorded now (the others were already)."""
+
+    async def reconcile(self) -> Reconciliation:
+        """Users whose event is not verified yet, and events whose user does not exist."""

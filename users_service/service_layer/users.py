@@ -1,0 +1,206 @@
+"""The service layer: use cases, written against ports so tests can use fakes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from users_service.domain.clock import utc_now_ms
+from users_service.domain.commands import CommandOutcome, parse_create_user
+from users_service.domain.errors import (
+    CommandAlreadyHandled,
+    EmailAlreadyRegistered,
+    IdempotencyKeyReused,
+    IdempotencyKeyTaken,
+    InvalidInput,
+)
+from users_service.domain.model import (
+    User,
+    new_id,
+    rejection_reason,
+    user_create_rejected,
+    user_created,
+)
+from users_service.domain.validation import Registration, validate_registration
+from users_service.service_layer.ports import (
+    EventEncoder,
+    PasswordHasher,
+    UnitOfWorkFactory,
+    UserQueries,
+)
+
+
+def body_fingerprint(body: Mapping[str, Any]) -> str:
+    """SHA-256 of the request body without its password, which must not be stored in any
+    fast-hash form; a retry's password is compared with bcrypt instead."""
+    rest = {k: v for k, v in body.items() if k != "password"}
+    return hashlib.sha256(json.dumps(rest, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class UsersService:
+    """Collaborators of the use cases, wired once (`streamapp.wiring`)."""
+
+    uow: UnitOfWorkFactory
+    queries: UserQueries
+    passwords: PasswordHasher
+    encoder: EventEncoder
+    user_created_topic: str
+    user_create_rejected_topic: str = "user.create.rejected"
+    idempotency_ttl: float = 24 * 3600.0
+    clock: Callable[[], datetime] = utc_now_ms
+    ids: Callable[[], str] = new_id
+
+    async def register(self, body: Any, idempotency_key: str | None = None) -> User:
+        """Validate, hash, store the user and its USER_CREATED event atomically, then publish.
+
+        With an idempotency key, a retry of the same body returns the user the first
+        request created, and creates nothing. Raises InvalidInput, EmailAlreadyRegistered,
+        IdempotencyKeyReused or StorageUnavailable; on any of them nothing was written.
+        """
+        registration = validate_registration(body)
+        if idempotency_key is None:
+            return await self._create(registration, command_id=None)
+        # Errors are not stored: validation and "email taken" answer the same way again.
+        fingerprint = body_fingerprint(body)
+        replayed = await self._replay(idempotency_key, fingerprint, registration.password)
+        if replayed is not None:
+            return replayed
+        try:
+            return await self._create(
+                registration, command_id=None, idempotency=(idempotency_key, fingerprint)
+            )
+        except (EmailAlreadyRegistered, IdempotencyKeyTaken):
+            # A concurrent request with the same key may have won the race.
+            replayed = await self._replay(idempotency_key, fingerprint, registration.password)
+            if replayed is not None:
+                return replayed
+            raise
+
+    async def list_users(self, after: str | None, limit: int) -> tuple[list[User], str | None]:
+        """A page of users by id, and the id to continue after (None on the last page)."""
+        users = await self.queries.page(after, limit + 1)
+        if len(users) > limit:
+            return users[:limit], users[limit - 1].id
+        return users, None
+
+    async def handle_create_user(self, body: Mapping[str, Any]) -> CommandOutcome:
+        """Run a CreateUser command: the same rules as `register`, but every outcome is an
+        event (USER_CREATED or USER_CREATE_REJECTED), recorded with the command id in the
+        same transaction, so a redelivered command changes nothing.
+
+        Raises only StorageUnavailable (nothing written; retry) or unexpected errors.
+        """
+        command = parse_create_user(body)
+        if command.command_id is not None:
+            async with self.uow() as uow:
+                previous = await uow.commands.outcome(command.command_id)
+            if previous is not None:
+                return previous
+        try:
+            try:
+                registration = validate_registration(command.registration)
+            except InvalidInput as exc:
+                raise InvalidInput({**command.problems, **exc.fields}) from None
+            if command.problems:
+                raise InvalidInput(command.problems)
+            user = await self._create(registration, command_id=command.command_id)
+        except InvalidInput as exc:
+            return await self._reject(command.command_id, "invalid", exc.fields, command.email_hint)
+        except EmailAlreadyRegistered as exc:
+            return await self._reject(command.command_id, "duplicate_email", None, exc.email)
+        except CommandAlreadyHandled:
+            return await self._recorded_outcome(command.command_id)
+        return CommandOutcome(command.command_id, "created", user_id=user.id)
+
+    async def get(self, user_id: str) -> User | None:
+        """The stored user with this id, or None."""
+        return await self.queries.get(user_id)
+
+    async def _replay(self, key: str, fingerprint: str, password: str) -> User | None:
+        async with self.uow() as uow:
+            found = await uow.idempotency.find(key, self.clock())
+            user = await uow.users.get(found[1]) if found else None
+        if found is None or user is None:
+            return None
+        if found[0] != fingerprint or not await self.passwords.verify(password, user.password_hash):
+            raise IdempotencyKeyReused(key)
+        return user
+
+    async def _create(
+        self,
+        registration: Registration,
+        *,
+        command_id: str | None,
+        idempotency: tuple[str, str] | None = None,
+    ) -> User:
+        # Cheap early answer for the common duplicate, before paying for bcrypt;
+        # the unique index still decides races.
+        if await self.queries.email_exists(registration.email):
+            raise EmailAlreadyRegistered(registration.email)
+        password_hash = await self.passwords.hash(registration.password)
+        now = self.clock()
+        user = User(
+            id=self.ids(),
+            nombre=registration.nombre,
+            email=registration.email,
+            created_at=now,
+            password_hash=password_hash,
+        )
+        event_id = self.ids()
+        event = user_created(
+            user,
+            topic=self.user_created_topic,
+            event_id=event_id,
+            at=now,
+            payload=self.encoder.user_created(user, event_id=event_id, at=now),
+            command_id=command_id,
+        )
+        async with self.uow() as uow:
+            await uow.users.add(user)
+            await uow.outbox.add(event)
+            if command_id is not None:
+                await uow.commands.record(CommandOutcome(command_id, "created", user_id=user.id))
+            if idempotency is not None:
+                key, fingerprint = idempotency
+                await uow.idempotency.save(key, fingerprint, user.id, now, self.idempotency_ttl)
+        return user
+
+    async def _reject(
+        self, command_id: str | None, code: str, fields: dict[str, str] | None, email: str | None
+    ) -> CommandOutcome:
+        outcome = CommandOutcome(command_id, "rejected", code=code)
+        event_id, now = self.ids(), self.clock()
+        payload = self.encoder.user_create_rejected(
+            event_id=event_id,
+            at=now,
+            command_id=command_id,
+            reason=rejection_reason(code, fields),
+            email=email,
+        )
+        event = user_create_rejected(
+            topic=self.user_create_rejected_topic,
+            event_id=event_id,
+            at=now,
+            payload=payload,
+            command_id=command_id,
+        )
+        try:
+            async with self.uow() as uow:
+                if command_id is not None:
+                    await uow.commands.record(outcome)
+                await uow.outbox.add(event)
+        except CommandAlreadyHandled:
+            return await self._recorded_outcome(command_id)
+        return outcome
+
+    async def _recorded_outcome(self, command_id: str | None) -> CommandOutcome:
+        assert command_id is not None  # only a command with an id can be a duplicate
+        async with self.uow() as uow:
+            previous = await uow.commands.outcome(command_id)
+        assert previous is not None
+        return previous

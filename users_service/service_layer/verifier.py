@@ -1,0 +1,73 @@
+"""The self-verifying consumer's use case: published events checked against stored users."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from users_service.domain.verification import (
+    EventShape,
+    VerificationCounts,
+    VerificationOutcome,
+    check_shape,
+)
+from users_service.service_layer.ports import VerificationStore
+
+RawMessage = tuple[bytes | None, bytes | None, Mapping[str, bytes]]
+
+
+class Verifier:
+    """Checks each published event against the database and keeps counts."""
+
+    def __init__(self, store: VerificationStore, shape: EventShape) -> None:
+        self._store = store
+        self._shape = shape
+        self.counts = VerificationCounts()
+
+    async def check(
+        self, key: bytes | None, value: bytes | None, headers: Mapping[str, bytes]
+    ) -> str | None:
+        """Verify one message; return None when it is right, else the reason it is not."""
+        return (await self.check_batch([(key, value, headers)]))[0]
+
+    async def check_batch(self, messages: Sequence[RawMessage]) -> list[str | None]:
+        """Verify messages with one read and one write for the whole batch; return, for
+        each, None when it is right (or a redelivery of one already seen), else why not."""
+        self.counts.received += len(messages)
+        checked = [
+            check_shape(self._shape, key, value, headers) for key, value, headers in messages
+        ]
+        events = [event for event, _ in checked if event is not None]
+        users = await self._store.get_users(sorted({e["data"]["id"] for e in events}))
+        outcomes: list[VerificationOutcome | None] = []
+        reasons: list[str | None] = []
+        for event, reason in checked:
+            if event is None:
+                outcomes.append(None)
+                reasons.append(reason)
+                continue
+            data = event["data"]
+            user = users.get(data["id"])
+            if user is None:
+                reason = "user_not_stored"
+            elif user.email != data["email"] or user.nombre != data["nombre"]:
+                reason = "differs_from_stored_user"
+            outcomes.append(VerificationOutcome(event["eventId"], data["id"], reason))
+            reasons.append(reason)
+        fresh = await self._store.record_many(
+            list({o.event_id: o for o in outcomes if o is not None}.values())
+        )
+        results: list[str | None] = []
+        for outcome, reason in zip(outcomes, reasons, strict=True):
+            if outcome is not None:
+                if outcome.event_id not in fresh:
+                    # At-least-once delivery: a redelivered event is expected, counted apart.
+                    self.counts.duplicates += 1
+                    results.append(None)
+                    continue
+                fresh.discard(outcome.event_id)  # a second copy in this batch is a duplicate
+            if reason:
+                self.counts.failures[reason] += 1
+            else:
+                self.counts.verified += 1
+            results.append(reason)
+        return results
