@@ -1,0 +1,128 @@
+"""The agents in process, through Faust's `agent.test_context()`: no broker, no database.
+
+The app gets fakes through its public `provide()`; messages go in as raw bytes, the way
+the agents read them from Kafka.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+import pytest
+
+from agents.commands import create_users
+from agents.verifier import verify_user_created
+from models.events import USER_CREATED_SHAPE, RecordEncoder
+from streamapp.app import app
+from streamapp.wiring import Wiring, wire
+from tests.support.fakes import (
+    FakeDispatcher,
+    FakeHasher,
+    FakeState,
+    FakeUnitOfWork,
+    FakeUsers,
+    FakeVerificationStore,
+)
+from tests.support.messages import user_created_message
+from tests.support.waiting import eventually
+from users_service.domain.commands import Poison
+from users_service.domain.model import User
+from users_service.service_layer.users import UsersService
+from users_service.service_layer.verifier import Verifier
+
+USER = User(
+    "0190a0b0-0000-7000-8000-000000000001",
+    "Ana",
+    "ana@example.com",
+    datetime(2026, 1, 1, tzinfo=UTC),
+    "$2b$04$" + "a" * 53,
+)
+
+
+class FakeDeadLetters:
+    topic = "user.create.dlq"
+
+    def __init__(self) -> None:
+        self.parked: list[tuple[bytes | None, Poison]] = []
+
+    async def park(self, message: Any, poison: Poison) -> None:
+        self.parked.append((message.value, poison))
+
+
+@pytest.fixture
+async def wired() -> AsyncIterator[Wiring]:
+    """The app wired as usual (nothing connects), then given fakes; restored afterwards."""
+    base = wire(app, app.settings)
+    app.provide(base)
+    yield base
+    app.provide(base)
+
+
+def raw_channel() -> Any:
+    # The agents' topics carry raw bytes; so does the test channel.
+    return app.channel(schema=faust.Schema(key_serializer="raw", value_serializer="raw"))
+
+
+async def test_the_verifier_agent_judges_each_message_it_is_given(wired: Wiring) -> None:
+    store = FakeVerificationStore([USER])
+    app.provide(replace(wired, verifier=Verifier(store, USER_CREATED_SHAPE)))
+    event = user_created_message(USER)
+    headers = {k: v.encode() for k, v in event.headers.items()}
+
+    async with verify_user_created.test_context(channel=raw_channel()) as agent:
+        await agent.put(event.payload, key=USER.id.encode(), headers=headers, wait=False)
+        await agent.put(b"not json", key=b"x", wait=False)
+        await agent.put(event.payload, key=USER.id.encode(), headers=headers, wait=False)
+
+        async def all_seen() -> bool:
+            return app.verifier.counts.received == 3
+
+        await eventually(all_seen, timeout=10, what="three messages verified")
+
+    counts = app.verifier.counts
+    assert (counts.verified, counts.duplicates, dict(counts.failures)) == (1, 1, {"not_json": 1})
+    assert store.recorded == {event.event_id: "verified"}
+
+
+async def test_the_command_agent_creates_rejects_and_parks(wired: Wiring) -> None:
+    state, dead_letters = FakeState(), FakeDeadLetters()
+    users = UsersService(
+        uow=lambda: FakeUnitOfWork(state, FakeDispatcher()),
+        queries=FakeUsers({}, state),
+        passwords=FakeHasher(),
+        encoder=RecordEncoder(),
+        user_created_topic="user.created",
+    )
+    app.provide(replace(wired, users=users, dead_letters=dead_letters))  # type: ignore[arg-type]
+    valid = {
+        "commandId": str(uuid.uuid4()),
+        "nombre": "Bea",
+        "email": "bea@example.com",
+        "password": "correct-horse",
+    }
+    invalid = {**valid, "commandId": str(uuid.uuid4()), "email": "nope"}
+
+    async with create_users.test_context(channel=raw_channel()) as agent:
+        await agent.put(json.dumps(valid).encode(), key=b"bea@example.com", wait=False)
+        await agent.put(b"[1, 2]", key=b"x", wait=False)
+        await agent.put(json.dumps(invalid).encode(), key=b"nope", wait=False)
+
+        async def all_handled() -> bool:
+            return len(state.outbox) == 2 and len(dead_letters.parked) == 1
+
+        await eventually(all_handled, timeout=10, what="every command handled")
+
+    [user] = state.users.values()
+    assert user.email == "bea@example.com"
+    assert [m.event_type for m in state.outbox] == ["USER_CREATED", "USER_CREATE_REJECTED"]
+    assert state.commands[valid["commandId"]].result == "created"
+    assert state.commands[invalid["commandId"]].code == "invalid"
+    assert dead_letters.parked == [
+        (b"[1, 2]", Poison("not_an_object", "a JSON list, not an object"))
+    ]
