@@ -15,7 +15,7 @@ from typing import Any, Optional
 import faust
 
 from users_service.domain.clock import isoformat
-from users_service.domain.model import USER_CREATE_REJECTED, USER_CREATED, User
+from users_service.domain.model import USER_CREATE_REJECTED, USER_CREATED, Rejection, User
 from users_service.domain.verification import EventShape
 
 
@@ -80,20 +80,12 @@ class RecordEncoder:
             ),
         ).dumps()
 
-    def user_create_rejected(
-        self,
-        *,
-        event_id: str,
-        at: datetime,
-        command_id: str | None,
-        reason: dict[str, Any],
-        email: str | None,
-    ) -> bytes:
+    def user_create_rejected(self, rejection: Rejection) -> bytes:
         return UserCreateRejected(
             eventType=USER_CREATE_REJECTED,
-            eventId=event_id,
-            timestamp=isoformat(at),
-            commandId=command_id,
-            reason=reason,
-            email=email,
+            eventId=rejection.event_id,
+            timestamp=isoformat(rejection.at),
+            commandId=rejection.command_id,
+            reason=rejection.reason,
+            email=rejection.email,
         ).dumps()

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import databases
@@ -129,24 +130,17 @@ class RelayService(mode.Service):
             log.warning("could not release the relay lease; it lapses by itself")
 
 
+@dataclass(frozen=True)
 class ShutdownDrain:
     """Connected to the app's `on_before_shutdown`, which runs while the producer is still
     up: refuse new requests, wait for fast-path sends, then publish what waits, for a
     bounded time; what is left is delivered after the next start."""
 
-    def __init__(
-        self,
-        lifecycle: Lifecycle,
-        fast_path: FastPath,
-        relay: OutboxRelay,
-        health: PublishHealth,
-        timeout: float,
-    ) -> None:
-        self.lifecycle = lifecycle
-        self.fast_path = fast_path
-        self.relay = relay
-        self.health = health
-        self.timeout = timeout
+    lifecycle: Lifecycle
+    fast_path: FastPath
+    relay: OutboxRelay
+    health: PublishHealth
+    timeout: float
 
     async def __call__(self) -> None:
         """Refuse new requests, then publish what waits, each step bounded by the timeout."""

@@ -22,7 +22,13 @@ from models.events import (
 )
 from users_service import contracts
 from users_service.domain.commands import COMMAND_FIELDS
-from users_service.domain.model import USER_CREATE_REJECTED, USER_CREATED, User, new_id
+from users_service.domain.model import (
+    USER_CREATE_REJECTED,
+    USER_CREATED,
+    Rejection,
+    User,
+    new_id,
+)
 from users_service.domain.validation import FIELDS as REGISTRATION_FIELDS
 
 ASYNCAPI = contracts.load("asyncapi")
@@ -73,9 +79,7 @@ def test_encoded_events_validate_against_the_document() -> None:
     at = datetime.now(UTC)
     created = json.loads(RecordEncoder().user_created(user, event_id=new_id(), at=at))
     rejected = json.loads(
-        RecordEncoder().user_create_rejected(
-            event_id=new_id(), at=at, command_id=None, reason={"code": "invalid"}, email=None
-        )
+        RecordEncoder().user_create_rejected(Rejection(new_id(), at, None, "invalid"))
     )
     assert created["eventType"] == USER_CREATED and rejected["eventType"] == USER_CREATE_REJECTED
     assert "h" * 53 not in json.dumps(created)

@@ -131,9 +131,22 @@ def user_create_rejected(
     )
 
 
-def rejection_reason(code: str, fields: dict[str, str] | None = None) -> dict[str, Any]:
-    """`{"code": …}`, with `"fields"` naming each bad field when there are any."""
-    reason: dict[str, Any] = {"code": code}
-    if fields:
-        reason["fields"] = dict(fields)
-    return reason
+@dataclass(frozen=True)
+class Rejection:
+    """A command refused: why (`code`, and the bad `fields` for `invalid`), and the email
+    it named, normalized (None when it named none)."""
+
+    event_id: str
+    at: datetime
+    command_id: str | None
+    code: str
+    fields: dict[str, str] | None = None
+    email: str | None = None
+
+    @property
+    def reason(self) -> dict[str, Any]:
+        """`{"code": …}`, with `"fields"` naming each bad field when there are any."""
+        reason: dict[str, Any] = {"code": self.code}
+        if self.fields:
+            reason["fields"] = dict(self.fields)
+        return reason

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Protocol
 
 from users_service.domain.commands import CommandOutcome
-from users_service.domain.model import OutboxMessage, User
+from users_service.domain.model import OutboxMessage, Rejection, User
 from users_service.domain.verification import VerificationOutcome
 
 
@@ -102,16 +102,8 @@ class EventEncoder(Protocol):
     def user_created(self, user: User, *, event_id: str, at: datetime) -> bytes:
         """The USER_CREATED value for `user`."""
 
-    def user_create_rejected(
-        self,
-        *,
-        event_id: str,
-        at: datetime,
-        command_id: str | None,
-        reason: dict[str, Any],
-        email: str | None,
-    ) -> bytes:
-        """The USER_CREATE_REJECTED value for a command."""
+    def user_create_rejected(self, rejection: Rejection) -> bytes:
+        """The USER_CREATE_REJECTED value for a refused command."""
 
 
 @dataclass(frozen=True)

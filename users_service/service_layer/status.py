@@ -35,42 +35,32 @@ class StatusReport:
         return round((self.at - since).total_seconds(), 3) if since else None
 
 
+@dataclass(frozen=True)
 class ServiceStatus:
     """Reads the stores and this worker's in-memory state; raises StorageUnavailable when
     the database cannot be reached (the stores translate driver errors themselves)."""
 
-    def __init__(
-        self,
-        *,
-        verifications: VerificationStore,
-        outbox: OutboxStore,
-        verifier: Verifier,
-        health: PublishHealth,
-        relay: OutboxRelay,
-        partitions_assigned: Callable[[], int],
-        clock: Callable[[], datetime] = utc_now,
-    ) -> None:
-        self._verifications = verifications
-        self._outbox = outbox
-        self._verifier = verifier
-        self._health = health
-        self._relay = relay
-        self._partitions_assigned = partitions_assigned
-        self._clock = clock
+    verifications: VerificationStore
+    outbox: OutboxStore
+    verifier: Verifier
+    health: PublishHealth
+    relay: OutboxRelay
+    partitions_assigned: Callable[[], int]
+    clock: Callable[[], datetime] = utc_now
 
     async def report(self) -> StatusReport:
         """What the verifier found, what still waits to be published, and Kafka's state."""
-        reconciliation = await self._verifications.reconcile()
-        backlog = await self._outbox.backlog()
+        reconciliation = await self.verifications.reconcile()
+        backlog = await self.outbox.backlog()
         return StatusReport(
-            at=self._clock(),
-            partitions_assigned=self._partitions_assigned(),
-            verification=self._verifier.counts.as_json(),
+            at=self.clock(),
+            partitions_assigned=self.partitions_assigned(),
+            verification=self.verifier.counts.as_json(),
             reconciliation=reconciliation,
             backlog=backlog,
-            published_total=self._health.published_total,
-            publish_failures=self._health.failures_total,
-            last_error=self._health.last_error,
-            kafka_available=self._health.fast_path_open,
-            relay_leader=self._relay.is_leader,
+            published_total=self.health.published_total,
+            publish_failures=self.health.failures_total,
+            last_error=self.health.last_error,
+            kafka_available=self.health.fast_path_open,
+            relay_leader=self.relay.is_leader,
         )

@@ -19,9 +19,9 @@ from users_service.domain.errors import (
     InvalidInput,
 )
 from users_service.domain.model import (
+    Rejection,
     User,
     new_id,
-    rejection_reason,
     user_create_rejected,
     user_created,
 )
@@ -174,19 +174,12 @@ class UsersService:
         self, command_id: str | None, code: str, fields: dict[str, str] | None, email: str | None
     ) -> CommandOutcome:
         outcome = CommandOutcome(command_id, "rejected", code=code)
-        event_id, now = self.ids(), self.clock()
-        payload = self.encoder.user_create_rejected(
-            event_id=event_id,
-            at=now,
-            command_id=command_id,
-            reason=rejection_reason(code, fields),
-            email=email,
-        )
+        rejection = Rejection(self.ids(), self.clock(), command_id, code, fields, email)
         event = user_create_rejected(
             topic=self.user_create_rejected_topic,
-            event_id=event_id,
-            at=now,
-            payload=payload,
+            event_id=rejection.event_id,
+            at=rejection.at,
+            payload=self.encoder.user_create_rejected(rejection),
             command_id=command_id,
         )
         try:

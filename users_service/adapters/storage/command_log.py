@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
-
-import databases
-
 from users_service.adapters.storage import schema
+from users_service.adapters.storage.database import DatabaseAccess
 from users_service.adapters.storage.errors import UNIQUE_VIOLATIONS
-from users_service.domain.clock import utc_now
 from users_service.domain.commands import CommandOutcome
 from users_service.domain.errors import CommandAlreadyHandled
 
 
-class DatabaseCommandLog:
+class DatabaseCommandLog(DatabaseAccess):
     """CommandLog on `processed_commands`."""
-
-    def __init__(
-        self, database: databases.Database, clock: Callable[[], datetime] = utc_now
-    ) -> None:
-        self._db = database
-        self._clock = clock
 
     async def outcome(self, command_id: str) -> CommandOutcome | None:
         t = schema.processed_commands

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import databases
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 
-from users_service.domain.clock import as_utc
+from users_service.domain.clock import as_utc, utc_now
 
 
 def is_sqlite(url: str) -> bool:
@@ -40,6 +41,16 @@ def dialect_for(url: str) -> Dialect:
     if is_sqlite(url):
         return sqlite.dialect()
     return postgresql.dialect()  # type: ignore[no-untyped-call]
+
+
+class DatabaseAccess:
+    """Base of the stores: the database, and the clock their timestamps come from."""
+
+    def __init__(
+        self, database: databases.Database, clock: Callable[[], datetime] = utc_now
+    ) -> None:
+        self._db = database
+        self._clock = clock
 
 
 def make_database(url: str) -> databases.Database:

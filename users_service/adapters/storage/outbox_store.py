@@ -4,29 +4,22 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-import databases
 import sqlalchemy as sa
 
 from users_service.adapters.storage import schema
-from users_service.adapters.storage.database import read_timestamp
+from users_service.adapters.storage.database import DatabaseAccess, read_timestamp
 from users_service.adapters.storage.errors import UNIQUE_VIOLATIONS, unavailable_as_storage_error
-from users_service.domain.clock import as_utc, utc_now
+from users_service.domain.clock import as_utc
 from users_service.service_layer.outbox.ports import Backlog, PendingMessage
 
 RELAY_LEASE = "outbox-relay"
 
 
-class DatabaseOutboxStore:
+class DatabaseOutboxStore(DatabaseAccess):
     """OutboxStore on the `outbox` and `outbox_relay_leases` tables."""
-
-    def __init__(
-        self, database: databases.Database, clock: Callable[[], datetime] = utc_now
-    ) -> None:
-        self._db = database
-        self._clock = clock
 
     async def acquire_lease(self, holder: str, ttl: float) -> bool:
         now = self._clock()

@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from users_service.adapters.storage import schema
-from users_service.adapters.storage.database import is_sqlite, read_timestamp
+from users_service.adapters.storage.database import DatabaseAccess, is_sqlite, read_timestamp
 from users_service.adapters.storage.errors import unavailable_as_storage_error
 from users_service.adapters.storage.users import row_to_user
 from users_service.domain.clock import utc_now
@@ -20,14 +20,13 @@ from users_service.domain.verification import VerificationOutcome
 from users_service.service_layer.ports import Reconciliation
 
 
-class DatabaseVerificationStore:
+class DatabaseVerificationStore(DatabaseAccess):
     """VerificationStore on `event_verifications`, reading users from `users`."""
 
     def __init__(
         self, database: databases.Database, clock: Callable[[], datetime] = utc_now
     ) -> None:
-        self._db = database
-        self._clock = clock
+        super().__init__(database, clock)
         self._sqlite = is_sqlite(str(database.url))
 
     async def get_users(self, user_ids: Sequence[str]) -> dict[str, User]:
