@@ -32,12 +32,16 @@ async def create_topic(name: str, partitions: int = 3) -> None:
         await admin.close()
 
 
-async def produce(topic: str, value: bytes, key: bytes | None = None) -> None:
+async def produce(
+    topic: str, value: bytes, key: bytes | None = None, headers: dict[str, bytes] | None = None
+) -> None:
     """Send one message as any other service would, and wait for the acknowledgement."""
     producer = AIOKafkaProducer(bootstrap_servers=KAFKA)
     await producer.start()
     try:
-        await producer.send_and_wait(topic, value, key=key)
+        await producer.send_and_wait(
+            topic, value, key=key, headers=list((headers or {}).items()) or None
+        )
     finally:
         await producer.stop()
 

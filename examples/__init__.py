@@ -1,0 +1,1 @@
+"""Examples of code that other teams write against this service's contracts."""

@@ -1,0 +1,77 @@
+"""Sign-ups per email domain: what another team writes to consume `user.created`.
+
+It depends on the users service's contract only: the `UserCreated` Record from `models`
+(the `users-service` distribution), never its internals. It has its own consumer group,
+reads every event through the Record, and keeps two Faust Tables:
+
+* `seen_events`: the `eventId`s already counted. Delivery is at least once, so an event
+  can come twice (a relay retry, a replay); counting it once is the consumer's job.
+* `signups_by_domain`: the count per email domain, shown at `GET /signups/domains`.
+
+The stream is re-keyed by domain (`group_by`), so each domain's count lives in one
+partition of the tables' changelogs, however many workers share the group.
+
+Run it beside the service (same broker, its own port):
+
+    KAFKA_BROKER=127.0.0.1:9092 faust -A examples.downstream.app worker --web-port 6067
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import faust
+from faust.web import Request, Response, View
+
+from models.events import UserCreated
+
+app = faust.App(
+    os.environ.get("DOWNSTREAM_GROUP_ID", "signups-by-domain"),
+    broker=";".join(
+        f"kafka://{b.strip()}" for b in os.environ.get("KAFKA_BROKER", "127.0.0.1:9092").split(",")
+    ),
+    store="memory://",
+    topic_replication_factor=int(os.environ.get("KAFKA_REPLICATION_FACTOR", "1")),
+    datadir=os.environ.get("DOWNSTREAM_DATA_DIR", ".cache/downstream"),
+    web_port=int(os.environ.get("DOWNSTREAM_WEB_PORT", "6067")),
+    web_bind="127.0.0.1",
+    # A new group reads the topic from its start: every user ever created is counted.
+    consumer_auto_offset_reset="earliest",
+)
+
+user_created = app.topic(
+    os.environ.get("KAFKA_USER_CREATED_TOPIC", "user.created"),
+    key_type=bytes,
+    value_type=UserCreated,
+)
+signups_by_domain = app.Table("signups_by_domain", default=int)
+seen_events = app.Table("seen_events", default=bool)
+# This worker's count of redeliveries it ignored since it started (shown, not stored).
+ignored = {"duplicates": 0}
+
+
+def email_domain(event: UserCreated) -> str:
+    """The part after the `@`, as the service stores it (lower-case)."""
+    return event.data.email.rsplit("@", 1)[1]
+
+
+@app.agent(user_created)
+async def count_signups(events: faust.StreamT[UserCreated]) -> None:
+    """Count each new user once under its email domain."""
+    async for event in events.group_by(email_domain, name="signups-by-domain"):
+        if seen_events[event.eventId]:
+            ignored["duplicates"] += 1  # a redelivery: already counted
+            continue
+        seen_events[event.eventId] = True
+        signups_by_domain[email_domain(event)] += 1
+
+
+@app.page("/signups/domains")
+class Domains(View):
+    """`{"domains": {"example.com": 2, …}, "duplicatesIgnored": 0}`: the counts this
+    worker's partitions hold."""
+
+    async def get(self, request: Request) -> Response:
+        domains: dict[str, Any] = dict(signups_by_domain.items())
+        return self.json({"domains": domains, "duplicatesIgnored": ignored["duplicates"]})

@@ -1,0 +1,107 @@
+"""The downstream example (`examples/downstream`) beside the service, on the real broker:
+another team's Faust app reads `user.created` through the Record and counts once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.support.kafka import produce, read_topic
+from tests.support.services import KAFKA, ROOT, free_port
+from tests.support.waiting import eventually
+from tests.support.worker import Worker
+
+
+@pytest.fixture
+def downstream(worker_env: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """The example's worker: its own group and port; killed afterwards."""
+    port = free_port()
+    log_path = tmp_path / "downstream.log"
+    env = {
+        **os.environ,
+        "KAFKA_BROKER": KAFKA,
+        "KAFKA_USER_CREATED_TOPIC": worker_env["KAFKA_USER_CREATED_TOPIC"],
+        "DOWNSTREAM_GROUP_ID": f"signups-{worker_env['KAFKA_GROUP_ID']}",
+        "DOWNSTREAM_WEB_PORT": str(port),
+        "DOWNSTREAM_DATA_DIR": str(tmp_path / "downstream"),
+    }
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "faust",
+                "-A",
+                "examples.downstream.app",
+                "worker",
+                "-l",
+                "info",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield f"http://127.0.0.1:{port}/signups/domains", log_path
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+
+
+async def domains(url: str) -> dict[str, Any]:
+    async with aiohttp.ClientSession() as session, session.get(url) as resp:
+        assert resp.status == 200
+        body: dict[str, Any] = await resp.json()
+        return body
+
+
+async def test_a_downstream_app_counts_each_user_once_by_domain(
+    worker_env: dict[str, str],
+    workers: list[Worker],
+    tmp_path: Path,
+    downstream: tuple[str, Path],
+) -> None:
+    url, log_path = downstream
+    worker = Worker(worker_env, tmp_path)
+    workers.append(worker)
+    worker.start()
+    await worker.wait_serving()
+    emails = ["ana@example.com", "bea@example.com", "cris@example.org"]
+    for email in emails:
+        status, _, _ = await worker.post_user(
+            {"nombre": "N", "email": email, "password": "correct-horse"}
+        )
+        assert status == 201
+
+    expected = {"example.com": 2, "example.org": 1}
+
+    async def counted() -> bool:
+        return bool((await domains(url))["domains"] == expected)
+
+    await eventually(counted, timeout=90, interval=0.5, what=f"counts {expected}")
+
+    # A redelivery (as after a relay retry) is recognized by its eventId and not counted.
+    topic = worker_env["KAFKA_USER_CREATED_TOPIC"]
+    first = (await read_topic(topic, expect=3, timeout=30))[0]
+    await produce(topic, first.value, key=first.key, headers=first.headers)
+
+    async def ignored() -> bool:
+        return bool((await domains(url))["duplicatesIgnored"] == 1)
+
+    await eventually(ignored, timeout=30, interval=0.2, what="the duplicate ignored")
+    assert (await domains(url))["domains"] == expected, log_path.read_text()[-3000:]
+
+    # The service's own verifier saw the copy as what it is: a duplicate, not a failure.
+    async def verifier_saw_the_duplicate() -> bool:
+        return bool((await worker.verification())["duplicates"] == 1)
+
+    await eventually(verifier_saw_the_duplicate, timeout=30, what="the verifier's duplicate")
+    assert (await worker.verification())["failed"] == 0
