@@ -14,6 +14,9 @@ from users_service.domain.model import is_uuid
 from web.responses import ApiError
 
 PAGE_LIMIT_MAX = 100
+# More digits than the largest limit has cannot be a valid one; int() is not even asked
+# (past 4,300 digits it raises instead of answering).
+PAGE_LIMIT_DIGITS = len(str(PAGE_LIMIT_MAX))
 PAGE_LIMIT_DEFAULT = 20
 IDEMPOTENCY_KEY_MAX = 255
 
@@ -102,6 +105,7 @@ def page_parameters(request: Request) -> tuple[str | None, int]:
     # Not str.isdigit(): it accepts "²", which int() then refuses (the fuzzer's find).
     if (
         not (raw_limit.isascii() and raw_limit.isdecimal())
+        or len(raw_limit) > PAGE_LIMIT_DIGITS
         or not 1 <= int(raw_limit) <= PAGE_LIMIT_MAX
     ):
         raise ApiError(
@@ -112,7 +116,7 @@ def page_parameters(request: Request) -> tuple[str | None, int]:
         )
     cursor = query.get("cursor")
     after = None
-    if cursor is not None:
+    if cursor:  # absent or empty: the first page
         try:
             after = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
             if not is_uuid(after):

@@ -123,6 +123,8 @@ async def test_default_page_size_is_20(client: Client) -> None:
         ({"limit": "٣"}, "limit"),
         ({"cursor": "!!!"}, "cursor"),
         ({"cursor": "bm90LWEtdXVpZA"}, "cursor"),  # base64 of "not-a-uuid"
+        ({"limit": "1" * 4301}, "limit"),  # past int()'s digit limit: was a 500
+        ({"limit": "0" * 5000 + "5"}, "limit"),
     ],
 )
 async def test_bad_limit_or_cursor_is_422(
@@ -133,6 +135,27 @@ async def test_bad_limit_or_cursor_is_422(
     body = await resp.json()
     assert field in body["error"]["fields"]
     conforms(URL, "get", 422, body)
+
+
+async def test_an_empty_cursor_is_the_first_page_as_the_document_allows(client: Client) -> None:
+    for n in range(2):
+        await client.post(URL, json={**BODY, "email": f"page{n}@example.com"})
+    first = await (await client.get(URL)).json()
+    resp = await client.get(URL, params={"cursor": ""})
+    assert resp.status == 200
+    assert await resp.json() == first
+    conforms(URL, "get", 200, first)
+
+
+async def test_a_lone_surrogate_in_a_field_is_422_naming_it(client: Client, wiring: Wiring) -> None:
+    # JSON allows the escape; the string it makes cannot be encoded (was a 500).
+    raw = b'{"nombre": "Ana", "email": "ana@example.com", "password": "abcdefg\\ud800"}'
+    resp = await client.post(URL, data=raw, headers={"Content-Type": "application/json"})
+    assert resp.status == 422
+    body = await resp.json()
+    assert list(body["error"]["fields"]) == ["password"]
+    conforms(URL, "post", 422, body)
+    assert await count(wiring, schema.users) == 0
 
 
 # -- Idempotency-Key -------------------------------------------------------------------

@@ -51,11 +51,21 @@ json_values = st.recursive(
     ),
     max_leaves=12,
 )
+# Strings with lone surrogates: valid JSON (as \\udXXX escapes), unencodable as UTF-8.
+surrogate_text = st.text(
+    alphabet=st.characters(categories=["Cs"]) | st.characters(codec="ascii"), min_size=1
+)
+# Numbers past int()'s 4,300-digit limit, as raw JSON text and as query values.
+huge_digits = st.integers(min_value=4290, max_value=6000).map(lambda n: "9" * n)
+huge_number_bodies = huge_digits.map(
+    lambda digits: f'{{"nombre": {digits}, "email": "a@b.io", "password": "12345678"}}'.encode()
+)
+
 near_valid = st.fixed_dictionaries(
     {
-        "nombre": st.text(max_size=120),
-        "email": st.emails() | st.text(max_size=40),
-        "password": st.text(max_size=80),
+        "nombre": st.text(max_size=120) | surrogate_text,
+        "email": st.emails() | st.text(max_size=40) | surrogate_text,
+        "password": st.text(max_size=80) | surrogate_text,
     },
     optional={"extra": json_values},
 )
@@ -82,7 +92,7 @@ async def test_generated_bodies(client: TestClient[Any, Any], body: Any) -> None
 
 @FUZZ
 @given(
-    data=st.binary(max_size=300),
+    data=st.binary(max_size=300) | huge_number_bodies,
     content_type=st.sampled_from(
         ["application/json", "text/plain", "application/problem+json", ""]
     ),
@@ -98,7 +108,7 @@ async def test_generated_bytes(
     user_id=st.text(min_size=1, max_size=60).filter(
         lambda s: "/" not in s and "?" not in s and "#" not in s
     ),
-    limit=st.none() | st.text(max_size=6),
+    limit=st.none() | st.text(max_size=6) | huge_digits,
     cursor=st.none() | st.text(max_size=40),
 )
 async def test_generated_reads(

@@ -38,6 +38,10 @@ def test_valid_input_is_trimmed_and_email_lowercased() -> None:
         ({"password": "short"}, "password", "at least 8"),
         ({"password": "ñ" * 37}, "password", "72 bytes"),
         ({"password": ["list"]}, "password", "string"),
+        # Lone surrogates (a JSON "\ud800" escape) cannot be encoded: refused by name.
+        ({"password": "abcdefg\ud800"}, "password", "Unicode"),
+        ({"email": "ana\udfff@example.com"}, "email", "ASCII"),
+        ({"nombre": "An\ud800a"}, "nombre", "control"),
     ],
 )
 def test_invalid_field_is_named(patch: dict[str, Any], field: str, fragment: str) -> None:

@@ -68,6 +68,9 @@ def _check_email(value: str) -> str | None:
 
 
 def _check_password(value: str) -> str | None:
+    if any("\ud800" <= ch <= "\udfff" for ch in value):
+        # JSON can escape a lone surrogate; no encoding can store it (bcrypt wants bytes).
+        return "must be valid Unicode text (it contains a lone surrogate)"
     if len(value) < PASSWORD_MIN_CHARS:
         return f"must be at least {PASSWORD_MIN_CHARS} characters"
     if len(value.encode("utf-8")) > PASSWORD_MAX_BYTES:
