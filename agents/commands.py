@@ -1,9 +1,10 @@
 """Command in, event out: CreateUser commands from `user.create`.
 
-Each outcome (the user and its USER_CREATED, or a USER_CREATE_REJECTED) is committed to
-the database with the command id before the message is acknowledged, so a crash
-redelivers instead of losing; the command id makes the redelivery a no-op. Poison
-messages go to the dead-letter topic; nothing is skipped silently.
+Every command ends with exactly one outcome: the user and its USER_CREATED, a
+USER_CREATE_REJECTED (both committed to the database with the command id), or the message
+parked on the dead-letter topic (acknowledged by Kafka). Only then may its offset be
+committed: a crash or a stop before that redelivers it, and the command id makes the
+redelivery a no-op.
 """
 
 from __future__ import annotations
@@ -34,25 +35,33 @@ create_user_topic = app.topic(
 )
 
 
-async def _handle_in_order(events: Sequence[EventT[Any]]) -> None:
+async def _park(event: EventT[Any], poison: Poison) -> None:
+    await app.dead_letters.park(event.message, poison)
+    log.warning("parked a command on %s: %s", app.dead_letters.topic, poison.reason)
+
+
+async def _settle(event: EventT[Any]) -> None:
+    """Give `event` its one outcome; returns once that outcome is durable."""
+    body = decode_json_object(event.message.value, settings.command_max_bytes)
+    if isinstance(body, Poison):
+        await _park(event, body)
+        return
+    try:
+        # While the database is away, holding this partition is the price of not
+        # losing the command.
+        await retry_while_unavailable(
+            partial(app.users.handle_create_user, body), what="handling the command", log=log
+        )
+    except Exception as exc:
+        # A bug, not bad data: park the message rather than retry it forever or drop it.
+        log.exception("command handling failed; parking it")
+        await _park(event, Poison("processing_error", repr(exc)[:200]))
+
+
+async def _settle_in_order(events: Sequence[EventT[Any]]) -> None:
     for event in events:
-        body = decode_json_object(event.message.value, settings.command_max_bytes)
-        if isinstance(body, Poison):
-            await app.dead_letters.park(event.message, body)
-            log.warning("parked a poison command on %s: %s", app.dead_letters.topic, body.reason)
-            continue
-        try:
-            # The offset must not pass an unhandled command: while the database is away,
-            # holding this partition is the price of not losing it.
-            await retry_while_unavailable(
-                partial(app.users.handle_create_user, body),
-                what="handling the command",
-                log=log,
-            )
-        except Exception as exc:
-            # A bug, not bad data: park the message rather than retry it forever or drop it.
-            log.exception("command handling failed; parking it")
-            await app.dead_letters.park(event.message, Poison("processing_error", repr(exc)[:200]))
+        await _settle(event)
+        event.ack()  # the reference taken in create_users: now it may be committed
 
 
 def _ordering_key(event: EventT[Any]) -> str:
@@ -68,14 +77,18 @@ def _ordering_key(event: EventT[Any]) -> str:
 async def create_users(stream: StreamT[Any]) -> None:
     """Handle CreateUser commands in small batches; bcrypt runs in parallel across emails.
 
-    `take_events` acknowledges a batch only once this body has handled all of it; one
-    agent instance (concurrency=1) keeps offsets from passing unfinished messages
-    (faust-streaming #606).
+    faust-streaming acknowledges a batch in a `finally`, even when the body raised or was
+    cancelled (faust-streaming #606). So each message gets one more reference here, given
+    back only once its outcome is durable: a batch cut short (the worker stopping, a bug)
+    leaves its unfinished messages unacknowledged, their offsets uncommitted, and Kafka
+    redelivers them. One agent instance (concurrency=1) keeps the batches in order.
     """
     async for events in cast(Stream[Any], stream).take_events(
         settings.command_batch_size, within=0.05
     ):
+        for event in events:
+            event.message.incref()
         groups: dict[str, list[EventT[Any]]] = defaultdict(list)
         for event in events:
             groups[_ordering_key(event)].append(event)
-        await asyncio.gather(*(_handle_in_order(g) for g in groups.values()))
+        await asyncio.gather(*(_settle_in_order(g) for g in groups.values()))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import uuid
 from pathlib import Path
@@ -12,7 +13,7 @@ import asyncpg
 import pytest
 
 from tests.support.asyncapi import assert_conforms
-from tests.support.kafka import produce, read_topic
+from tests.support.kafka import produce, produce_burst, read_topic
 from tests.support.services import POSTGRES_URL
 from tests.support.waiting import eventually
 from tests.support.worker import Worker
@@ -180,3 +181,46 @@ async def test_commands_for_different_emails_are_handled_concurrently_and_all_la
     await asyncio.gather(*(send(worker_env, c) for c in commands))
     messages = await read_topic(worker_env["KAFKA_USER_CREATED_TOPIC"], expect=24, timeout=60)
     assert {m.headers["commandId"] for m in messages} == {c["commandId"].encode() for c in commands}
+
+
+async def test_deeply_nested_poison_in_a_burst_loses_none_of_its_neighbours(
+    worker_env: dict[str, str], workers: list[Worker], tmp_path: Path
+) -> None:
+    """Six valid commands and two ~1 KB values nested 1,100 levels deep, one key, one
+    burst (one batch): every command ends with exactly one outcome."""
+    worker = await running_worker(workers, worker_env, tmp_path)
+    valid = [command(email=f"burst{n}-{uuid.uuid4().hex[:6]}@example.com") for n in range(6)]
+    nested = b"[" * 1100 + b"]" * 1100
+    values = [json.dumps(c).encode() for c in valid]
+    values[2:2] = [nested]
+    values[5:5] = [nested]
+    await produce_burst(worker_env["KAFKA_USER_CREATE_TOPIC"], [(b"one-key", v) for v in values])
+
+    created = await read_topic(worker_env["KAFKA_USER_CREATED_TOPIC"], expect=6, timeout=60)
+    parked = await read_topic(worker_env["KAFKA_USER_CREATE_DLQ_TOPIC"], expect=2, timeout=30)
+    assert {m.headers["commandId"].decode() for m in created} == {c["commandId"] for c in valid}
+    for email in (c["email"] for c in valid):
+        assert await count_users(email) == 1
+    assert [m.value for m in parked] == [nested, nested]
+    assert {m.headers["dlq.reason"] for m in parked} == {b"not_json"}
+    assert "RecursionError" not in worker.log_text()
+
+
+async def test_a_value_too_big_to_park_whole_is_parked_as_its_head_and_the_next_one_flows(
+    worker_env: dict[str, str], workers: list[Worker], tmp_path: Path
+) -> None:
+    """The broker accepts up to 1,048,588 bytes; the worker's producer sends at most
+    1,000,000. A command in between is parked truncated, named by its size and digest."""
+    await running_worker(workers, worker_env, tmp_path)
+    big = b'{"padding": "' + b"x" * 999_870 + b'"}'
+    after = command()
+    await send(worker_env, big, key="k")
+    await send(worker_env, after, key="k")
+    [parked] = await read_topic(worker_env["KAFKA_USER_CREATE_DLQ_TOPIC"], expect=1, timeout=60)
+    assert parked.headers["dlq.reason"] == b"too_large"
+    assert parked.headers["dlq.truncated"] == b"true"
+    assert parked.headers["dlq.original.size"] == str(len(big)).encode()
+    assert parked.headers["dlq.original.sha256"] == hashlib.sha256(big).hexdigest().encode()
+    assert big.startswith(parked.value) and len(parked.value) < 1_000_000
+    [created] = await read_topic(worker_env["KAFKA_USER_CREATED_TOPIC"], expect=1, timeout=30)
+    assert created.headers["commandId"] == after["commandId"].encode()

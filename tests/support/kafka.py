@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 
@@ -42,6 +43,18 @@ async def produce(
         await producer.send_and_wait(
             topic, value, key=key, headers=list((headers or {}).items()) or None
         )
+    finally:
+        await producer.stop()
+
+
+async def produce_burst(topic: str, messages: list[tuple[bytes | None, bytes]]) -> None:
+    """Send (key, value) pairs from one producer in one go, as a busy producer would; wait
+    for every acknowledgement."""
+    producer = AIOKafkaProducer(bootstrap_servers=KAFKA, linger_ms=20)
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, value, key=key) for key, value in messages]
+        await asyncio.gather(*futures)
     finally:
         await producer.stop()
 

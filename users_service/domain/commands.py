@@ -79,6 +79,9 @@ def decode_json_object(value: bytes | None, max_bytes: int) -> dict[str, Any] | 
         body = json.loads(value)
     except (ValueError, UnicodeDecodeError) as exc:
         return Poison("not_json", str(exc)[:200])
+    except RecursionError:
+        # About 1 KB of `[[[[…` is enough; it must be poison, not a crash of the batch.
+        return Poison("not_json", "nested too deeply")
     if not isinstance(body, dict):
         return Poison("not_an_object", f"a JSON {type(body).__name__}, not an object")
     return body

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -9,24 +12,68 @@ import faust
 
 from users_service.domain.clock import utc_now
 from users_service.domain.commands import Poison
+from users_service.service_layer.retry import Backoff
+
+log = logging.getLogger("users.dead_letters")
 
 # Headers added to a parked message; the original ones are kept as they were.
 DLQ_HEADER_PREFIX = "dlq."
+# Faust's producer sends requests of at most 1,000,000 bytes, while the broker accepts
+# messages of up to 1,048,588: a value in between came in but cannot go out whole. What
+# is parked is its head, well inside the limit, with its size and digest beside it.
+DLQ_MAX_VALUE_BYTES = 512 * 1024
+
+
+PARK_BACKOFF = Backoff(first=0.5, most=10.0)
 
 
 class DeadLetters:
     """Sends a message, as it came, to the dead-letter topic, with headers saying why and
-    where from; waits for Kafka's acknowledgement before the caller moves on."""
+    where from. `park` returns only once Kafka has acknowledged it: the caller may then let
+    the message's offset be committed."""
 
-    def __init__(self, app: faust.App, topic: str) -> None:
+    def __init__(
+        self,
+        app: faust.App,
+        topic: str,
+        *,
+        backoff: Backoff = PARK_BACKOFF,
+        max_value_bytes: int = DLQ_MAX_VALUE_BYTES,
+    ) -> None:
         self._app = app
         self.topic = topic
+        self._backoff = backoff
+        self._max_value_bytes = max_value_bytes
 
     async def park(self, message: Any, poison: Poison) -> None:
-        """`message` is the Faust message (key, value, headers, topic, partition, offset)."""
+        """`message` is the Faust message (key, value, headers, topic, partition, offset).
+
+        Retries until Kafka acknowledges; cancelling the caller (the worker stopping) is
+        the only way out before that, and then the message is not acknowledged either."""
+        value, headers = self._bounded(message.value, self._headers(message, poison))
+        for attempt, delay in enumerate(self._backoff.delays(), start=1):
+            try:
+                future = await self._app.producer.send(
+                    self.topic, message.key, value, partition=None, timestamp=None, headers=headers
+                )
+                await future
+                return
+            except Exception as exc:
+                log.warning(
+                    "could not park a message on %s (attempt %d: %s); retrying in %.1fs",
+                    self.topic,
+                    attempt,
+                    type(exc).__name__,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+
+    @staticmethod
+    def _headers(message: Any, poison: Poison) -> list[tuple[str, bytes]]:
         original = message.headers or []
         headers = list(original.items() if isinstance(original, Mapping) else original)
-        headers += [
+        return [
+            *headers,
             (f"{DLQ_HEADER_PREFIX}reason", poison.reason.encode()),
             (f"{DLQ_HEADER_PREFIX}detail", poison.detail.encode()),
             (f"{DLQ_HEADER_PREFIX}source.topic", str(message.topic).encode()),
@@ -34,7 +81,15 @@ class DeadLetters:
             (f"{DLQ_HEADER_PREFIX}source.offset", str(message.offset).encode()),
             (f"{DLQ_HEADER_PREFIX}parked.at", utc_now().isoformat().encode()),
         ]
-        future = await self._app.producer.send(
-            self.topic, message.key, message.value, partition=None, timestamp=None, headers=headers
-        )
-        await future
+
+    def _bounded(
+        self, value: bytes | None, headers: list[tuple[str, bytes]]
+    ) -> tuple[bytes | None, list[tuple[str, bytes]]]:
+        if value is None or len(value) <= self._max_value_bytes:
+            return value, headers
+        return value[: self._max_value_bytes], [
+            *headers,
+            (f"{DLQ_HEADER_PREFIX}truncated", b"true"),
+            (f"{DLQ_HEADER_PREFIX}original.size", str(len(value)).encode()),
+            (f"{DLQ_HEADER_PREFIX}original.sha256", hashlib.sha256(value).hexdigest().encode()),
+        ]
