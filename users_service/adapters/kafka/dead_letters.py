@@ -6,9 +6,7 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Mapping
-from typing import Any
-
-import faust
+from typing import Any, Protocol
 
 from users_service.domain.clock import utc_now
 from users_service.domain.commands import Poison
@@ -27,6 +25,13 @@ DLQ_MAX_VALUE_BYTES = 512 * 1024
 PARK_BACKOFF = Backoff(first=0.5, most=10.0)
 
 
+class HasProducer(Protocol):
+    """What parking needs of the Faust app: its producer, started with the worker."""
+
+    @property
+    def producer(self) -> Any: ...
+
+
 class DeadLetters:
     """Sends a message, as it came, to the dead-letter topic, with headers saying why and
     where from. `park` returns only once Kafka has acknowledged it: the caller may then let
@@ -34,7 +39,7 @@ class DeadLetters:
 
     def __init__(
         self,
-        app: faust.App,
+        app: HasProducer,
         topic: str,
         *,
         backoff: Backoff = PARK_BACKOFF,
