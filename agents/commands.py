@@ -21,6 +21,7 @@ from faust.types import EventT, StreamT
 
 from streamapp.app import app
 from users_service.domain.commands import Poison, decode_json_object, parse_create_user
+from users_service.domain.errors import StorageUnavailable
 from users_service.service_layer.retry import retry_while_unavailable
 
 log = logging.getLogger("users.commands")
@@ -47,11 +48,16 @@ async def _settle(event: EventT[Any]) -> None:
         await _park(event, body)
         return
     try:
-        # While the database is away, holding this partition is the price of not
-        # losing the command.
+        # While the database is away, holding this partition is the price of not losing
+        # the command; past the ceiling it is set aside on the DLQ, for a replay.
         await retry_while_unavailable(
-            partial(app.users.handle_create_user, body), what="handling the command", log=log
+            partial(app.users.handle_create_user, body),
+            what="handling the command",
+            log=log,
+            give_up_after=app.settings.database_retry_timeout,
         )
+    except StorageUnavailable as exc:
+        await _park(event, Poison("database_unavailable", str(exc)[:200]))
     except Exception as exc:
         # A bug, not bad data: park the message rather than retry it forever or drop it.
         log.exception("command handling failed; parking it")

@@ -10,6 +10,7 @@ from faust import Stream
 from faust.types import StreamT
 
 from streamapp.app import app
+from users_service.domain.errors import StorageUnavailable
 from users_service.service_layer.retry import retry_while_unavailable
 from users_service.service_layer.verifier import RawMessage
 
@@ -48,8 +49,16 @@ async def _until_checked(messages: Sequence[RawMessage]) -> list[str | None]:
     verifier = app.verifier
     try:
         return await retry_while_unavailable(
-            lambda: verifier.check_batch(messages), what="verifying", log=log
+            lambda: verifier.check_batch(messages),
+            what="verifying",
+            log=log,
+            give_up_after=app.settings.database_retry_timeout,
         )
+    except StorageUnavailable:
+        # Left unverified: the reconciliation reports these users until a replay.
+        log.error("database unavailable too long; %d event(s) left unverified", len(messages))
+        verifier.counts.failures["database_unavailable"] += len(messages)
+        return ["database_unavailable"] * len(messages)
     except Exception:
         log.exception("could not verify %d message(s)", len(messages))
         verifier.counts.failures["verifier_error"] += len(messages)

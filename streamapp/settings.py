@@ -36,6 +36,7 @@ class Settings:
     user_create_dlq_topic: str = "user.create.dlq"
     command_max_bytes: int = 64 * 1024
     command_batch_size: int = 8
+    database_retry_timeout: float = 300.0
     http_max_body_bytes: int = 64 * 1024
     idempotency_ttl: float = 24 * 3600.0
     kafka_partitions: int = 3
@@ -160,6 +161,9 @@ def load_settings(
         ),
         command_batch_size=get(
             "COMMAND_BATCH_SIZE", _bounded_int(1, 256), defaults.command_batch_size
+        ),
+        database_retry_timeout=get(
+            "DATABASE_RETRY_TIMEOUT", _positive_float, defaults.database_retry_timeout
         ),
         http_max_body_bytes=get(
             "HTTP_MAX_BODY_BYTES", _bounded_int(256, 16 * 1024 * 1024), defaults.http_max_body_bytes

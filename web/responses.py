@@ -3,6 +3,7 @@ from the service layer's errors to HTTP statuses."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,9 +14,12 @@ from users_service.domain.errors import (
     EmailAlreadyRegistered,
     IdempotencyKeyReused,
     InvalidInput,
+    OutcomeUnknown,
     StorageUnavailable,
     UsersError,
 )
+
+log = logging.getLogger("users.http")
 
 RETRY_SOON = {"Retry-After": "1"}
 
@@ -57,6 +61,15 @@ def from_service_error(exc: UsersError) -> ApiError:
             "this Idempotency-Key was used with a different request body",
             fields={"Idempotency-Key": "was used with a different body"},
         )
+    if isinstance(exc, OutcomeUnknown):
+        return ApiError(
+            503,
+            exc.code,
+            "the connection to the database broke while the request was being committed, "
+            "so whether it took effect is unknown; retry with the same Idempotency-Key "
+            "(it answers the first result if there was one), or check before retrying",
+            headers=RETRY_SOON,
+        )
     if isinstance(exc, StorageUnavailable):
         return ApiError(503, exc.code, "the database is unavailable", headers=RETRY_SOON)
     return ApiError(500, "internal_error", "unexpected error")
@@ -70,6 +83,14 @@ class ApiView(View):
             return await super().dispatch(request)
         except UsersError as exc:
             return await self.on_request_error(request, from_service_error(exc))
+        except WebError:
+            raise
+        except Exception:
+            # A bug. The client still gets the API's JSON shape, and the log the traceback.
+            log.exception("unexpected error answering %s %s", request.method, request.path)
+            return await self.on_request_error(
+                request, ApiError(500, "internal_error", "unexpected error")
+            )
 
     async def on_request_error(self, request: Request, exc: WebError) -> Response:
         if isinstance(exc, ApiError):

@@ -32,6 +32,7 @@ from tests.support.fakes import (
 from tests.support.messages import user_created_message
 from tests.support.waiting import eventually
 from users_service.domain.commands import Poison
+from users_service.domain.errors import StorageUnavailable
 from users_service.domain.model import User
 from users_service.service_layer.users import UsersService
 from users_service.service_layer.verifier import Verifier
@@ -126,3 +127,35 @@ async def test_the_command_agent_creates_rejects_and_parks(wired: Wiring) -> Non
     assert dead_letters.parked == [
         (b"[1, 2]", Poison("not_an_object", "a JSON list, not an object"))
     ]
+
+
+class UnreachableUsers:
+    """A service whose database never comes back."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def handle_create_user(self, body: Any) -> None:
+        self.calls += 1
+        raise StorageUnavailable("database unavailable: ConnectionRefusedError")
+
+
+async def test_a_command_held_past_the_retry_ceiling_is_parked_with_its_reason(
+    wired: Wiring,
+) -> None:
+    dead_letters, users = FakeDeadLetters(), UnreachableUsers()
+    settings = replace(wired.settings, database_retry_timeout=0.3)
+    app.provide(replace(wired, settings=settings, users=users, dead_letters=dead_letters))  # type: ignore[arg-type]
+    value = json.dumps({"commandId": str(uuid.uuid4()), "nombre": "Bea"}).encode()
+
+    async with create_users.test_context(channel=raw_channel()) as agent:
+        await agent.put(value, key=b"k", wait=False)
+
+        async def parked() -> bool:
+            return bool(dead_letters.parked)
+
+        await eventually(parked, timeout=10, what="the command parked")
+
+    [(parked_value, poison)] = dead_letters.parked
+    assert parked_value == value and poison.reason == "database_unavailable"
+    assert users.calls >= 2  # it was retried before giving up

@@ -54,3 +54,11 @@ class StorageUnavailable(UsersError):
     """The database cannot be reached; nothing was written."""
 
     code = "database_unavailable"
+
+
+class OutcomeUnknown(StorageUnavailable):
+    """The connection broke while a transaction committed, and the database could not be
+    asked since: the writes may or may not have happened. Retrying is safe only where the
+    request is idempotent (an Idempotency-Key, a command id)."""
+
+    code = "outcome_unknown"

@@ -17,6 +17,8 @@ from users_service.domain.errors import (
     IdempotencyKeyReused,
     IdempotencyKeyTaken,
     InvalidInput,
+    OutcomeUnknown,
+    StorageUnavailable,
 )
 from users_service.domain.model import (
     Rejection,
@@ -160,15 +162,30 @@ class UsersService:
             payload=self.encoder.user_created(user, event_id=event_id, at=now),
             command_id=command_id,
         )
-        async with self.uow() as uow:
-            await uow.users.add(user)
-            await uow.outbox.add(event)
-            if command_id is not None:
-                await uow.commands.record(CommandOutcome(command_id, "created", user_id=user.id))
-            if idempotency is not None:
-                key, fingerprint = idempotency
-                await uow.idempotency.save(key, fingerprint, user.id, now, self.idempotency_ttl)
+        try:
+            async with self.uow() as uow:
+                await uow.users.add(user)
+                await uow.outbox.add(event)
+                if command_id is not None:
+                    outcome = CommandOutcome(command_id, "created", user_id=user.id)
+                    await uow.commands.record(outcome)
+                if idempotency is not None:
+                    key, fingerprint = idempotency
+                    await uow.idempotency.save(key, fingerprint, user.id, now, self.idempotency_ttl)
+        except OutcomeUnknown:
+            return await self._stored_after_all(user)
         return user
+
+    async def _stored_after_all(self, user: User) -> User:
+        """After a commit whose answer was lost, ask the database whether it happened: the
+        user, its event and its records were committed together, or none of them."""
+        try:
+            stored = await self.queries.get(user.id)
+        except StorageUnavailable:
+            raise OutcomeUnknown(f"could not learn whether user {user.id} was stored") from None
+        if stored is None:
+            raise StorageUnavailable("the commit did not happen: nothing was written")
+        return stored
 
     async def _reject(
         self, command_id: str | None, code: str, fields: dict[str, str] | None, email: str | None

@@ -1,4 +1,10 @@
-"""Translating driver exceptions into the service layer's errors."""
+"""Translating driver exceptions into the service layer's errors.
+
+"Unavailable" means: the database cannot serve this now, and the same request may well
+succeed later (503 with Retry-After over HTTP, a retry for a command). Anything else is a
+bug (a missing table, a connection used by two tasks at once), which retrying would only
+hide: it stays a 500, or a parked command.
+"""
 
 from __future__ import annotations
 
@@ -11,15 +17,13 @@ import asyncpg
 
 from users_service.domain.errors import StorageUnavailable
 
-# Raised when the server is down, restarting, or the connection broke mid-way.
-CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
-    asyncio.TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    sqlite3.OperationalError,
-)
+# Shut down by an administrator or a crash, starting up (57P0x); too many connections
+# (53300); a read-only node, as after a failover (25006).
+UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300", "25006"})
+# The phrases of sqlite3.OperationalError and asyncpg.InterfaceError that mean an outage;
+# the same classes also report bugs ("no such table", "another operation is in progress").
+_SQLITE_OUTAGES = ("database is locked", "database table is locked", "unable to open", "disk i/o")
+_ASYNCPG_CLOSED = ("connection is closed", "connection was closed")
 
 UNIQUE_VIOLATIONS: tuple[type[BaseException], ...] = (
     asyncpg.UniqueViolationError,
@@ -27,10 +31,30 @@ UNIQUE_VIOLATIONS: tuple[type[BaseException], ...] = (
 )
 
 
+def is_unavailable(exc: BaseException) -> bool:
+    """True when `exc` says the database is out of reach or refusing work for now."""
+    if isinstance(exc, OSError | asyncio.TimeoutError | asyncpg.PostgresConnectionError):
+        return True  # refused, reset, timed out; SQLSTATE class 08
+    if isinstance(exc, asyncpg.PostgresError):
+        return getattr(exc, "sqlstate", None) in UNAVAILABLE_SQLSTATES
+    if isinstance(exc, asyncpg.InterfaceError):
+        return any(phrase in str(exc) for phrase in _ASYNCPG_CLOSED)
+    if isinstance(exc, sqlite3.OperationalError):
+        return any(phrase in str(exc).lower() for phrase in _SQLITE_OUTAGES)
+    return False
+
+
+def unavailable(exc: BaseException) -> StorageUnavailable:
+    """The service layer's error for an outage, naming the driver's exception."""
+    return StorageUnavailable(f"database unavailable: {type(exc).__name__}")
+
+
 @asynccontextmanager
 async def unavailable_as_storage_error() -> AsyncIterator[None]:
     """Turn 'cannot reach the database' into StorageUnavailable (a 503, not a 500)."""
     try:
         yield
-    except CONNECTION_ERRORS as exc:
-        raise StorageUnavailable(f"database unavailable: {type(exc).__name__}") from exc
+    except Exception as exc:
+        if is_unavailable(exc):
+            raise unavailable(exc) from exc
+        raise

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.pool import NullPool
 
 from users_service.adapters.storage.database import is_sqlite, normalize_url
@@ -36,11 +36,18 @@ class MigrationError(RuntimeError):
 
 
 def sync_url(url: str) -> str:
-    """The URL for SQLAlchemy's synchronous engine: psycopg for PostgreSQL, stdlib sqlite3."""
+    """The URL for SQLAlchemy's synchronous engine: psycopg for PostgreSQL, stdlib sqlite3.
+
+    `databases` (asyncpg) reads `?ssl=true|false`; libpq's name for it is `sslmode`."""
     url = normalize_url(url)
-    if url.startswith("postgresql://"):
-        return "postgresql+psycopg://" + url[len("postgresql://") :]
-    return url
+    if not url.startswith("postgresql://"):
+        return url
+    parsed = make_url("postgresql+psycopg://" + url[len("postgresql://") :])
+    ssl = parsed.query.get("ssl")
+    if isinstance(ssl, str):
+        sslmode = "disable" if ssl.lower() == "false" else "require"
+        parsed = parsed.difference_update_query(["ssl"]).update_query_dict({"sslmode": sslmode})
+    return parsed.render_as_string(hide_password=False)
 
 
 def alembic_config(connection: Connection) -> Config:

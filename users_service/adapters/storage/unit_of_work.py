@@ -13,12 +13,12 @@ import sqlalchemy as sa
 
 from users_service.adapters.storage import schema
 from users_service.adapters.storage.command_log import DatabaseCommandLog
-from users_service.adapters.storage.errors import CONNECTION_ERRORS
+from users_service.adapters.storage.errors import is_unavailable, unavailable
 from users_service.adapters.storage.idempotency_keys import DatabaseIdempotencyKeys
 from users_service.adapters.storage.statements import Prepared
 from users_service.adapters.storage.users import DatabaseUsers
 from users_service.domain.clock import utc_now
-from users_service.domain.errors import StorageUnavailable
+from users_service.domain.errors import OutcomeUnknown
 from users_service.domain.model import OutboxMessage
 from users_service.service_layer.outbox.ports import Dispatcher
 
@@ -132,9 +132,20 @@ class DatabaseUnitOfWork:
     async def __aenter__(self) -> DatabaseUnitOfWork:
         try:
             self._transaction = await self._db.transaction().__aenter__()
-        except CONNECTION_ERRORS as exc:
-            raise StorageUnavailable(f"database unavailable: {type(exc).__name__}") from exc
+        except Exception as exc:
+            if is_unavailable(exc):
+                self._forget_broken_connection()
+                raise unavailable(exc) from exc
+            raise
         return self
+
+    def _forget_broken_connection(self) -> None:
+        # `databases` keeps one connection wrapper per task. After the connection broke in
+        # a transaction, that wrapper still points at a connection the pool has taken back,
+        # and the task's next query (looking for the row, say) fails on it with
+        # "connection has been released back to the pool". Dropped, the next query
+        # acquires a fresh connection.
+        self._db._connection = None
 
     async def __aexit__(
         self,
@@ -143,13 +154,26 @@ class DatabaseUnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         transaction, self._transaction = self._transaction, None
+        if exc is not None:
+            # Rolling back: whatever happens now, nothing was committed.
+            try:
+                await transaction.__aexit__(exc_type, exc, tb)
+            except Exception as error:
+                if not is_unavailable(error):
+                    raise
+            if is_unavailable(exc):
+                self._forget_broken_connection()
+                raise unavailable(exc) from exc
+            return  # the body's own exception goes on
         try:
-            await transaction.__aexit__(exc_type, exc, tb)
-        except CONNECTION_ERRORS as error:
-            # A commit that never reached the server: nothing was written.
-            raise StorageUnavailable(f"database unavailable: {type(error).__name__}") from error
-        if exc is not None and isinstance(exc, CONNECTION_ERRORS):
-            raise StorageUnavailable(f"database unavailable: {type(exc).__name__}") from exc
-        if exc is None and self._dispatcher is not None and self.outbox.claimed:
+            await transaction.__aexit__(None, None, None)
+        except Exception as error:
+            if is_unavailable(error):
+                # The COMMIT may have reached the server before the connection broke:
+                # only the database can say whether it happened.
+                self._forget_broken_connection()
+                raise OutcomeUnknown(f"commit outcome unknown: {type(error).__name__}") from error
+            raise
+        if self._dispatcher is not None and self.outbox.claimed:
             claimed, self.outbox.claimed = self.outbox.claimed, []
             self._dispatcher.dispatch(claimed)

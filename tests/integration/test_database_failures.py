@@ -1,0 +1,165 @@
+"""HTTP answers when PostgreSQL fails in the ways real deployments see: connections ended
+by an administrator, a read-only node after failover, a COMMIT whose answer is lost, a
+schema that is not there. Real PostgreSQL, real SQLite, Faust's aiohttp app in process."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from streamapp.app import app
+from tests.support.services import POSTGRES_URL
+from tests.support.tcp_proxy import TcpProxy, Trap
+from tests.support.waiting import eventually
+from tests.support.web import Client, ClientFactory, start_app, web_client
+from users_service.adapters.storage.migrations import migrate
+
+URL = "/users/v1/users"
+BODY = {"nombre": "Ana", "email": "ana@example.com", "password": "s3cret-pass"}
+
+
+async def stored_users() -> int:
+    conn = await asyncpg.connect(POSTGRES_URL)
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM users"))
+    finally:
+        await conn.close()
+
+
+async def admin(sql: str) -> None:
+    conn = await asyncpg.connect(POSTGRES_URL)
+    try:
+        # This session must be able to write even when the test made the database read-only.
+        await conn.execute("SET default_transaction_read_only = off")
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def assert_unavailable(status: int, headers: dict[str, str], body: dict[str, object]) -> None:
+    assert status == 503, body
+    assert headers.get("Retry-After")
+    assert body["error"]["code"] == "database_unavailable"  # type: ignore[index]
+
+
+@pytest.fixture
+async def proxied(
+    postgres_url: str, aiohttp_client: ClientFactory
+) -> AsyncIterator[tuple[Client, TcpProxy]]:
+    """The app on PostgreSQL through a proxy the test can cut or arm."""
+    proxy = TcpProxy("127.0.0.1", 5432)
+    await proxy.start()
+    # Without TLS, so that the proxy can see (and cut at) the COMMIT.
+    url = POSTGRES_URL.replace(":5432/", f":{proxy.port}/") + "?ssl=false"
+    wiring = await start_app(app, url)
+    try:
+        yield await web_client(aiohttp_client), proxy
+    finally:
+        await proxy.cut()
+        await wiring.database.disconnect()
+
+
+async def test_connections_ended_by_an_administrator_are_503_then_it_recovers(
+    postgres_url: str, aiohttp_client: ClientFactory
+) -> None:
+    wiring = await start_app(app, postgres_url)
+    try:
+        client = await web_client(aiohttp_client)
+        assert (await client.post(URL, json=BODY)).status == 201  # the pool holds a connection
+        await admin(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        resp = await client.post(URL, json={**BODY, "email": "bea@example.com"})
+        if resp.status != 201:  # the pool may already have noticed and reconnected
+            assert_unavailable(resp.status, dict(resp.headers), await resp.json())
+        resp = await client.post(URL, json={**BODY, "email": "cris@example.com"})
+        assert resp.status == 201
+    finally:
+        await wiring.database.disconnect()
+
+
+async def test_a_read_only_node_after_failover_is_503_not_500(
+    postgres_url: str, aiohttp_client: ClientFactory
+) -> None:
+    await migrate(postgres_url)  # while it can still write
+    await admin("ALTER DATABASE users_test SET default_transaction_read_only = on")
+    try:
+        wiring = await start_app(app, postgres_url)
+        try:
+            client = await web_client(aiohttp_client)
+            resp = await client.post(URL, json=BODY)
+            assert_unavailable(resp.status, dict(resp.headers), await resp.json())
+        finally:
+            await wiring.database.disconnect()
+    finally:
+        await admin("ALTER DATABASE users_test RESET default_transaction_read_only")
+    assert await stored_users() == 0
+
+
+async def test_a_commit_that_happened_but_whose_answer_was_lost_is_a_201(
+    proxied: tuple[Client, TcpProxy],
+) -> None:
+    client, proxy = proxied
+    trap = proxy.arm(Trap(b"COMMIT", forward=True))
+    resp = await client.post(URL, json=BODY)
+    assert trap.sprung
+    assert resp.status == 201, await resp.text()  # the service looked, and found the user
+    assert await stored_users() == 1
+
+
+async def test_a_commit_that_never_reached_the_server_is_503_and_nothing_was_written(
+    proxied: tuple[Client, TcpProxy],
+) -> None:
+    client, proxy = proxied
+    trap = proxy.arm(Trap(b"COMMIT", forward=False))
+    resp = await client.post(URL, json=BODY)
+    assert trap.sprung
+    assert_unavailable(resp.status, dict(resp.headers), await resp.json())
+    assert await stored_users() == 0
+
+
+async def test_a_commit_whose_outcome_cannot_be_learned_says_so_and_a_keyed_retry_is_safe(
+    proxied: tuple[Client, TcpProxy], postgres_url: str, aiohttp_client: ClientFactory
+) -> None:
+    client, proxy = proxied
+    headers = {"Idempotency-Key": "signup-lost-commit"}
+    # The COMMIT of the creating transaction (the key's lookup before it commits too).
+    proxy.arm(
+        Trap(b"COMMIT", forward=True, stop_listening=True, after=b"INSERT INTO idempotency_keys")
+    )
+    resp = await client.post(URL, json=BODY, headers=headers)
+    assert resp.status == 503 and resp.headers.get("Retry-After")
+    body = await resp.json()
+    assert body["error"]["code"] == "outcome_unknown"
+    assert "Idempotency-Key" in body["error"]["message"]
+
+    async def committed() -> bool:
+        return await stored_users() == 1
+
+    # It did commit: the server got the COMMIT, only its answer was lost.
+    await eventually(committed, timeout=10, what="the forwarded COMMIT applied")
+
+    wiring = await start_app(app, postgres_url)  # the database is reachable again
+    try:
+        retry = await (await web_client(aiohttp_client)).post(URL, json=BODY, headers=headers)
+        assert retry.status == 201  # the first request's user, not a 409
+        assert await stored_users() == 1
+    finally:
+        await wiring.database.disconnect()
+
+
+async def test_a_missing_table_is_a_bug_answered_500_in_json_not_503_forever(
+    tmp_path: Path, aiohttp_client: ClientFactory
+) -> None:
+    wiring = await start_app(app, f"sqlite:///{tmp_path}/users.sqlite3")
+    try:
+        await wiring.database.execute("DROP TABLE users")
+        resp = await (await web_client(aiohttp_client)).post(URL, json=BODY)
+        assert resp.status == 500
+        assert (await resp.json())["error"]["code"] == "internal_error"
+    finally:
+        await wiring.database.disconnect()

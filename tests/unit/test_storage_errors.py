@@ -1,0 +1,47 @@
+"""Which driver errors mean "the database is unavailable" (retry, 503) and which are bugs
+(a missing table, a connection used twice) that retrying would only hide."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import asyncpg
+import pytest
+
+from users_service.adapters.storage.errors import is_unavailable
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ConnectionRefusedError(111, "Connection refused"),
+        TimeoutError(),
+        asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
+        asyncpg.AdminShutdownError("terminating connection due to administrator command"),
+        asyncpg.CrashShutdownError("terminating connection because of crash of another server"),
+        asyncpg.CannotConnectNowError("the database system is starting up"),
+        asyncpg.TooManyConnectionsError('too many connections for role "users"'),
+        asyncpg.ReadOnlySQLTransactionError("cannot execute INSERT in a read-only transaction"),
+        asyncpg.InterfaceError("cannot perform operation: connection is closed"),
+        sqlite3.OperationalError("database is locked"),
+        sqlite3.OperationalError("unable to open database file"),
+    ],
+    ids=lambda e: type(e).__name__ + ":" + str(e)[:30],
+)
+def test_these_mean_unavailable(error: BaseException) -> None:
+    assert is_unavailable(error)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        sqlite3.OperationalError("no such table: users"),
+        asyncpg.InterfaceError("cannot perform operation: another operation is in progress"),
+        asyncpg.UndefinedTableError('relation "users" does not exist'),
+        asyncpg.UniqueViolationError("duplicate key value"),
+        ValueError("a bug"),
+    ],
+    ids=lambda e: type(e).__name__ + ":" + str(e)[:30],
+)
+def test_these_are_bugs_not_outages(error: BaseException) -> None:
+    assert not is_unavailable(error)
