@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 from models.events import USER_CREATED_SHAPE
 from tests.support.fakes import FakeVerificationStore
 from users_service.domain.model import User
-from users_service.domain.verification import check_shape
+from users_service.domain.verification import VerificationOutcome, check_shape
 from users_service.service_layer.verifier import Verifier
 
 USER = User(
@@ -123,3 +124,36 @@ async def test_a_batch_reads_once_and_counts_an_in_batch_redelivery_as_duplicate
         1,
     )
     assert store.recorded == {EVENT_ID: "verified"}
+
+
+class RefusingStore(FakeVerificationStore):
+    """Refuses any write that includes `refused` (as a column constraint would)."""
+
+    def __init__(self, users: list[User], refused: str) -> None:
+        super().__init__(users)
+        self.refused = refused
+
+    async def record_many(self, outcomes: Sequence[VerificationOutcome]) -> set[str]:
+        if any(o.event_id == self.refused for o in outcomes):
+            raise ValueError("value too long for type character varying(36)")
+        return await super().record_many(outcomes)
+
+
+async def test_an_outcome_the_store_refuses_does_not_cost_its_neighbours() -> None:
+    other = User(
+        "0190a0b0-0000-7000-8000-000000000002", "Bea", "bea@example.com", USER.created_at, "h"
+    )
+    other_event_id = "0190a0b0-0000-7000-8000-0000000000ef"
+    store = RefusingStore([USER, other], refused=other_event_id)
+    verifier = Verifier(store, USER_CREATED_SHAPE)
+    other_event = event(eventId=other_event_id, data=other.public())
+    other_headers = {"eventType": b"USER_CREATED", "eventId": other_event_id.encode()}
+    reasons = await verifier.check_batch(
+        [
+            (KEY, json.dumps(event()).encode(), HEADERS),
+            (other.id.encode(), json.dumps(other_event).encode(), other_headers),
+        ]
+    )
+    assert reasons == [None, "unrecordable"]
+    assert store.recorded == {EVENT_ID: "verified"}
+    assert dict(verifier.counts.failures) == {"unrecordable": 1}

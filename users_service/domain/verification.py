@@ -83,23 +83,30 @@ def check_shape(
         return None, "secret_in_message"
     try:
         event = json.loads(value)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None, "not_json"
     if not isinstance(event, dict):
         return None, "not_an_object"
-    if _leaks_secret(event):
-        return None, "secret_in_message"
+    try:
+        if _leaks_secret(event):
+            return None, "secret_in_message"
+    except RecursionError:  # valid JSON, nested too deeply to walk
+        return None, "too_deep"
     if set(event) != shape.fields:
         return None, "wrong_fields"
     data = event["data"]
     if event["eventType"] != shape.event_type:
         return None, "wrong_event_type"
-    if not is_uuid(event["eventId"]) or not is_iso8601(event["timestamp"]):
+    # Canonical UUIDs only: what the service writes, and what fits the columns they are
+    # recorded in (uuid.UUID() alone also reads "{…}" and "urn:uuid:…").
+    if not is_uuid(event["eventId"], canonical=True) or not is_iso8601(event["timestamp"]):
         return None, "bad_envelope"
     if not isinstance(data, dict) or set(data) != shape.data_fields:
         return None, "wrong_data_fields"
-    if not all(isinstance(data[f], str) for f in shape.data_fields) or not is_iso8601(
-        data["createdAt"]
+    if (
+        not all(isinstance(data[f], str) for f in shape.data_fields)
+        or not is_iso8601(data["createdAt"])
+        or not is_uuid(data["id"], canonical=True)
     ):
         return None, "bad_data"
     if key is None or key.decode("utf-8", "replace") != data["id"]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 
+from users_service.domain.errors import StorageUnavailable
 from users_service.domain.verification import (
     EventShape,
     VerificationCounts,
@@ -11,6 +13,8 @@ from users_service.domain.verification import (
     check_shape,
 )
 from users_service.service_layer.ports import VerificationStore
+
+log = logging.getLogger("users.verifier")
 
 RawMessage = tuple[bytes | None, bytes | None, Mapping[str, bytes]]
 
@@ -53,12 +57,14 @@ class Verifier:
                 reason = "differs_from_stored_user"
             outcomes.append(VerificationOutcome(event["eventId"], data["id"], reason))
             reasons.append(reason)
-        fresh = await self._store.record_many(
+        fresh, unrecordable = await self._record(
             list({o.event_id: o for o in outcomes if o is not None}.values())
         )
         results: list[str | None] = []
         for outcome, reason in zip(outcomes, reasons, strict=True):
-            if outcome is not None:
+            if outcome is not None and outcome.event_id in unrecordable:
+                reason = "unrecordable"
+            elif outcome is not None:
                 if outcome.event_id not in fresh:
                     # At-least-once delivery: a redelivered event is expected, counted apart.
                     self.counts.duplicates += 1
@@ -71,3 +77,26 @@ class Verifier:
                 self.counts.verified += 1
             results.append(reason)
         return results
+
+    async def _record(self, outcomes: list[VerificationOutcome]) -> tuple[set[str], set[str]]:
+        """(event ids recorded now, event ids the store refused). One write for the batch;
+        if the store refuses the batch, one write per outcome, so one bad message cannot
+        leave its neighbours unrecorded. An unavailable store is raised, not judged."""
+        try:
+            return await self._store.record_many(outcomes), set()
+        except StorageUnavailable:
+            raise
+        except Exception:
+            log.exception(
+                "recording %d outcome(s) failed; recording them one by one", len(outcomes)
+            )
+        fresh: set[str] = set()
+        refused: set[str] = set()
+        for outcome in outcomes:
+            try:
+                fresh |= await self._store.record_many([outcome])
+            except StorageUnavailable:
+                raise
+            except Exception:
+                refused.add(outcome.event_id)
+        return fresh, refused
