@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run worker migrate test test-unit lint kafka-up kafka-down db-up db-down services-up bench clean
+.PHONY: install run worker migrate test test-tools test-unit lint kafka-up kafka-down db-up db-down services-up bench clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
@@ -41,8 +41,11 @@ run: install kafka-up
 migrate: install
 	$(BIN)/users-service migrate
 
-test: install services-up
+test: install services-up test-tools
 	$(BIN)/pytest -q
+
+test-tools:
+	ops/test-tools.sh
 
 # No service needed: Kafka and PostgreSQL may be stopped.
 test-unit: install

@@ -22,62 +22,15 @@ from bench.harness import (
     stop_profile,
     worker_env,
 )
+from tests.support.backlog import seed_backlog
 from tests.support.kafka import create_topic, read_topic
-from tests.support.messages import user_created_message
 from tests.support.services import KAFKA
-from users_service.adapters.storage import schema
-from users_service.adapters.storage.database import make_database
-from users_service.adapters.storage.migrations import migrate
-from users_service.adapters.storage.unit_of_work import encode_headers
-from users_service.domain.clock import utc_now_ms
-from users_service.domain.model import User, new_id
-
-FAKE_HASH = "$2b$04$" + "b" * 53
 
 
 async def seed(url: str, topic: str, count: int) -> list[dict[str, str]]:
     """`count` users and their pending USER_CREATED rows, inserted in bulk."""
-    await migrate(url)
-    db = make_database(url)
-    await db.connect()
-    payloads = []
-    try:
-        for start in range(0, count, 1000):
-            users, rows = [], []
-            for n in range(start, min(start + 1000, count)):
-                user = User(
-                    new_id(), f"Drain {n}", f"drain{n}@example.com", utc_now_ms(), FAKE_HASH
-                )
-                event = user_created_message(user, topic)
-                users.append(
-                    {
-                        "id": user.id,
-                        "nombre": user.nombre,
-                        "email": user.email,
-                        "password_hash": user.password_hash,
-                        "created_at": user.created_at,
-                    }
-                )
-                rows.append(
-                    {
-                        "event_id": event.event_id,
-                        "aggregate_type": "user",
-                        "aggregate_id": user.id,
-                        "event_type": event.event_type,
-                        "topic": topic,
-                        "message_key": event.key,
-                        "payload": event.payload.decode(),
-                        "headers": encode_headers(event.headers),
-                        "created_at": event.created_at,
-                    }
-                )
-            async with db.transaction():
-                await db.execute_many(schema.users.insert(), users)
-                await db.execute_many(schema.outbox.insert(), rows)
-            payloads += [{"key": str(r["message_key"]), "value": str(r["payload"])} for r in rows]
-    finally:
-        await db.disconnect()
-    return payloads
+    seeded = await seed_backlog(url, topic, count, prefix="drain")
+    return [{"key": s.key, "value": s.value.decode()} for s in seeded]
 
 
 async def bare_producer_rate(topic: str, payloads: list[dict[str, str]]) -> float:

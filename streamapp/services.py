@@ -7,7 +7,6 @@ relay after it.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -113,21 +112,25 @@ class RelayService(mode.Service):
     def __init__(self, relay: OutboxRelay, health: PublishHealth, **kwargs: Any) -> None:
         self.relay = relay
         self.health = health
-        self._stopped_event = asyncio.Event()
         super().__init__(**kwargs)
 
     async def on_start(self) -> None:
         self.health.producer_started = True
-        self._stopped_event.clear()
-        self.add_future(self.relay.run(self._stopped_event))
+        self.relay.start()
 
     async def on_stop(self) -> None:
+        # The shutdown drain did this already, unless the worker stops another way.
+        await self.relay.stop()
         self.health.producer_started = False
-        self._stopped_event.set()
-        try:
-            await self.relay.release()
-        except Exception:
-            log.warning("could not release the relay lease; it lapses by itself")
+        await release_lease(self.relay)
+
+
+async def release_lease(relay: OutboxRelay) -> None:
+    """Give the lease up at shutdown; a failure only means a peer waits for it to lapse."""
+    try:
+        await relay.release()
+    except Exception:
+        log.warning("could not release the relay lease; it lapses by itself")
 
 
 @dataclass(frozen=True)
@@ -143,9 +146,13 @@ class ShutdownDrain:
     timeout: float
 
     async def __call__(self) -> None:
-        """Refuse new requests, then publish what waits, each step bounded by the timeout."""
+        """Refuse new requests; let fast-path sends finish; stop the relay's loop and wait
+        for its batch in flight; publish what waits; then give up the lease. In that order,
+        so that no peer takes over while a batch of ours is still in flight."""
         self.lifecycle.start_draining()
         await self.fast_path.wait_idle(self.timeout)
+        await self.relay.stop()
         if self.health.producer_started:
             published = await self.relay.drain(self.timeout)
             log.info("shutdown: published %d pending event(s) from the outbox", published)
+        await release_lease(self.relay)

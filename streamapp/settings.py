@@ -50,6 +50,7 @@ class Settings:
     outbox_poll_interval: float = 1.0
     outbox_batch_size: int = 500
     outbox_lease_ttl: float = 15.0
+    outbox_max_attempts: int = 10
     outbox_retention: float = 7 * 24 * 3600.0
     shutdown_flush_timeout: float = 5.0
     data_dir: str = ".cache/faust"
@@ -190,6 +191,9 @@ def load_settings(
             "OUTBOX_BATCH_SIZE", _bounded_int(1, 10_000), defaults.outbox_batch_size
         ),
         outbox_lease_ttl=get("OUTBOX_LEASE_TTL", _positive_float, defaults.outbox_lease_ttl),
+        outbox_max_attempts=get(
+            "OUTBOX_MAX_ATTEMPTS", _bounded_int(1, 1000), defaults.outbox_max_attempts
+        ),
         outbox_retention=get("OUTBOX_RETENTION", _positive_float, defaults.outbox_retention),
         shutdown_flush_timeout=get(
             "SHUTDOWN_FLUSH_TIMEOUT", _positive_float, defaults.shutdown_flush_timeout

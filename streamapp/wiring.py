@@ -11,6 +11,7 @@ import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import databases
@@ -29,6 +30,7 @@ from users_service.adapters.kafka.dead_letters import DeadLetters
 from users_service.adapters.kafka.publisher import KafkaPublisher
 from users_service.adapters.passwords import BcryptHasher
 from users_service.adapters.storage.database import make_database
+from users_service.adapters.storage.idempotency_keys import DatabaseIdempotencyKeys
 from users_service.adapters.storage.outbox_store import DatabaseOutboxStore
 from users_service.adapters.storage.unit_of_work import DatabaseUnitOfWork
 from users_service.adapters.storage.users import DatabaseUsers
@@ -92,9 +94,20 @@ def wire(app: faust.App, settings: Settings) -> Wiring:
         batch_size=settings.outbox_batch_size,
         lease_ttl=settings.outbox_lease_ttl,
         poll_interval=settings.outbox_poll_interval,
-        retention=settings.outbox_retention,
+        max_attempts=settings.outbox_max_attempts,
+        purges={
+            "published outbox rows": partial(store.purge_published, settings.outbox_retention),
+            "expired idempotency keys": DatabaseIdempotencyKeys(database).purge_expired,
+        },
     )
-    fast_path = FastPath(store, publisher, health, owner=holder, on_failure=relay.wake)
+    fast_path = FastPath(
+        store,
+        publisher,
+        health,
+        owner=holder,
+        max_attempts=settings.outbox_max_attempts,
+        on_failure=relay.wake,
+    )
     # A fast-path claim must outlive a send that waits the whole request timeout.
     claim_ttl = settings.kafka_request_timeout * 3
 

@@ -28,6 +28,7 @@ class VerificationView(ApiView):
             },
             "outbox": {
                 "pending": report.backlog.pending,
+                "parked": report.backlog.parked,
                 "oldestPendingAgeSeconds": report.age(report.backlog.oldest_pending_created_at),
                 "publishedTotal": report.published_total,
                 "publishFailures": report.publish_failures,

@@ -15,8 +15,8 @@ import databases
 import pytest
 
 from tests.support.asyncapi import assert_conforms
+from tests.support.backlog import seed_backlog
 from tests.support.kafka import Consumed, create_topic, read_topic
-from tests.support.messages import user_created_message
 from tests.support.services import kafka_script
 from tests.support.waiting import eventually
 from tests.support.worker import Worker
@@ -25,7 +25,7 @@ from users_service.adapters.storage.database import make_database
 from users_service.adapters.storage.migrations import migrate
 from users_service.adapters.storage.unit_of_work import DatabaseUnitOfWork
 from users_service.domain.clock import utc_now_ms
-from users_service.domain.model import OutboxMessage, User, new_id
+from users_service.domain.model import OutboxMessage, new_id
 
 PASSWORD = "Tr4ceable-Secret-9f3a"
 
@@ -206,36 +206,17 @@ async def test_sigkill_during_a_burst_loses_no_event(
     )
 
 
-async def seed_backlog(url: str, topic: str, count: int) -> list[str]:
-    """Users and their pending events written straight to the database, as a backlog."""
-    await migrate(url)
-    db = make_database(url)
-    await db.connect()
-    event_ids = []
-    try:
-        for n in range(count):
-            user = User(
-                new_id(),
-                f"Backlog {n}",
-                f"backlog{n}@example.com",
-                utc_now_ms(),
-                "$2b$04$" + "b" * 53,
-            )
-            event = user_created_message(user, topic)
-            async with DatabaseUnitOfWork(db) as uow:
-                await uow.users.add(user)
-                await uow.outbox.add(event)
-            event_ids.append(event.event_id)
-    finally:
-        await db.disconnect()
-    return event_ids
+async def backlog(url: str, topic: str, count: int) -> list[str]:
+    """The event ids of `count` users and their pending events, written straight to the
+    database, as a backlog."""
+    return [seeded.event_id for seeded in await seed_backlog(url, topic, count)]
 
 
 async def test_two_workers_on_one_database_never_publish_a_row_twice(
     worker_env: dict[str, str], workers: list[Worker], tmp_path: Path
 ) -> None:
     topic = worker_env["KAFKA_USER_CREATED_TOPIC"]
-    expected = await seed_backlog(worker_env["DATABASE_URL"], topic, 1500)
+    expected = await backlog(worker_env["DATABASE_URL"], topic, 1500)
     env = {**worker_env, "OUTBOX_BATCH_SIZE": "100"}
     first = await start_worker(workers, env, tmp_path)
     second = await start_worker(workers, env, tmp_path)
@@ -293,7 +274,7 @@ async def test_sigterm_flushes_pending_events_and_exits(
     worker = await start_worker(workers, worker_env, tmp_path)
     await worker.wait_serving()
     # Rows the relay has not seen yet: written straight to the database.
-    expected = await seed_backlog(worker_env["DATABASE_URL"], topic, 50)
+    expected = await backlog(worker_env["DATABASE_URL"], topic, 50)
     assert worker.terminate(timeout=30) == 0
     messages = await read_topic(topic, expect=len(expected), timeout=30)
     assert set(distinct_event_ids(messages)) == set(expected)

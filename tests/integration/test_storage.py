@@ -15,8 +15,10 @@ from tests.support.fakes import FakeDispatcher
 from tests.support.messages import user_created_message
 from tests.support.services import POSTGRES_URL
 from tests.support.tcp_proxy import TcpProxy
+from tests.support.waiting import eventually
 from users_service.adapters.storage import schema
 from users_service.adapters.storage.database import make_database
+from users_service.adapters.storage.idempotency_keys import DatabaseIdempotencyKeys
 from users_service.adapters.storage.migrations import migrate
 from users_service.adapters.storage.outbox_store import DatabaseOutboxStore
 from users_service.adapters.storage.unit_of_work import DatabaseUnitOfWork
@@ -25,6 +27,7 @@ from users_service.domain.clock import utc_now_ms
 from users_service.domain.errors import EmailAlreadyRegistered, StorageUnavailable
 from users_service.domain.model import User, new_id
 from users_service.domain.verification import VerificationOutcome as Outcome
+from users_service.service_layer.outbox.ports import Fence
 
 
 def a_user(email: str = "ana@example.com") -> User:
@@ -128,12 +131,46 @@ async def test_pending_is_oldest_first_and_skips_claimed_rows(database: database
     claimed = await store_user(database, a_user("b@example.com"), claimed_by="w1")
     third = await store_user(database, a_user("c@example.com"))
     assert [m.event_id for m in await store.pending(10)] == [first, third]
-    await store.mark_published([first])
+    assert await store.mark_published([first]) == 1
     assert [m.event_id for m in await store.pending(10)] == [third]
-    await store.mark_failed([claimed], "broker down")  # releases the fast-path claim
+    # An outage: the fast-path claim is released, no attempt counted.
+    await store.mark_failed([claimed], "broker down", count_attempt=False, max_attempts=1)
     assert [m.event_id for m in await store.pending(10)] == [claimed, third]
     backlog = await store.backlog()
     assert backlog.pending == 2 and backlog.oldest_pending_created_at is not None
+    assert backlog.parked == 0
+
+
+async def test_a_claim_lapses_by_the_databases_clock(database: databases.Database) -> None:
+    store = DatabaseOutboxStore(database)
+    user = a_user()
+    async with DatabaseUnitOfWork(database, FakeDispatcher("w1"), claim_ttl=0.3) as uow:
+        await uow.users.add(user)
+        await uow.outbox.add(user_created_message(user))
+    assert await store.pending(10) == []  # claimed by w1's fast path
+
+    async def lapsed() -> bool:
+        return len(await store.pending(10)) == 1
+
+    await eventually(lapsed, timeout=10, what="the claim lapsed")
+
+
+async def test_a_row_that_keeps_failing_is_parked_and_leaves_the_rest(
+    database: databases.Database,
+) -> None:
+    store = DatabaseOutboxStore(database)
+    bad = await store_user(database, a_user("a@example.com"))
+    good = await store_user(database, a_user("b@example.com"))
+    for _ in range(3):
+        await store.mark_failed(
+            [bad], "MessageSizeTooLargeError", count_attempt=True, max_attempts=3
+        )
+    assert [m.event_id for m in await store.pending(10)] == [good]
+    backlog = await store.backlog()
+    assert (backlog.pending, backlog.parked) == (1, 1)
+    row = await database.fetch_one(schema.outbox.select().where(schema.outbox.c.event_id == bad))
+    assert row is not None and row["attempts"] == 3 and row["parked_at"] is not None
+    assert row["last_error"] == "MessageSizeTooLargeError"
 
 
 async def test_a_claimed_older_message_holds_back_its_key(database: databases.Database) -> None:
@@ -149,27 +186,58 @@ async def test_a_claimed_older_message_holds_back_its_key(database: databases.Da
         await uow.outbox.add(newer)
     assert dispatcher.dispatched == [older]
     assert await store.pending(10) == []
-    await store.mark_failed([older.event_id], "x")
+    await store.mark_failed([older.event_id], "x", count_attempt=False, max_attempts=10)
     assert [m.event_id for m in await store.pending(10)] == [older.event_id, newer.event_id]
 
 
-async def test_one_lease_holder_at_a_time(database: databases.Database) -> None:
+async def test_one_lease_holder_at_a_time_and_each_change_of_hands_a_new_generation(
+    database: databases.Database,
+) -> None:
     store = DatabaseOutboxStore(database)
-    assert await store.acquire_lease("w1", ttl=30)
-    assert not await store.acquire_lease("w2", ttl=30)
-    assert await store.acquire_lease("w1", ttl=30)  # renewal
+    first = await store.acquire_lease("w1", ttl=30)
+    assert first is not None
+    assert await store.acquire_lease("w2", ttl=30) is None
+    assert await store.acquire_lease("w1", ttl=30) == first  # a renewal keeps it
     await store.release_lease("w1")
-    assert await store.acquire_lease("w2", ttl=30)
+    assert await store.acquire_lease("w2", ttl=30) == first + 1
+
+
+async def test_marks_count_only_while_the_relays_generation_holds_the_lease(
+    database: databases.Database,
+) -> None:
+    store = DatabaseOutboxStore(database)
+    ids = [await store_user(database, a_user(f"{n}@example.com")) for n in "ab"]
+    old = await store.acquire_lease("w1", ttl=30)
+    assert old is not None
+    await store.release_lease("w1")
+    new = await store.acquire_lease("w2", ttl=30)
+    assert new is not None
+    assert await store.mark_published(ids, Fence("w1", old)) == 0  # fenced out
+    assert len(await store.pending(10)) == 2
+    assert await store.mark_published(ids, Fence("w2", new)) == 2
+
+
+async def test_a_worker_clock_30s_ahead_cannot_take_a_live_lease(
+    database: databases.Database,
+) -> None:
+    """Leases are timed by the database: a worker's own clock, however wrong, changes
+    nothing (before, a host 30 s ahead saw every live lease as lapsed)."""
+    punctual = DatabaseOutboxStore(database)
+    ahead = DatabaseOutboxStore(database, clock=lambda: datetime.now(UTC) + timedelta(seconds=30))
+    assert await punctual.acquire_lease("w1", ttl=15) is not None
+    assert await ahead.acquire_lease("w2", ttl=15) is None
 
 
 async def test_an_expired_lease_can_be_taken_over(database: databases.Database) -> None:
-    now = [datetime(2026, 1, 1, tzinfo=UTC)]
-    store = DatabaseOutboxStore(database, clock=lambda: now[0])
-    assert await store.acquire_lease("w1", ttl=10)
-    now[0] += timedelta(seconds=9)
-    assert not await store.acquire_lease("w2", ttl=10)
-    now[0] += timedelta(seconds=2)  # w1 did not renew: its lease lapsed
-    assert await store.acquire_lease("w2", ttl=10)
+    store = DatabaseOutboxStore(database)
+    first = await store.acquire_lease("w1", ttl=0.5)
+    assert first is not None
+    assert await store.acquire_lease("w2", ttl=10) is None
+
+    async def taken_over() -> bool:  # w1 does not renew: by the database's clock it lapses
+        return await store.acquire_lease("w2", ttl=10) == first + 1
+
+    await eventually(taken_over, timeout=10, what="w2 takes the lapsed lease")
 
 
 async def test_concurrent_lease_attempts_elect_exactly_one(postgres_url: str) -> None:
@@ -181,19 +249,37 @@ async def test_concurrent_lease_attempts_elect_exactly_one(postgres_url: str) ->
         results = await asyncio.gather(
             *(DatabaseOutboxStore(db).acquire_lease(f"w{i}", ttl=30) for i, db in enumerate(dbs))
         )
-        assert sum(results) == 1
+        assert sum(result is not None for result in results) == 1
     finally:
         for db in dbs:
             await db.disconnect()
 
 
-async def test_retention_purges_only_old_published_rows(database: databases.Database) -> None:
+async def test_retention_purges_only_old_published_rows_in_bounded_chunks(
+    database: databases.Database,
+) -> None:
     store = DatabaseOutboxStore(database)
-    ids = [await store_user(database, a_user(f"{n}@example.com")) for n in "abc"]
-    await store.mark_published(ids[:2])
-    later = datetime.now(UTC) + timedelta(seconds=1)
-    assert await store.purge_published(older_than=later) == 2
-    assert [m.event_id for m in await store.pending(10)] == [ids[2]]
+    ids = [await store_user(database, a_user(f"{n}@example.com")) for n in "abcd"]
+    await store.mark_published(ids[:3])
+    assert await store.purge_published(3600.0, limit=10) == 0  # none older than an hour
+    # A negative retention reaches into the future: every published row is past it.
+    assert await store.purge_published(-5.0, limit=2) == 2
+    assert await store.purge_published(-5.0, limit=2) == 1
+    assert [m.event_id for m in await store.pending(10)] == [ids[3]]
+
+
+async def test_expired_idempotency_keys_are_purged_in_bounded_chunks(
+    database: databases.Database,
+) -> None:
+    keys = DatabaseIdempotencyKeys(database)
+    past = utc_now_ms() - timedelta(days=2)
+    for n in range(5):
+        await keys.save(f"k{n}", "f" * 64, "u", past, ttl=60)  # expired a day ago
+    await keys.save("live", "f" * 64, "u", utc_now_ms(), ttl=3600)
+    assert await keys.purge_expired(limit=3) == 3
+    assert await keys.purge_expired(limit=3) == 2
+    assert await keys.purge_expired(limit=3) == 0
+    assert await keys.find("live", utc_now_ms()) is not None
 
 
 async def test_verifications_reconcile_users_without_verified_events(

@@ -1,18 +1,23 @@
-"""The relay and fast path against fake stores and publishers: order, failure, lease."""
+"""The relay and fast path against fake stores and publishers: order, failure, lease,
+fencing, parking, retention."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
 from users_service.domain.model import OutboxMessage
 from users_service.service_layer.outbox.fast_path import FastPath
 from users_service.service_layer.outbox.health import PublishHealth
-from users_service.service_layer.outbox.ports import Backlog, PendingMessage
+from users_service.service_layer.outbox.ports import Backlog, Fence, PendingMessage, SendFailure
 from users_service.service_layer.outbox.relay import OutboxRelay
+
+OUTAGE = SendFailure("KafkaTimeoutError: no metadata", outage=True)
+TOO_LARGE = SendFailure("MessageSizeTooLargeError: 1100000 bytes")
 
 
 def message(n: int, key: str = "k") -> PendingMessage:
@@ -22,53 +27,89 @@ def message(n: int, key: str = "k") -> PendingMessage:
 
 
 class FakeStore:
+    """The outbox and its lease, in memory, with a generation bumped on each change of hands."""
+
     def __init__(self, pending: list[PendingMessage]) -> None:
         self.waiting = list(pending)
         self.published: list[str] = []
-        self.failed: list[str] = []
+        self.released_claims: list[str] = []
+        self.attempts: dict[str, int] = {}
+        self.parked: set[str] = set()
         self.lease_holder: str | None = None
+        self.generation = 0
+        self.lease_calls = 0
 
-    async def acquire_lease(self, holder: str, ttl: float) -> bool:
-        if self.lease_holder in (None, holder):
-            self.lease_holder = holder
-            return True
-        return False
+    async def acquire_lease(self, holder: str, ttl: float) -> int | None:
+        self.lease_calls += 1
+        if self.lease_holder not in (None, holder):
+            return None
+        if self.lease_holder != holder:
+            self.generation += 1
+        self.lease_holder = holder
+        return self.generation
+
+    def take_over(self, holder: str) -> None:
+        """Another worker takes the lease (after it lapsed)."""
+        self.lease_holder, self.generation = holder, self.generation + 1
 
     async def release_lease(self, holder: str) -> None:
         if self.lease_holder == holder:
             self.lease_holder = None
 
     async def pending(self, limit: int) -> list[PendingMessage]:
-        return self.waiting[:limit]
+        return [m for m in self.waiting if m.event_id not in self.parked][:limit]
 
-    async def mark_published(self, event_ids: Sequence[str]) -> None:
+    async def mark_published(self, event_ids: Sequence[str], fence: Fence | None = None) -> int:
+        if fence is not None and (fence.holder, fence.generation) != (
+            self.lease_holder,
+            self.generation,
+        ):
+            return 0
         self.published.extend(event_ids)
         self.waiting = [m for m in self.waiting if m.event_id not in event_ids]
+        return len(event_ids)
 
-    async def mark_failed(self, event_ids: Sequence[str], error: str) -> None:
-        self.failed.extend(event_ids)
-
-    async def purge_published(self, older_than: datetime) -> int:
-        return 0
+    async def mark_failed(
+        self, event_ids: Sequence[str], error: str, *, count_attempt: bool, max_attempts: int
+    ) -> None:
+        self.released_claims.extend(event_ids)
+        for event_id in event_ids:
+            if count_attempt:
+                self.attempts[event_id] = self.attempts.get(event_id, 0) + 1
+                if self.attempts[event_id] >= max_attempts:
+                    self.parked.add(event_id)
 
     async def backlog(self) -> Backlog:
-        return Backlog(len(self.waiting), None)
+        return Backlog(len(self.waiting) - len(self.parked), None, len(self.parked))
 
 
 class FakePublisher:
-    def __init__(self, fail_from: int | None = None) -> None:
-        self.sent: list[str] = []
-        self.fail_from = fail_from
+    """Acknowledges everything, except what `fail` says for a message (by event id)."""
 
-    async def __call__(self, messages: Sequence[PendingMessage]) -> list[BaseException | None]:
-        results: list[BaseException | None] = []
-        for m in messages:
-            if self.fail_from is not None and len(self.sent) >= self.fail_from:
-                results.append(ConnectionError("broker down"))
-            else:
-                self.sent.append(m.event_id)
-                results.append(None)
-        return results
+    def __init__(self, fail: dict[str, SendFailure] | None = None, delay: float = 0.0) -> None:
+        self.sent: list[str] = []
+        self.fail = dict(fail or {})
+        self.delay = delay
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.started = asyncio.Event()
+
+    async def __call__(self, messages: Sequence[PendingMessage]) -> list[SendFailure | None]:
+        self.in_flight += 1
+        self.started.set()
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            results: list[SendFailure | None] = []
+            for m in messages:
+                failure = self.fail.get(m.event_id)
+                if failure is None:
+                    self.sent.append(m.event_id)
+                results.append(failure)
+            return results
+        finally:
+            self.in_flight -= 1
 
 
 def relay(
@@ -77,8 +118,9 @@ def relay(
     health: PublishHealth,
     holder: str = "w1",
     batch: int = 2,
+    **kwargs: object,
 ) -> OutboxRelay:
-    return OutboxRelay(store, publisher, health, holder=holder, batch_size=batch)
+    return OutboxRelay(store, publisher, health, holder=holder, batch_size=batch, **kwargs)  # type: ignore[arg-type]
 
 
 async def test_relay_publishes_oldest_first_in_batches() -> None:
@@ -104,15 +146,89 @@ async def test_only_the_lease_holder_publishes() -> None:
     assert second.sent == []
 
 
-async def test_failed_messages_stay_pending_and_close_the_fast_path() -> None:
+async def test_an_outage_keeps_messages_pending_closes_the_fast_path_and_counts_no_attempt() -> (
+    None
+):
     store, health = FakeStore([message(1), message(2)]), PublishHealth(producer_started=True)
-    r = relay(store, FakePublisher(fail_from=1), health)
+    r = relay(store, FakePublisher(fail={"e2": OUTAGE}), health)
     assert await r.run_once() == 1
-    assert store.failed == ["e2"] and [m.event_id for m in store.waiting] == ["e2"]
+    assert store.released_claims == ["e2"] and [m.event_id for m in store.waiting] == ["e2"]
+    assert store.attempts == {}  # an outage is not the message's fault
     assert health.failing and not health.fast_path_open
     r._publish = FakePublisher()
     assert await r.run_once() == 1
     assert not health.failing and health.fast_path_open
+
+
+async def test_a_message_kafka_refuses_is_retried_then_parked_while_the_rest_flow() -> None:
+    store = FakeStore([message(1, key="a"), message(2, key="b"), message(3, key="c")])
+    health = PublishHealth(producer_started=True)
+    r = relay(store, FakePublisher(fail={"e1": TOO_LARGE}), health, batch=10, max_attempts=3)
+    assert await r.run_once() == 2
+    assert store.published == ["e2", "e3"]
+    assert health.fast_path_open  # one bad message does not close the fast path
+    await r.run_once()
+    await r.run_once()
+    assert store.attempts == {"e1": 3} and store.parked == {"e1"}
+    assert await r.run_once() == 0  # parked: out of the relay's way
+    assert (await store.backlog()).parked == 1
+
+
+async def test_after_a_refused_message_the_later_ones_of_its_key_are_held_back() -> None:
+    # The publisher holds back e2 (same key as the refused e1): order within a key.
+    store = FakeStore([message(1, key="a"), message(2, key="a"), message(3, key="b")])
+    held = SendFailure("an older message of its key failed", held_back=True)
+    r = relay(store, FakePublisher(fail={"e1": TOO_LARGE, "e2": held}), PublishHealth(), batch=10)
+    assert await r.run_once() == 1
+    assert store.published == ["e3"]
+    assert store.attempts == {"e1": 1}  # held back is not an attempt
+    assert "e2" in store.released_claims
+
+
+async def test_marks_are_fenced_by_the_lease_generation() -> None:
+    store = FakeStore([message(1), message(2)])
+
+    class TakenOverWhilePublishing(FakePublisher):
+        async def __call__(self, messages: Sequence[PendingMessage]) -> list[SendFailure | None]:
+            store.take_over("w2")  # our lease lapsed mid-batch and w2 took it
+            return await super().__call__(messages)
+
+    r = relay(store, TakenOverWhilePublishing(), PublishHealth())
+    await r.run_once()
+    assert store.published == []  # w2 will publish them again: never marked by w1
+    assert not r.is_leader
+
+
+async def test_the_lease_is_renewed_while_a_batch_is_in_flight() -> None:
+    store = FakeStore([message(1)])
+    r = relay(store, FakePublisher(delay=0.35), PublishHealth(), lease_ttl=0.3)
+    await r.run_once()
+    # One renewal to start the cycle, then every ttl/3 (0.1 s) during the 0.35 s publish.
+    assert store.lease_calls >= 3
+
+
+async def test_one_cycle_at_a_time() -> None:
+    store = FakeStore([message(i) for i in range(6)])
+    publisher = FakePublisher(delay=0.05)
+    r = relay(store, publisher, PublishHealth())
+    await asyncio.gather(r.run_once(), r.run_once(), r.drain(5.0))
+    assert publisher.most_in_flight == 1
+    assert store.published == [f"e{i}" for i in range(6)]  # each once, in order
+
+
+async def test_stop_waits_for_the_batch_in_flight_then_drain_then_release() -> None:
+    store = FakeStore([message(i) for i in range(3)])
+    publisher = FakePublisher(delay=0.1)
+    r = relay(store, publisher, PublishHealth(), batch=1, poll_interval=0.01)
+    r.start()
+    await asyncio.wait_for(publisher.started.wait(), timeout=5)
+    await r.stop()
+    assert publisher.in_flight == 0  # the batch in flight finished, and was marked
+    assert store.published == publisher.sent and len(store.published) >= 1
+    await r.drain(5.0)
+    await r.release()
+    assert store.lease_holder is None and store.waiting == []
+    assert store.published == publisher.sent == ["e0", "e1", "e2"]  # each once
 
 
 async def test_drain_stops_when_nothing_is_left() -> None:
@@ -121,17 +237,36 @@ async def test_drain_stops_when_nothing_is_left() -> None:
     assert store.waiting == []
 
 
-def test_failures_are_logged_once_then_at_a_bounded_rate(caplog: pytest.LogCaptureFixture) -> None:
+def test_outages_are_logged_once_then_at_a_bounded_rate(caplog: pytest.LogCaptureFixture) -> None:
     now = [0.0]
     health = PublishHealth(log_every=30.0, clock=lambda: now[0])
     with caplog.at_level(logging.ERROR, logger="outbox"):
         for second in range(100):
             now[0] = float(second)
-            health.failed(1, ConnectionError("down"))
+            health.failed(1, "ConnectionError: down")
     # t=0, t=30, t=60, t=90: four reports for 100 failures, with counts in between.
     assert len(caplog.records) == 4
     assert "29 more failure(s)" in caplog.records[1].getMessage()
     assert health.failures_total == 100
+
+
+def test_fast_path_is_closed_until_the_producer_started() -> None:
+    fast = FastPath(FakeStore([]), FakePublisher(), PublishHealth(), owner="w1")
+    assert fast.fast_path_owner is None
+
+
+def test_the_fast_path_reopens_by_itself_after_an_outage() -> None:
+    """A worker that is not the relay's leader publishes nothing else: without this, one
+    Kafka blip closed its fast path for good."""
+    now = [100.0]
+    health = PublishHealth(producer_started=True, reopen_after=5.0, clock=lambda: now[0])
+    fast = FastPath(FakeStore([]), FakePublisher(), health, owner="w1")
+    health.failed(1, "KafkaConnectionError: down")
+    assert fast.fast_path_owner is None
+    now[0] += 5.0
+    assert fast.fast_path_owner == "w1"  # it tries again; a success clears the outage
+    health.failed(1, "KafkaConnectionError: still down")
+    assert fast.fast_path_owner is None
 
 
 async def test_fast_path_marks_acknowledged_messages_published() -> None:
@@ -149,38 +284,35 @@ async def test_fast_path_failure_releases_the_claim_and_wakes_the_relay() -> Non
     woken: list[bool] = []
     store, health = FakeStore([]), PublishHealth(producer_started=True)
     fast = FastPath(
-        store, FakePublisher(fail_from=0), health, owner="w1", on_failure=lambda: woken.append(True)
+        store,
+        FakePublisher(fail={"e1": OUTAGE}),
+        health,
+        owner="w1",
+        on_failure=lambda: woken.append(True),
     )
     event = OutboxMessage("e1", "T", "user", "u1", "t", "u1", b'{"a":1}', {}, datetime.now(UTC))
     fast.dispatch([event])
     assert await fast.wait_idle(1.0)
-    assert store.failed == ["e1"] and woken == [True]
-    assert fast.fast_path_owner is None  # until the relay gets a message through
+    assert store.released_claims == ["e1"] and woken == [True]
+    assert fast.fast_path_owner is None  # until the outage's cool-down passes
 
 
-def test_fast_path_is_closed_until_the_producer_started() -> None:
-    fast = FastPath(FakeStore([]), FakePublisher(), PublishHealth(), owner="w1")
-    assert fast.fast_path_owner is None
+async def test_the_leader_purges_in_bounded_chunks_at_most_once_per_period() -> None:
+    calls: list[int] = []
 
+    async def purge(limit: int) -> int:
+        calls.append(limit)
+        return limit  # always a full chunk: there is always more
 
-async def test_leader_purges_rows_older_than_the_retention_at_most_once_per_period() -> None:
-    purged: list[datetime] = []
-
-    class RetentionStore(FakeStore):
-        async def purge_published(self, older_than: datetime) -> int:
-            purged.append(older_than)
-            return 0
-
-    now = datetime(2026, 1, 2, tzinfo=UTC)
-    r = OutboxRelay(
-        RetentionStore([]),
+    r = relay(
+        FakeStore([]),
         FakePublisher(),
         PublishHealth(),
-        holder="w1",
-        retention=3600.0,
+        purges={"old rows": purge},
         purge_every=60.0,
-        clock=lambda: now,
+        purge_batch=100,
+        purge_rounds=4,
     )
     await r.run_once()
     await r.run_once()
-    assert purged == [datetime(2026, 1, 2, tzinfo=UTC) - timedelta(hours=1)]
+    assert calls == [100, 100, 100, 100]  # 4 chunks in the first cycle, none in the second

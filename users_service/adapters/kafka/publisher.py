@@ -7,9 +7,10 @@ from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any, cast
 
 import faust
+from aiokafka.errors import KafkaTimeoutError
 from faust.types import RecordMetadata, TopicT
 
-from users_service.service_layer.outbox.ports import PendingMessage
+from users_service.service_layer.outbox.ports import PendingMessage, SendFailure
 
 
 def _header_bytes(headers: Mapping[str, str] | None) -> dict[str, bytes]:
@@ -31,9 +32,27 @@ async def send_message(
     return await cast("asyncio.Future[RecordMetadata]", future)
 
 
+def is_outage(exc: BaseException) -> bool:
+    """True when Kafka could not be reached or did not answer in time (not the message's
+    fault); aiokafka marks such errors retriable."""
+    return isinstance(exc, KafkaTimeoutError | OSError | asyncio.TimeoutError) or bool(
+        getattr(exc, "retriable", False)
+    )
+
+
+def failure(exc: BaseException) -> SendFailure:
+    """The SendFailure for an exception from the producer."""
+    return SendFailure(f"{type(exc).__name__}: {exc}"[:500], outage=is_outage(exc))
+
+
 class KafkaPublisher:
     """The outbox Publisher, straight to the app's producer, with the bytes as stored (they
     were encoded by the event's Record when the message was written).
+
+    Each message's failure is its own: one that Kafka refuses (too large, say) does not fail
+    the others, except later messages of its key in the batch, which are held back so the
+    key keeps its order. An outage (no metadata, a timeout) fails the rest of the batch at
+    once, since each would only wait for the same timeout again.
 
     Topics are declared at start (TopicsService), so the relay skips Faust's channel
     machinery, which took about half of the relay's CPU in the drain benchmark's profile.
@@ -42,11 +61,15 @@ class KafkaPublisher:
     def __init__(self, app: faust.App) -> None:
         self._app = app
 
-    async def __call__(self, messages: Sequence[PendingMessage]) -> list[BaseException | None]:
-        results: list[BaseException | None] = [None] * len(messages)
+    async def __call__(self, messages: Sequence[PendingMessage]) -> list[SendFailure | None]:
+        results: list[SendFailure | None] = [None] * len(messages)
         futures: list[tuple[int, Awaitable[RecordMetadata]]] = []
+        failed_keys: set[tuple[str, str]] = set()
         producer = self._app.producer
         for index, message in enumerate(messages):
+            if (message.topic, message.key) in failed_keys:
+                results[index] = SendFailure("an older message of its key failed", held_back=True)
+                continue
             try:
                 future = await producer.send(
                     message.topic,
@@ -57,15 +80,17 @@ class KafkaPublisher:
                     headers=list(_header_bytes(message.headers).items()),
                 )
             except Exception as exc:
-                # Usually no metadata within the request timeout: Kafka is unreachable,
-                # and the rest of the batch would only wait for the same timeout again.
-                for rest in range(index, len(messages)):
-                    results[rest] = exc
-                break
+                results[index] = failure(exc)
+                if is_outage(exc):
+                    for rest in range(index + 1, len(messages)):
+                        results[rest] = results[index]
+                    break
+                failed_keys.add((message.topic, message.key))
+                continue
             futures.append((index, future))
         for index, future in futures:
             try:
                 await future
             except Exception as exc:
-                results[index] = exc
+                results[index] = failure(exc)
         return results

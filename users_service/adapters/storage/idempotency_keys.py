@@ -8,6 +8,7 @@ import databases
 import sqlalchemy as sa
 
 from users_service.adapters.storage import schema
+from users_service.adapters.storage.db_clock import db_now
 from users_service.adapters.storage.errors import UNIQUE_VIOLATIONS
 from users_service.domain.errors import IdempotencyKeyTaken
 
@@ -17,6 +18,20 @@ class DatabaseIdempotencyKeys:
 
     def __init__(self, database: databases.Database) -> None:
         self._db = database
+
+    async def purge_expired(self, limit: int) -> int:
+        """Delete up to `limit` keys that have expired (a Purge, run by the relay leader)."""
+        t = schema.idempotency_keys
+        expired = (
+            sa.select(t.c.key)
+            .where(t.c.expires_at < db_now())
+            .order_by(t.c.expires_at)
+            .limit(limit)
+            .scalar_subquery()
+        )
+        return len(
+            await self._db.fetch_all(t.delete().where(t.c.key.in_(expired)).returning(t.c.key))
+        )
 
     async def find(self, key: str, now: datetime) -> tuple[str, str] | None:
         t = schema.idempotency_keys

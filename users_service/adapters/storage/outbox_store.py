@@ -1,85 +1,107 @@
-"""The outbox as the relay sees it: pending rows, the relay lease, retention."""
+"""The outbox as the relay sees it: pending rows, the relay lease, parking, retention.
+
+Every time here is the database's (`db_clock`): leases, claims and retention mean the same
+on every worker, however far their own clocks drift apart.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
 from collections.abc import Sequence
-from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
 from users_service.adapters.storage import schema
 from users_service.adapters.storage.database import DatabaseAccess, read_timestamp
+from users_service.adapters.storage.db_clock import db_now, db_now_plus
 from users_service.adapters.storage.errors import UNIQUE_VIOLATIONS, unavailable_as_storage_error
 from users_service.domain.clock import as_utc
-from users_service.service_layer.outbox.ports import Backlog, PendingMessage
+from users_service.service_layer.outbox.ports import Backlog, Fence, PendingMessage
 
 RELAY_LEASE = "outbox-relay"
+
+_o = schema.outbox
+_leases = schema.relay_leases
+
+
+def _holds(fence: Fence) -> sa.ColumnElement[bool]:
+    """True while `fence`'s holder still holds the lease at `fence`'s generation."""
+    return (
+        sa.select(_leases.c.name)
+        .where(_leases.c.name == RELAY_LEASE)
+        .where(_leases.c.holder == fence.holder, _leases.c.generation == fence.generation)
+        .exists()
+    )
 
 
 class DatabaseOutboxStore(DatabaseAccess):
     """OutboxStore on the `outbox` and `outbox_relay_leases` tables."""
 
-    async def acquire_lease(self, holder: str, ttl: float) -> bool:
-        now = self._clock()
-        leases = schema.relay_leases
+    async def acquire_lease(self, holder: str, ttl: float) -> int | None:
         with contextlib.suppress(*UNIQUE_VIOLATIONS):  # the row exists: the usual case
             await self._db.execute(
-                leases.insert().values(name=RELAY_LEASE, holder=None, expires_at=None)
+                _leases.insert().values(name=RELAY_LEASE, holder=None, expires_at=None)
             )
-        # One atomic conditional update decides the leader; RETURNING tells us who won.
+        # One atomic conditional update decides the leader; RETURNING tells us who won and
+        # at which generation (unchanged on renewal, one more on every change of hands).
         query = (
-            leases.update()
-            .where(leases.c.name == RELAY_LEASE)
+            _leases.update()
+            .where(_leases.c.name == RELAY_LEASE)
             .where(
                 sa.or_(
-                    leases.c.holder == holder,
-                    leases.c.holder.is_(None),
-                    leases.c.expires_at.is_(None),
-                    leases.c.expires_at < now,
+                    _leases.c.holder == holder,
+                    _leases.c.holder.is_(None),
+                    _leases.c.expires_at.is_(None),
+                    _leases.c.expires_at < db_now(),
                 )
             )
-            .values(holder=holder, expires_at=now + timedelta(seconds=ttl))
-            .returning(leases.c.holder)
+            .values(
+                holder=holder,
+                expires_at=db_now_plus(float(ttl)),
+                generation=sa.case(
+                    (_leases.c.holder == holder, _leases.c.generation),
+                    else_=_leases.c.generation + 1,
+                ),
+            )
+            .returning(_leases.c.generation)
         )
-        return await self._db.fetch_one(query) is not None
+        row = await self._db.fetch_one(query)
+        return None if row is None else int(row[0])
 
     async def release_lease(self, holder: str) -> None:
-        leases = schema.relay_leases
         await self._db.execute(
-            leases.update()
-            .where(leases.c.name == RELAY_LEASE, leases.c.holder == holder)
+            _leases.update()
+            .where(_leases.c.name == RELAY_LEASE, _leases.c.holder == holder)
             .values(holder=None, expires_at=None)
         )
 
     async def pending(self, limit: int) -> list[PendingMessage]:
-        now = self._clock()
-        o = schema.outbox
-        older = o.alias("older")
+        now = db_now()
+        older = _o.alias("older")
         # An older unpublished row of the same key that someone's fast path still holds
         # must go first; skipping its successors keeps per-key order.
         held_back = (
             sa.select(older.c.id)
-            .where(older.c.topic == o.c.topic, older.c.message_key == o.c.message_key)
-            .where(older.c.id < o.c.id, older.c.published_at.is_(None))
+            .where(older.c.topic == _o.c.topic, older.c.message_key == _o.c.message_key)
+            .where(older.c.id < _o.c.id, older.c.published_at.is_(None))
             .where(older.c.claimed_until.is_not(None), older.c.claimed_until >= now)
             .exists()
         )
         query = (
             sa.select(
-                o.c.event_id,
-                o.c.event_type,
-                o.c.topic,
-                o.c.message_key,
-                o.c.payload,
-                o.c.headers,
-                o.c.created_at,
+                _o.c.event_id,
+                _o.c.event_type,
+                _o.c.topic,
+                _o.c.message_key,
+                _o.c.payload,
+                _o.c.headers,
+                _o.c.created_at,
             )
-            .where(o.c.published_at.is_(None))
-            .where(sa.or_(o.c.claimed_until.is_(None), o.c.claimed_until < now))
+            .where(_o.c.published_at.is_(None), _o.c.parked_at.is_(None))
+            .where(sa.or_(_o.c.claimed_until.is_(None), _o.c.claimed_until < now))
             .where(~held_back)
-            .order_by(o.c.id)
+            .order_by(_o.c.id)
             .limit(limit)
         )
         rows = await self._db.fetch_all(query)
@@ -96,43 +118,58 @@ class DatabaseOutboxStore(DatabaseAccess):
             for row in rows
         ]
 
-    async def mark_published(self, event_ids: Sequence[str]) -> None:
-        o = schema.outbox
-        await self._db.execute(
-            o.update()
-            .where(o.c.event_id.in_(list(event_ids)))
-            .values(published_at=self._clock(), claimed_by=None, claimed_until=None)
+    async def mark_published(self, event_ids: Sequence[str], fence: Fence | None = None) -> int:
+        query = (
+            _o.update()
+            .where(_o.c.event_id.in_(list(event_ids)))
+            .values(published_at=db_now(), claimed_by=None, claimed_until=None)
+            .returning(_o.c.id)
         )
+        if fence is not None:
+            query = query.where(_holds(fence))
+        return len(await self._db.fetch_all(query))
 
-    async def mark_failed(self, event_ids: Sequence[str], error: str) -> None:
-        o = schema.outbox
+    async def mark_failed(
+        self, event_ids: Sequence[str], error: str, *, count_attempt: bool, max_attempts: int
+    ) -> None:
+        attempts = _o.c.attempts + 1 if count_attempt else _o.c.attempts
         await self._db.execute(
-            o.update()
-            .where(o.c.event_id.in_(list(event_ids)), o.c.published_at.is_(None))
+            _o.update()
+            .where(_o.c.event_id.in_(list(event_ids)), _o.c.published_at.is_(None))
             .values(
-                attempts=o.c.attempts + 1,
+                attempts=attempts,
                 last_error=error[:500],
                 claimed_by=None,
                 claimed_until=None,
+                parked_at=sa.case((attempts >= max_attempts, db_now()), else_=_o.c.parked_at),
             )
         )
 
-    async def purge_published(self, older_than: datetime) -> int:
-        o = schema.outbox
-        rows = await self._db.fetch_all(
-            o.delete()
-            .where(o.c.published_at.is_not(None), o.c.published_at < older_than)
-            .returning(o.c.id)
+    async def purge_published(self, retention: float, limit: int) -> int:
+        """Delete up to `limit` rows published more than `retention` seconds ago."""
+        expired = (
+            sa.select(_o.c.id)
+            .where(_o.c.published_at.is_not(None), _o.c.published_at < db_now_plus(-retention))
+            .order_by(_o.c.id)
+            .limit(limit)
+            .scalar_subquery()
         )
+        rows = await self._db.fetch_all(_o.delete().where(_o.c.id.in_(expired)).returning(_o.c.id))
         return len(rows)
 
     async def backlog(self) -> Backlog:
-        o = schema.outbox
+        waiting = _o.c.published_at.is_(None)
         async with unavailable_as_storage_error():
             row = await self._db.fetch_one(
-                sa.select(sa.func.count(), sa.func.min(o.c.created_at)).where(
-                    o.c.published_at.is_(None)
-                )
+                sa.select(
+                    sa.func.count().filter(_o.c.parked_at.is_(None)),
+                    sa.func.min(_o.c.created_at).filter(_o.c.parked_at.is_(None)),
+                    sa.func.count().filter(_o.c.parked_at.is_not(None)),
+                ).where(waiting)
             )
         assert row is not None
-        return Backlog(pending=int(row[0]), oldest_pending_created_at=read_timestamp(row[1]))
+        return Backlog(
+            pending=int(row[0]),
+            oldest_pending_created_at=read_timestamp(row[1]),
+            parked=int(row[2]),
+        )

@@ -44,6 +44,8 @@ outbox = sa.Table(
     sa.Column("claimed_until", UtcDateTime, nullable=True),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("last_error", sa.String(500), nullable=True),
+    # Set when a row failed OUTBOX_MAX_ATTEMPTS times for reasons of its own (not an outage).
+    sa.Column("parked_at", UtcDateTime, nullable=True),
 )
 sa.Index(
     "outbox_pending_idx",
@@ -93,6 +95,8 @@ relay_leases = sa.Table(
     sa.Column("name", sa.String(50), primary_key=True),
     sa.Column("holder", sa.String(100), nullable=True),
     sa.Column("expires_at", UtcDateTime, nullable=True),
+    # The fencing token: incremented each time the lease changes hands.
+    sa.Column("generation", sa.BigInteger, nullable=False, server_default="0"),
 )
 
 # What the self-verifying consumer saw, so reconciliation survives restarts.

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from users_service.adapters.storage import schema
 from users_service.adapters.storage.command_log import DatabaseCommandLog
+from users_service.adapters.storage.db_clock import db_now_plus
 from users_service.adapters.storage.errors import is_unavailable, unavailable
 from users_service.adapters.storage.idempotency_keys import DatabaseIdempotencyKeys
 from users_service.adapters.storage.statements import Prepared
@@ -40,12 +41,10 @@ class DatabaseOutbox:
         *,
         owner: str | None,
         claim_ttl: timedelta,
-        clock: Callable[[], datetime],
     ) -> None:
         self._db = database
         self._owner = owner
-        self._claim_ttl = claim_ttl
-        self._clock = clock
+        self._claim_seconds = claim_ttl.total_seconds()
         self.claimed: list[OutboxMessage] = []
 
     async def add(self, message: OutboxMessage) -> None:
@@ -60,16 +59,17 @@ class DatabaseOutbox:
             "payload": message.payload.decode("utf-8"),
             "headers": encode_headers(message.headers),
             "created_at": message.created_at,
-            "claimed_by": None,
-            "claimed_until": None,
         }
         # Only when nothing older is pending for this key may the creating worker publish
         # it at once: otherwise it would overtake the older event.
         if self._owner is not None and not await self._key_has_pending(message):
-            values["claimed_by"] = self._owner
-            values["claimed_until"] = self._clock() + self._claim_ttl
+            # The claim runs on the database's clock, like the relay that honours it.
+            await _INSERT_CLAIMED.execute(
+                self._db, **values, claimed_by=self._owner, claim_seconds=self._claim_seconds
+            )
             self.claimed.append(message)
-        await _INSERT_OUTBOX.execute(self._db, **values)
+        else:
+            await _INSERT_UNCLAIMED.execute(self._db, **values)
 
     async def _key_has_pending(self, message: OutboxMessage) -> bool:
         row = await _KEY_HAS_PENDING.fetch_one(self._db, topic=message.topic, key=message.key)
@@ -77,23 +77,27 @@ class DatabaseOutbox:
 
 
 _o = schema.outbox.c
-_INSERT_OUTBOX = Prepared(
+_COLUMNS = {
+    column: sa.bindparam(column, type_=schema.outbox.c[column].type)
+    for column in (
+        "event_id",
+        "aggregate_type",
+        "aggregate_id",
+        "event_type",
+        "topic",
+        "message_key",
+        "payload",
+        "headers",
+        "created_at",
+    )
+}
+_INSERT_UNCLAIMED = Prepared(schema.outbox.insert().values(_COLUMNS))
+_INSERT_CLAIMED = Prepared(
     schema.outbox.insert().values(
         {
-            column: sa.bindparam(column, type_=schema.outbox.c[column].type)
-            for column in (
-                "event_id",
-                "aggregate_type",
-                "aggregate_id",
-                "event_type",
-                "topic",
-                "message_key",
-                "payload",
-                "headers",
-                "created_at",
-                "claimed_by",
-                "claimed_until",
-            )
+            **_COLUMNS,
+            "claimed_by": sa.bindparam("claimed_by", type_=_o.claimed_by.type),
+            "claimed_until": db_now_plus(sa.bindparam("claim_seconds", type_=sa.Float)),
         }
     )
 )
@@ -123,7 +127,6 @@ class DatabaseUnitOfWork:
             database,
             owner=dispatcher.fast_path_owner if dispatcher is not None else None,
             claim_ttl=timedelta(seconds=claim_ttl),
-            clock=clock,
         )
         self.commands = DatabaseCommandLog(database, clock)
         self.idempotency = DatabaseIdempotencyKeys(database)

@@ -28,12 +28,14 @@ class FastPath:
         health: PublishHealth,
         *,
         owner: str,
+        max_attempts: int = 10,
         on_failure: Callable[[], None] = lambda: None,
     ) -> None:
         self._store = store
         self._publish = publish
         self._health = health
         self._owner = owner
+        self._max_attempts = max_attempts
         self._on_failure = on_failure
         self._tasks: set[asyncio.Task[None]] = set()
         self._acked: list[str] = []
@@ -74,8 +76,8 @@ class FastPath:
                 self._acked.extend(sent.acked)
                 if self._marking is None or self._marking.done():
                     self._marking = self._track(self._mark_published())
-            if sent.failed:
-                await sent.record_failures(self._store, self._health)
+            if sent.error is not None or sent.held_back:
+                await sent.record_failures(self._store, self._health, self._max_attempts)
                 self._on_failure()
         except Exception:
             # The claim expires by itself and the relay publishes the message then.

@@ -14,12 +14,16 @@ log = logging.getLogger("outbox")
 class PublishHealth:
     """Shared by the fast path and the relay.
 
-    While Kafka is failing, new messages skip the fast path (they would only wait for a
-    timeout) and the relay retries them. Failures are logged on the first one, then at most
-    once per `log_every` seconds with a count of those in between, then once on recovery.
+    While Kafka is out of reach, new messages skip the fast path (they would only wait for
+    a timeout) and the relay retries them. After `reopen_after` seconds the fast path tries
+    again by itself: a worker that is not the relay's leader publishes nothing else, and
+    would otherwise never learn that Kafka is back. A message that fails for reasons of its
+    own does not close it. Outages are logged on the first failure, then at most once per
+    `log_every` seconds with a count of those in between, then once on recovery.
     """
 
     log_every: float = 30.0
+    reopen_after: float = 5.0
     clock: Callable[[], float] = time.monotonic
     producer_started: bool = False
     failing: bool = False
@@ -28,12 +32,17 @@ class PublishHealth:
     last_error: str | None = None
     _suppressed: int = field(default=0, repr=False)
     _last_logged: float = field(default=float("-inf"), repr=False)
+    _last_outage: float = field(default=float("-inf"), repr=False)
 
     @property
     def fast_path_open(self) -> bool:
-        return self.producer_started and not self.failing
+        """True when new messages should be published at once."""
+        if not self.producer_started:
+            return False
+        return not self.failing or self.clock() - self._last_outage >= self.reopen_after
 
     def published(self, count: int) -> None:
+        """Kafka acknowledged `count` messages."""
         self.published_total += count
         if self.failing and count:
             self.failing = False
@@ -43,14 +52,15 @@ class PublishHealth:
             )
             self._suppressed = 0
 
-    def failed(self, count: int, error: BaseException | str) -> None:
+    def failed(self, count: int, error: str) -> None:
+        """Kafka could not be reached for `count` messages."""
         self.failures_total += count
-        self.last_error = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
-        now = self.clock()
+        self.last_error = error
+        now = self._last_outage = self.clock()
         if not self.failing or now - self._last_logged >= self.log_every:
             log.error(
                 "publishing to Kafka failed (%s); %d message(s) stay in the outbox for retry%s",
-                self.last_error,
+                error,
                 count,
                 f"; {self._suppressed} more failure(s) since the last report"
                 if self._suppressed
@@ -61,3 +71,9 @@ class PublishHealth:
         else:
             self._suppressed += count
         self.failing = True
+
+    def faulted(self, count: int, error: str) -> None:
+        """Kafka refused `count` messages for reasons of their own; the rest may flow."""
+        self.failures_total += count
+        self.last_error = error
+        log.error("Kafka refused %d message(s): %s; they are retried, then parked", count, error)

@@ -1,4 +1,5 @@
-"""What the relay needs: a store of pending messages and a way to publish them."""
+"""What delivery needs: a store of pending messages, a way to publish them, and the
+fast-path handoff after a commit."""
 
 from __future__ import annotations
 
@@ -39,34 +40,63 @@ class PendingMessage:
 
 @dataclass(frozen=True)
 class Backlog:
-    """The outbox's state as stored."""
+    """The outbox's state as stored: what waits (and since when), and what is parked."""
 
     pending: int
     oldest_pending_created_at: datetime | None
+    parked: int = 0
+
+
+@dataclass(frozen=True)
+class Fence:
+    """The relay lease as one relay held it: its marks count only while it still does."""
+
+    holder: str
+    generation: int
+
+
+@dataclass(frozen=True)
+class SendFailure:
+    """Why one message was not acknowledged.
+
+    `outage`: Kafka could not be reached or timed out; not the message's fault, so it does
+    not count towards parking. `held_back`: not sent at all, because an older message of
+    its key failed in the same batch (sending it would break the key's order)."""
+
+    error: str
+    outage: bool = False
+    held_back: bool = False
 
 
 class OutboxStore(Protocol):
-    async def acquire_lease(self, holder: str, ttl: float) -> bool:
-        """Take or renew the relay lease; True when `holder` is the relay now."""
+    async def acquire_lease(self, holder: str, ttl: float) -> int | None:
+        """Take or renew the relay lease for `ttl` seconds of the database's clock; the
+        lease's generation while `holder` holds it, None when another worker does."""
 
     async def release_lease(self, holder: str) -> None:
         """Give the lease up so another worker can take over at once."""
 
     async def pending(self, limit: int) -> list[PendingMessage]:
-        """Unpublished, unclaimed messages, oldest first, never one that would overtake an
-        older message of the same key."""
+        """Unpublished, unclaimed, unparked messages, oldest first, never one that would
+        overtake an older message of the same key."""
 
-    async def mark_published(self, event_ids: Sequence[str]) -> None:
-        """Record that Kafka acknowledged these messages."""
+    async def mark_published(self, event_ids: Sequence[str], fence: Fence | None = None) -> int:
+        """Record that Kafka acknowledged these messages; with `fence`, only while that
+        lease generation is still held. Return how many were marked."""
 
-    async def mark_failed(self, event_ids: Sequence[str], error: str) -> None:
-        """Count a failed attempt and release any fast-path claim so the relay retries."""
-
-    async def purge_published(self, older_than: datetime) -> int:
-        """Delete messages published before `older_than`; return how many."""
+    async def mark_failed(
+        self, event_ids: Sequence[str], error: str, *, count_attempt: bool, max_attempts: int
+    ) -> None:
+        """Release any fast-path claim so the relay retries; with `count_attempt`, count
+        the attempt and park the rows that reached `max_attempts`."""
 
     async def backlog(self) -> Backlog:
-        """How many messages wait, and since when."""
+        """How many messages wait, since when, and how many are parked."""
+
+
+class Purge(Protocol):
+    async def __call__(self, limit: int) -> int:
+        """Delete at most `limit` rows that are past their retention; return how many."""
 
 
 class Dispatcher(Protocol):
@@ -81,34 +111,50 @@ class Dispatcher(Protocol):
 
 
 class Publisher(Protocol):
-    async def __call__(self, messages: Sequence[PendingMessage]) -> list[BaseException | None]:
+    async def __call__(self, messages: Sequence[PendingMessage]) -> list[SendFailure | None]:
         """Send in order and wait for Kafka's acknowledgements: None for each acknowledged
-        message, the exception for each that failed."""
+        message, a SendFailure for each that was not."""
 
 
 @dataclass(frozen=True)
 class Sent:
-    """What a Publisher call came to: the acknowledged event ids, and the failed ones with
-    the first error (they share a cause: the broker)."""
+    """What a Publisher call came to, sorted by what each outcome means."""
 
     acked: list[str]
-    failed: list[str]
-    error: BaseException | None
+    outages: list[str]
+    faults: list[str]  # the messages' own fault: counted towards parking
+    held_back: list[str]
+    error: str | None
 
     @classmethod
-    def of(
-        cls, messages: Sequence[PendingMessage], results: Sequence[BaseException | None]
-    ) -> Sent:
+    def of(cls, messages: Sequence[PendingMessage], results: Sequence[SendFailure | None]) -> Sent:
         outcomes = list(zip(messages, results, strict=True))
-        errors = [r for _, r in outcomes if r is not None]
+        failures = [r for _, r in outcomes if r is not None and not r.held_back]
         return cls(
             acked=[m.event_id for m, r in outcomes if r is None],
-            failed=[m.event_id for m, r in outcomes if r is not None],
-            error=errors[0] if errors else None,
+            outages=[m.event_id for m, r in outcomes if r is not None and r.outage],
+            faults=[
+                m.event_id for m, r in outcomes if r is not None and not (r.outage or r.held_back)
+            ],
+            held_back=[m.event_id for m, r in outcomes if r is not None and r.held_back],
+            error=failures[0].error if failures else None,
         )
 
-    async def record_failures(self, store: OutboxStore, health: PublishHealth) -> None:
-        """Count the failures and release them for the relay's next try."""
-        if self.failed and self.error is not None:
-            health.failed(len(self.failed), self.error)
-            await store.mark_failed(self.failed, str(self.error))
+    async def record_failures(
+        self, store: OutboxStore, health: PublishHealth, max_attempts: int
+    ) -> None:
+        """Release what failed for the relay's next try; count the messages' own faults
+        towards parking; report outages and faults to `health`."""
+        error = self.error or "unknown"
+        if self.outages:
+            health.failed(len(self.outages), error)
+        if self.faults:
+            health.faulted(len(self.faults), error)
+            await store.mark_failed(
+                self.faults, error, count_attempt=True, max_attempts=max_attempts
+            )
+        uncounted = self.outages + self.held_back
+        if uncounted:
+            await store.mark_failed(
+                uncounted, error, count_attempt=False, max_attempts=max_attempts
+            )

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable
-from datetime import datetime, timedelta
+from collections.abc import AsyncIterator, Mapping
 
-from users_service.domain.clock import utc_now
 from users_service.service_layer.outbox.health import PublishHealth
-from users_service.service_layer.outbox.ports import OutboxStore, Publisher, Sent
+from users_service.service_layer.outbox.ports import Fence, OutboxStore, Publisher, Purge, Sent
 
 log = logging.getLogger("outbox")
 
@@ -18,9 +17,15 @@ log = logging.getLogger("outbox")
 class OutboxRelay:
     """At-least-once delivery of the outbox.
 
-    One relay per database publishes at a time: it holds a lease row that it renews every
-    cycle. A single publisher is what keeps per-key order across workers (as Debezium's and
-    Eventuate's single readers do); the others stand by and take over when the lease lapses.
+    One relay per database publishes at a time: it holds a lease row, timed by the
+    database's clock, renewed every cycle and every third of its lifetime while a batch is
+    in flight. A single publisher is what keeps per-key order across workers (as
+    Debezium's and Eventuate's single readers do); the others stand by and take over when
+    the lease lapses. Each change of hands increments the lease's generation, and a relay
+    marks rows published only while its generation still holds the lease (fencing).
+
+    One cycle runs at a time: the loop, and at shutdown `stop()`, then `drain()`, then
+    `release()`, in that order, so a peer never takes over a batch still in flight.
     """
 
     def __init__(
@@ -33,9 +38,11 @@ class OutboxRelay:
         batch_size: int = 500,
         lease_ttl: float = 15.0,
         poll_interval: float = 1.0,
-        retention: float = 7 * 24 * 3600.0,
+        max_attempts: int = 10,
+        purges: Mapping[str, Purge] | None = None,
         purge_every: float = 60.0,
-        clock: Callable[[], datetime] = utc_now,
+        purge_batch: int = 1000,
+        purge_rounds: int = 10,
     ) -> None:
         self._store = store
         self._publish = publish
@@ -44,10 +51,15 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._lease_ttl = lease_ttl
         self._poll_interval = poll_interval
-        self._retention = timedelta(seconds=retention)
+        self._max_attempts = max_attempts
+        self._purges = dict(purges or {})
         self._purge_every = purge_every
-        self._clock = clock
+        self._purge_batch = purge_batch
+        self._purge_rounds = purge_rounds
+        self._cycle = asyncio.Lock()
         self._wakeup = asyncio.Event()
+        self._stopped = asyncio.Event()
+        self._loop: asyncio.Task[None] | None = None
         self._last_purge = float("-inf")
         self._last_error_log = float("-inf")
         self.is_leader = False
@@ -56,26 +68,100 @@ class OutboxRelay:
         """Run the next cycle now rather than at the next poll."""
         self._wakeup.set()
 
+    def start(self) -> None:
+        """Start cycling in the background (once the producer is up)."""
+        self._stopped.clear()
+        if self._loop is None or self._loop.done():
+            self._loop = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        """Stop cycling and wait for the cycle in flight to finish (with its marks)."""
+        self._stopped.set()
+        self._wakeup.set()
+        if self._loop is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop
+            self._loop = None
+
     async def run_once(self) -> int:
         """One cycle: renew the lease, publish one batch; return how many were acknowledged."""
-        self.is_leader = await self._store.acquire_lease(self.holder, self._lease_ttl)
-        if not self.is_leader:
+        async with self._cycle:
+            return await self._cycle_once()
+
+    async def drain(self, timeout: float) -> int:
+        """Publish until nothing is pending or `timeout` passes (at shutdown, after stop())."""
+        deadline = time.monotonic() + timeout
+        total = 0
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                published = await asyncio.wait_for(self.run_once(), timeout=remaining)
+            except Exception as exc:  # TimeoutError included: what is left waits for a peer
+                log.warning("outbox drain stopped: %s", type(exc).__name__)
+                break
+            total += published
+            if published == 0:
+                break
+        return total
+
+    async def release(self) -> None:
+        """Give up the lease so a surviving worker takes over without waiting for it to lapse."""
+        async with self._cycle:
+            if self.is_leader:
+                await self._store.release_lease(self.holder)
+                self.is_leader = False
+
+    async def _cycle_once(self) -> int:
+        generation = await self._store.acquire_lease(self.holder, self._lease_ttl)
+        self.is_leader = generation is not None
+        if generation is None:
             return 0
+        fence = Fence(self.holder, generation)
         await self._maybe_purge()
         batch = await self._store.pending(self._batch_size)
         if not batch:
             return 0
-        results = await self._publish(batch)
+        async with self._lease_kept(fence):
+            results = await self._publish(batch)
         sent = Sent.of(batch, results)
         if sent.acked:
-            await self._store.mark_published(sent.acked)
-            self._health.published(len(sent.acked))
-        await sent.record_failures(self._store, self._health)
+            marked = await self._store.mark_published(sent.acked, fence)
+            if marked < len(sent.acked):
+                # Another relay holds the lease now and will publish these again: a
+                # duplicate, which at-least-once allows and consumers dedup by eventId.
+                log.warning(
+                    "relay lease lost during a batch; %d acknowledged message(s) left to the "
+                    "new leader",
+                    len(sent.acked) - marked,
+                )
+                self.is_leader = False
+            self._health.published(marked)
+        await sent.record_failures(self._store, self._health, self._max_attempts)
         return len(sent.acked)
 
-    async def run(self, stopped: asyncio.Event) -> None:
-        """Cycle until `stopped` is set: at once while full batches come, else every poll."""
-        while not stopped.is_set():
+    @contextlib.asynccontextmanager
+    async def _lease_kept(self, fence: Fence) -> AsyncIterator[None]:
+        """Renew the lease every third of its lifetime while a batch is in flight: waiting
+        for metadata, sending and acknowledgements can each take a whole request timeout."""
+
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(self._lease_ttl / 3)
+                generation = await self._store.acquire_lease(self.holder, self._lease_ttl)
+                if generation != fence.generation:
+                    log.warning("relay lease lost while a batch was in flight")
+                    return
+
+        renewing = asyncio.get_running_loop().create_task(renew())
+        try:
+            yield
+        finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await renewing
+
+    async def _run(self) -> None:
+        """Cycle until stopped: at once while full batches come, else every poll."""
+        while not self._stopped.is_set():
             published = 0
             try:
                 published = await self.run_once()
@@ -89,43 +175,21 @@ class OutboxRelay:
             if published >= self._batch_size:
                 continue
             self._wakeup.clear()
-            waiters = {
-                asyncio.ensure_future(self._wakeup.wait()),
-                asyncio.ensure_future(stopped.wait()),
-            }
-            _, pending = await asyncio.wait(
-                waiters, timeout=self._poll_interval, return_when=asyncio.FIRST_COMPLETED
-            )
-            for waiter in pending:
-                waiter.cancel()
-
-    async def drain(self, timeout: float) -> int:
-        """Publish until nothing is pending or `timeout` passes (used at shutdown)."""
-        deadline = time.monotonic() + timeout
-        total = 0
-        while time.monotonic() < deadline:
-            remaining = deadline - time.monotonic()
-            try:
-                published = await asyncio.wait_for(self.run_once(), timeout=remaining)
-            except (TimeoutError, Exception) as exc:
-                log.warning("outbox drain stopped: %s", type(exc).__name__)
-                break
-            total += published
-            if published == 0:
-                break
-        return total
-
-    async def release(self) -> None:
-        """Give up the lease so a surviving worker takes over without waiting for it to lapse."""
-        if self.is_leader:
-            await self._store.release_lease(self.holder)
-            self.is_leader = False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), timeout=self._poll_interval)
 
     async def _maybe_purge(self) -> None:
         now = time.monotonic()
         if now - self._last_purge < self._purge_every:
             return
         self._last_purge = now
-        removed = await self._store.purge_published(self._clock() - self._retention)
-        if removed:
-            log.info("outbox retention removed %d published message(s)", removed)
+        for name, purge in self._purges.items():
+            removed = 0
+            # Bounded: a few thousand rows a minute, in short statements, never all at once.
+            for _ in range(self._purge_rounds):
+                count = await purge(self._purge_batch)
+                removed += count
+                if count < self._purge_batch:
+                    break
+            if removed:
+                log.info("retention removed %d %s", removed, name)

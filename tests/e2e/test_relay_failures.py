@@ -1,0 +1,121 @@
+"""The outbox relay under failure, on the real broker and PostgreSQL: a worker stopped
+mid-drain, a row Kafka will never take. Each test says what it counted."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from tests.support.backlog import seed_backlog
+from tests.support.kafka import Consumed, read_topic
+from tests.support.waiting import eventually
+from tests.support.worker import Worker
+
+
+async def set_payload(url: str, event_id: str, payload: bytes) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(
+            "UPDATE outbox SET payload = $1 WHERE event_id = $2", payload.decode(), event_id
+        )
+    finally:
+        await conn.close()
+
+
+def event_ids(messages: list[Consumed]) -> Counter[str]:
+    return Counter(m.headers["eventId"].decode() for m in messages)
+
+
+async def test_sigterm_mid_drain_then_another_worker_publishes_each_event_once(
+    worker_env: dict[str, str], workers: list[Worker], tmp_path: Path
+) -> None:
+    """The issue's trial: a backlog of 5,000, the first worker stopped while it drains it,
+    a second one drains the rest. Before: 7,000 messages for 5,000 events."""
+    topic = worker_env["KAFKA_USER_CREATED_TOPIC"]
+    seeded = await seed_backlog(worker_env["DATABASE_URL"], topic, 5000)
+    env = {**worker_env, "OUTBOX_BATCH_SIZE": "50"}
+    first = Worker(env, tmp_path, name="first")
+    workers.append(first)
+    first.start()
+    await first.wait_serving(kafka=False)
+
+    async def draining() -> bool:
+        return bool((await first.verification())["outbox"]["publishedTotal"] >= 200)
+
+    await eventually(draining, timeout=60, interval=0.02, what="the first worker draining")
+    assert first.terminate(timeout=30) == 0
+
+    second = Worker(env, tmp_path, name="second")
+    workers.append(second)
+    second.start()
+    messages = await read_topic(topic, expect=len(seeded), timeout=120, settle=3.0)
+    counts = event_ids(messages)
+    duplicates = sum(n - 1 for n in counts.values())
+    print(f"\nsent 5000; on the topic {len(messages)}, distinct {len(counts)}, dupes {duplicates}")
+    assert set(counts) == {s.event_id for s in seeded}
+    assert duplicates == 0
+
+
+async def test_a_row_kafka_never_takes_is_parked_and_the_rows_behind_it_flow(
+    worker_env: dict[str, str], workers: list[Worker], tmp_path: Path
+) -> None:
+    """A value over the producer's 1,000,000-byte limit at the head of the backlog. Before:
+    it failed itself and every later row of its batch, every cycle, for good."""
+    topic = worker_env["KAFKA_USER_CREATED_TOPIC"]
+    url = worker_env["DATABASE_URL"]
+    [huge] = await seed_backlog(url, topic, 1, prefix="huge")
+    await set_payload(url, huge.event_id, b'{"padding": "' + b"x" * 1_100_000 + b'"}')
+    behind = await seed_backlog(url, topic, 20, prefix="behind")
+    worker = Worker({**worker_env, "OUTBOX_MAX_ATTEMPTS": "3"}, tmp_path)
+    workers.append(worker)
+    worker.start()
+    messages = await read_topic(topic, expect=len(behind), timeout=60)
+    assert set(event_ids(messages)) == {s.event_id for s in behind}
+
+    async def parked() -> bool:
+        outbox = (await worker.verification())["outbox"]
+        return bool(outbox["parked"] == 1 and outbox["pending"] == 0)
+
+    await eventually(parked, timeout=60, what="the huge row parked, nothing else pending")
+    status = await worker.verification()
+    assert "MessageSizeTooLarge" in (status["outbox"]["lastError"] or "")
+    assert status["outbox"]["kafkaAvailable"]  # one bad row does not close the fast path
+
+
+LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
+HAVE_LIBFAKETIME = LIBFAKETIME.exists()
+
+
+async def test_a_worker_whose_clock_runs_30s_ahead_never_takes_a_live_lease(
+    worker_env: dict[str, str], workers: list[Worker], tmp_path: Path
+) -> None:
+    """Two workers on one backlog, one of them on a host clock 30 s ahead (libfaketime).
+    Leases timed by each worker's own clock let it take the live lease and publish beside
+    the leader; timed by the database's clock, it waits its turn."""
+    if not HAVE_LIBFAKETIME:
+        pytest.fail(f"{LIBFAKETIME} is missing: `make test` installs Debian's faketime")
+    topic = worker_env["KAFKA_USER_CREATED_TOPIC"]
+    env = {**worker_env, "OUTBOX_BATCH_SIZE": "20"}
+    skewed = {
+        **env,
+        "LD_PRELOAD": str(LIBFAKETIME),
+        "FAKETIME": "+30s",
+        "FAKETIME_DONT_FAKE_MONOTONIC": "1",  # asyncio's timers stay sane
+    }
+    for name, settings in (("punctual", env), ("ahead", skewed)):
+        worker = Worker(settings, tmp_path, name=name)
+        workers.append(worker)
+        worker.start()
+    # Both relays up and polling before the backlog appears: they compete for it.
+    await asyncio.gather(*(w.wait_serving() for w in workers))
+    seeded = await seed_backlog(worker_env["DATABASE_URL"], topic, 3000)
+    messages = await read_topic(topic, expect=len(seeded), timeout=120, settle=3.0)
+    counts = event_ids(messages)
+    duplicates = sum(n - 1 for n in counts.values())
+    print(f"\nsent 3000; on the topic {len(messages)}, distinct {len(counts)}, dupes {duplicates}")
+    assert set(counts) == {s.event_id for s in seeded}
+    assert duplicates == 0

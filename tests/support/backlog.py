@@ -1,0 +1,70 @@
+"""A backlog written straight to the database, in bulk: users and their pending events,
+as if Kafka had been down while they were created."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tests.support.messages import user_created_message
+from users_service.adapters.storage import schema
+from users_service.adapters.storage.database import make_database
+from users_service.adapters.storage.migrations import migrate
+from users_service.adapters.storage.unit_of_work import encode_headers
+from users_service.domain.clock import utc_now_ms
+from users_service.domain.model import User, new_id
+
+FAKE_HASH = "$2b$04$" + "b" * 53
+
+
+@dataclass(frozen=True)
+class Seeded:
+    """One pending event as stored: its id, key and exact value."""
+
+    event_id: str
+    key: str
+    value: bytes
+
+
+async def seed_backlog(url: str, topic: str, count: int, prefix: str = "backlog") -> list[Seeded]:
+    """`count` users and their pending USER_CREATED rows, 1,000 per transaction."""
+    await migrate(url)
+    db = make_database(url)
+    await db.connect()
+    seeded: list[Seeded] = []
+    try:
+        for start in range(0, count, 1000):
+            users, rows = [], []
+            for n in range(start, min(start + 1000, count)):
+                user = User(
+                    new_id(), f"{prefix} {n}", f"{prefix}{n}@example.com", utc_now_ms(), FAKE_HASH
+                )
+                event = user_created_message(user, topic)
+                users.append(
+                    {
+                        "id": user.id,
+                        "nombre": user.nombre,
+                        "email": user.email,
+                        "password_hash": user.password_hash,
+                        "created_at": user.created_at,
+                    }
+                )
+                rows.append(
+                    {
+                        "event_id": event.event_id,
+                        "aggregate_type": event.aggregate_type,
+                        "aggregate_id": user.id,
+                        "event_type": event.event_type,
+                        "topic": topic,
+                        "message_key": event.key,
+                        "payload": event.payload.decode(),
+                        "headers": encode_headers(event.headers),
+                        "created_at": event.created_at,
+                    }
+                )
+                seeded.append(Seeded(event.event_id, event.key, event.payload))
+            async with db.transaction():
+                await db.execute_many(schema.users.insert(), users)
+                await db.execute_many(schema.outbox.insert(), rows)
+    finally:
+        await db.disconnect()
+    return seeded
