@@ -97,4 +97,5 @@ async def create_users(stream: StreamT[Any]) -> None:
         groups: dict[str, list[EventT[Any]]] = defaultdict(list)
         for event in events:
             groups[_ordering_key(event)].append(event)
-        await asyncio.gather(*(_settle_in_order(g) for g in groups.values()))
+        async with app.lifecycle.working():
+            await asyncio.gather(*(_settle_in_order(g) for g in groups.values()))

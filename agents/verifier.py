@@ -32,7 +32,8 @@ async def verify_user_created(stream: StreamT[Any]) -> None:
     """Check USER_CREATED events in batches; count outcomes; never die on a bad message."""
     async for events in cast(Stream[Any], stream).take_events(200, within=0.2):
         messages = [(e.message.key, e.message.value, dict(e.message.headers or {})) for e in events]
-        reasons = await _until_checked(messages)
+        async with app.lifecycle.working():
+            reasons = await _until_checked(messages)
         for event, reason in zip(events, reasons, strict=True):
             if reason:
                 log.warning(

@@ -62,6 +62,11 @@ class UsersApp(faust.App):
             topic_replication_factor=settings.kafka_replication_factor,
             # Faust's /router and /table endpoints expose internals and no tables exist here;
             # "/" (Faust's index, {"status": "OK"}) stays as the liveness check.
+            # Faust waits, without a limit, for every event in flight before it stops the
+            # consumer. Both agents are idempotent (command id, event id), and a command
+            # whose outcome is not durable is never acknowledged, so its offset is not
+            # committed: stopping without that wait loses nothing, and it stays bounded.
+            stream_wait_empty=False,
             web_router_enabled=False,
             web_tables_enabled=False,
             web_bind=settings.web_bind,

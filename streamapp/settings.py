@@ -53,6 +53,7 @@ class Settings:
     outbox_max_attempts: int = 10
     outbox_retention: float = 7 * 24 * 3600.0
     shutdown_flush_timeout: float = 5.0
+    shutdown_grace: float = 25.0
     data_dir: str = ".cache/faust"
 
     @property
@@ -198,6 +199,7 @@ def load_settings(
         shutdown_flush_timeout=get(
             "SHUTDOWN_FLUSH_TIMEOUT", _positive_float, defaults.shutdown_flush_timeout
         ),
+        shutdown_grace=get("SHUTDOWN_GRACE", _positive_float, defaults.shutdown_grace),
         data_dir=get("FAUST_DATA_DIR", _nonempty, defaults.data_dir),
     )
     if settings.outbox_lease_ttl <= settings.kafka_request_timeout:
@@ -206,5 +208,10 @@ def load_settings(
         raise SettingsError(
             f"OUTBOX_LEASE_TTL={settings.outbox_lease_ttl:g} must be longer than "
             f"KAFKA_REQUEST_TIMEOUT={settings.kafka_request_timeout:g}"
+        )
+    if settings.shutdown_grace <= settings.shutdown_flush_timeout:
+        raise SettingsError(
+            f"SHUTDOWN_GRACE={settings.shutdown_grace:g} must be longer than "
+            f"SHUTDOWN_FLUSH_TIMEOUT={settings.shutdown_flush_timeout:g}"
         )
     return settings

@@ -23,6 +23,7 @@ from streamapp.services import (
     KafkaGate,
     RelayService,
     ShutdownDrain,
+    ShutdownWatchdog,
     TopicsService,
 )
 from streamapp.settings import Settings
@@ -161,6 +162,11 @@ def wire(app: faust.App, settings: Settings) -> Wiring:
         ),
         relay_service=RelayService(relay, health, **services),
         shutdown=ShutdownDrain(
-            lifecycle, fast_path, relay, health, settings.shutdown_flush_timeout
+            lifecycle,
+            fast_path,
+            relay,
+            health,
+            settings.shutdown_flush_timeout,
+            ShutdownWatchdog(settings.shutdown_grace),
         ),
     )

@@ -66,3 +66,10 @@ def test_faust_broker_url_lists_every_broker() -> None:
 def test_relay_lease_must_outlast_a_kafka_request() -> None:
     with pytest.raises(SettingsError, match="OUTBOX_LEASE_TTL"):
         load_settings({"OUTBOX_LEASE_TTL": "5", "KAFKA_REQUEST_TIMEOUT": "10"}, dotenv=None)
+
+
+def test_the_shutdown_grace_must_exceed_each_step_of_the_shutdown() -> None:
+    with pytest.raises(SettingsError, match="SHUTDOWN_GRACE"):
+        load_settings({"SHUTDOWN_GRACE": "5", "SHUTDOWN_FLUSH_TIMEOUT": "5"}, dotenv=None)
+    settings = load_settings({"SHUTDOWN_GRACE": "20"}, dotenv=None)
+    assert (settings.shutdown_grace, settings.shutdown_flush_timeout) == (20.0, 5.0)

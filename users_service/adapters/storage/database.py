@@ -62,4 +62,8 @@ def make_database(url: str) -> databases.Database:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         return databases.Database(url)  # type: ignore[no-untyped-call]
     # Bounded pool; the statement cache is safe because no DDL runs after migrations.
-    return databases.Database(url, min_size=1, max_size=10, command_timeout=10)  # type: ignore[no-untyped-call]
+    # `timeout` bounds each new connection: asyncpg's default waits 60 s for a host that
+    # does not answer, which would hold a request (or a shutdown) that long.
+    return databases.Database(  # type: ignore[no-untyped-call]
+        url, min_size=1, max_size=10, command_timeout=10, timeout=5
+    )
