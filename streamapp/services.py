@@ -94,19 +94,52 @@ class KafkaGate(mode.Service):
             await self.sleep(delay)
 
 
+TOPICS_BACKOFF = Backoff(first=0.5, most=5.0)
+
+
 class TopicsService(mode.Service):
     """Creates the service's topics (partitions, replication) once the producer is up.
 
-    Faust declares only its internal topics; source topics are expected to exist.
+    Faust declares only its internal topics; source topics are expected to exist. A
+    broker can refuse for a while even after it answered ("All brokers are currently
+    fenced" right after a restart, a controller moving): each topic is retried with
+    backoff for up to `give_up_after` seconds, instead of the worker exiting at once.
     """
 
-    def __init__(self, topics: list[TopicT], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        topics: list[TopicT],
+        *,
+        backoff: Backoff = TOPICS_BACKOFF,
+        give_up_after: float = 120.0,
+        **kwargs: Any,
+    ) -> None:
         self.topics = topics
+        self.backoff = backoff
+        self.give_up_after = give_up_after
         super().__init__(**kwargs)
 
     async def on_start(self) -> None:
         for topic in self.topics:
-            await topic.maybe_declare()
+            await self._declare(topic)
+
+    async def _declare(self, topic: TopicT) -> None:
+        deadline = time.monotonic() + self.give_up_after
+        for delay in self.backoff.delays():
+            try:
+                await topic.maybe_declare()
+                return
+            except Exception as exc:
+                if self.should_stop or time.monotonic() + delay > deadline:
+                    raise
+                self.log.warning(
+                    "could not declare topic %s yet (%s: %s); retrying in %.1fs",
+                    topic.get_topic_name(),
+                    type(exc).__name__,
+                    exc,
+                    delay,
+                )
+                await self.sleep(delay)
 
 
 class RelayService(mode.Service):

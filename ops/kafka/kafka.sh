@@ -27,7 +27,8 @@ props=$state/server.properties
 log() { echo "kafka: $*" >&2; }
 
 fetch_jars() {
-  if [ -f "$libs/.complete" ]; then return; fi
+  # The marker, and the newest jar the pom asks for (a checkout that adds one refetches).
+  if [ -f "$libs/.complete" ] && compgen -G "$libs/kafka-tools-*.jar" >/dev/null; then return; fi
   command -v mvn >/dev/null || { log "mvn is needed to fetch Kafka's jars (apt-get install maven)"; exit 1; }
   command -v java >/dev/null || { log "java 17 is needed (apt-get install openjdk-17-jre-headless)"; exit 1; }
   log "fetching Kafka's jars from Maven Central into $libs"
@@ -63,7 +64,20 @@ share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 # Like most production clusters: a topic the service forgot to declare is an error here too.
 auto.create.topics.enable=false
+# The controller fences a broker whose heartbeats stop for this long (default 9 s). On a
+# loaded 2-core machine the combined controller+broker missed its own heartbeats and was
+# fenced: topic creation then failed with "All brokers are currently fenced".
+broker.session.timeout.ms=30000
 PROPS
+  cat > "$state/log4j2-tools.properties" <<LOG
+status = warn
+appender.console.type = Console
+appender.console.name = console
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = warn
+rootLogger.appenderRef.console.ref = console
+LOG
   cat > "$state/log4j2.properties" <<LOG
 status = warn
 appender.file.type = File
@@ -81,6 +95,19 @@ LOG
 }
 
 classpath() { echo "$libs/*"; }
+
+tool() {
+  # Kafka's command-line tools, logging to their own file, not the broker's.
+  java -Xmx256m -Dlog4j2.configurationFile="$state/log4j2-tools.properties" \
+       -cp "$(classpath)" "$@" >> "$logs/tools.log" 2>&1
+}
+
+can_create_topics() {
+  # A broker that answers may still be fenced by its controller: only a topic creation
+  # shows it can serve the service's start. The topic is tiny and kept (idempotent).
+  tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$host:$port" --create \
+       --if-not-exists --topic kafka-sh.ready --partitions 1 --replication-factor 1
+}
 
 java_cmd() {
   java -Xms256m -Xmx1g -XX:+UseG1GC -Djava.awt.headless=true \
@@ -133,7 +160,15 @@ up() {
     if [ $SECONDS -ge $deadline ]; then log "not answering after ${start_timeout}s"; exit 1; fi
     sleep 0.5
   done
-  log "up (pid $(cat "$pidfile"))"
+  until can_create_topics; do
+    if [ $SECONDS -ge $deadline ]; then
+      log "answers, but cannot create a topic after ${start_timeout}s; the end of $logs/tools.log:"
+      tail -n 20 "$logs/tools.log" >&2
+      exit 1
+    fi
+    sleep 1
+  done
+  log "up (pid $(cat "$pidfile")), and creates topics"
 }
 
 down() {

@@ -9,7 +9,9 @@ from aiokafka.errors import KafkaError
 
 
 async def broker_answers(brokers: Sequence[str], timeout: float) -> bool:
-    """True when a broker of the list answers a metadata request within `timeout`."""
+    """True when a broker of the list answers a metadata request within `timeout` and the
+    answer names at least one broker: a KRaft broker that its controller has fenced (at
+    start, or after missing heartbeats) answers, but lists none, and cannot serve."""
     client = AIOKafkaClient(
         bootstrap_servers=list(brokers),
         request_timeout_ms=int(timeout * 1000),
@@ -17,7 +19,7 @@ async def broker_answers(brokers: Sequence[str], timeout: float) -> bool:
     )
     try:
         await client.bootstrap()
-        return True
+        return bool(client.cluster.brokers())
     except (KafkaError, OSError):
         return False
     finally:
