@@ -47,6 +47,8 @@ class Settings:
     web_bind: str = "0.0.0.0"
     web_port: int = 6066
     bcrypt_rounds: int = 12
+    hash_workers: int = 0  # 0: one per core
+    hash_queue: int = 16
     outbox_poll_interval: float = 1.0
     outbox_batch_size: int = 500
     outbox_lease_ttl: float = 15.0
@@ -185,6 +187,8 @@ def load_settings(
         web_bind=get("WEB_BIND", _nonempty, defaults.web_bind),
         web_port=get("WEB_PORT", _bounded_int(1, 65535), defaults.web_port),
         bcrypt_rounds=get("BCRYPT_ROUNDS", _bounded_int(4, 31), defaults.bcrypt_rounds),
+        hash_workers=get("HASH_WORKERS", _bounded_int(0, 256), defaults.hash_workers),
+        hash_queue=get("HASH_QUEUE", _bounded_int(0, 100_000), defaults.hash_queue),
         outbox_poll_interval=get(
             "OUTBOX_POLL_INTERVAL", _positive_float, defaults.outbox_poll_interval
         ),

@@ -125,7 +125,11 @@ def wire(app: faust.App, settings: Settings) -> Wiring:
         users=UsersService(
             uow=unit_of_work,
             queries=DatabaseUsers(database),
-            passwords=BcryptHasher(settings.bcrypt_rounds),
+            passwords=BcryptHasher(
+                settings.bcrypt_rounds,
+                workers=settings.hash_workers or None,
+                queue=settings.hash_queue,
+            ),
             encoder=RecordEncoder(),
             user_created_topic=settings.user_created_topic,
             user_create_rejected_topic=settings.user_create_rejected_topic,

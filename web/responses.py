@@ -15,6 +15,7 @@ from users_service.domain.errors import (
     IdempotencyKeyReused,
     InvalidInput,
     OutcomeUnknown,
+    Overloaded,
     StorageUnavailable,
     UsersError,
 )
@@ -60,6 +61,13 @@ def from_service_error(exc: UsersError) -> ApiError:
             exc.code,
             "this Idempotency-Key was used with a different request body",
             fields={"Idempotency-Key": "was used with a different body"},
+        )
+    if isinstance(exc, Overloaded):
+        return ApiError(
+            503,
+            exc.code,
+            "too many sign-ups are being processed; retry shortly",
+            headers=RETRY_SOON,
         )
     if isinstance(exc, OutcomeUnknown):
         return ApiError(

@@ -136,11 +136,11 @@ class FakeHasher:
     def __init__(self) -> None:
         self.calls: list[str] = []
 
-    async def hash(self, password: str) -> str:
+    async def hash(self, password: str, *, shed: bool = False) -> str:
         self.calls.append(password)
         return "$2b$04$" + password.encode().hex()[:53].ljust(53, "x")
 
-    async def verify(self, password: str, password_hash: str) -> bool:
+    async def verify(self, password: str, password_hash: str, *, shed: bool = False) -> bool:
         return await self.hash(password) == password_hash
 
 

@@ -19,9 +19,8 @@ Client = TestClient[Any, Any]
 async def start_app(the_app: UsersApp, database_url: str, **settings: Any) -> Wiring:
     """Wire the shared app anew on `database_url` (bcrypt at cost 4), migrated and
     connected; Kafka stays off."""
-    wiring = wire(
-        the_app, replace(the_app.settings, database_url=database_url, bcrypt_rounds=4, **settings)
-    )
+    overrides = {"bcrypt_rounds": 4, **settings}
+    wiring = wire(the_app, replace(the_app.settings, database_url=database_url, **overrides))
     the_app.provide(wiring)
     await migrate(database_url)
     await wiring.database.connect()

@@ -56,6 +56,12 @@ class StorageUnavailable(UsersError):
     code = "database_unavailable"
 
 
+class Overloaded(UsersError):
+    """Too many requests are waiting for bcrypt already; this one was not started."""
+
+    code = "overloaded"
+
+
 class OutcomeUnknown(StorageUnavailable):
     """The connection broke while a transaction committed, and the database could not be
     asked since: the writes may or may not have happened. Retrying is safe only where the

@@ -89,11 +89,12 @@ class UnitOfWorkFactory(Protocol):
 
 
 class PasswordHasher(Protocol):
-    async def hash(self, password: str) -> str:
-        """Hash a password off the event loop."""
+    async def hash(self, password: str, *, shed: bool = False) -> str:
+        """Hash a password off the event loop; with `shed`, raise Overloaded rather than
+        wait when too much hashing is queued already."""
 
-    async def verify(self, password: str, password_hash: str) -> bool:
-        """Check a password against a stored hash, off the event loop."""
+    async def verify(self, password: str, password_hash: str, *, shed: bool = False) -> bool:
+        """Check a password against a stored hash, off the event loop (bounded likewise)."""
 
 
 class EventEncoder(Protocol):

@@ -66,7 +66,7 @@ class UsersService:
         """
         registration = validate_registration(body)
         if idempotency_key is None:
-            return await self._create(registration, command_id=None)
+            return await self._create(registration, command_id=None, shed=True)
         # Errors are not stored: validation and "email taken" answer the same way again.
         fingerprint = body_fingerprint(body)
         replayed = await self._replay(idempotency_key, fingerprint, registration.password)
@@ -74,7 +74,10 @@ class UsersService:
             return replayed
         try:
             return await self._create(
-                registration, command_id=None, idempotency=(idempotency_key, fingerprint)
+                registration,
+                command_id=None,
+                idempotency=(idempotency_key, fingerprint),
+                shed=True,
             )
         except (EmailAlreadyRegistered, IdempotencyKeyTaken):
             # A concurrent request with the same key may have won the race.
@@ -129,7 +132,9 @@ class UsersService:
             user = await uow.users.get(found[1]) if found else None
         if found is None or user is None:
             return None
-        if found[0] != fingerprint or not await self.passwords.verify(password, user.password_hash):
+        if found[0] != fingerprint or not await self.passwords.verify(
+            password, user.password_hash, shed=True
+        ):
             raise IdempotencyKeyReused(key)
         return user
 
@@ -139,12 +144,14 @@ class UsersService:
         *,
         command_id: str | None,
         idempotency: tuple[str, str] | None = None,
+        shed: bool = False,
     ) -> User:
         # Cheap early answer for the common duplicate, before paying for bcrypt;
         # the unique index still decides races.
         if await self.queries.email_exists(registration.email):
             raise EmailAlreadyRegistered(registration.email)
-        password_hash = await self.passwords.hash(registration.password)
+        # HTTP sheds load (a 503 the client retries); a command waits: Kafka keeps the rest.
+        password_hash = await self.passwords.hash(registration.password, shed=shed)
         now = self.clock()
         user = User(
             id=self.ids(),
