@@ -121,6 +121,14 @@ class UsersApp(faust.App):
         """Where poison commands are parked."""
         return self.wiring.dead_letters
 
+    def on_webserver_init(self, web: Any) -> None:
+        """Server limits Faust does not expose: aiohttp keeps an idle keep-alive connection
+        for an hour by default; a flood of idle clients would hold sockets that long."""
+        super().on_webserver_init(web)
+        runner = getattr(web, "_runner", None)  # Faust's aiohttp AppRunner, not started yet
+        if runner is not None:
+            runner._kwargs["keepalive_timeout"] = self.settings.http_keepalive_timeout
+
     async def _drain(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         # on_before_shutdown runs while the producer is still up.
         if self._wiring is not None:

@@ -32,19 +32,21 @@ log = logging.getLogger("users")
 
 
 class DatabaseService(mode.Service):
-    """Connects and migrates before the web server opens; disconnects last."""
+    """Migrates, and connects the pools, before the web server opens; disconnects last."""
 
-    def __init__(self, database: databases.Database, url: str, **kwargs: Any) -> None:
-        self.database = database
+    def __init__(self, pools: Sequence[databases.Database], url: str, **kwargs: Any) -> None:
+        self.pools = list(pools)
         self.url = url
         super().__init__(**kwargs)
 
     async def on_start(self) -> None:
         await migrate(self.url)
-        await self.database.connect()
+        for pool in self.pools:
+            await pool.connect()
 
     async def on_stop(self) -> None:
-        await self.database.disconnect()
+        for pool in self.pools:
+            await pool.disconnect()
 
 
 GATE_BACKOFF = Backoff(first=0.25, most=2.0)

@@ -38,12 +38,15 @@ class Settings:
     command_batch_size: int = 8
     database_retry_timeout: float = 300.0
     http_max_body_bytes: int = 64 * 1024
+    http_keepalive_timeout: float = 75.0
     idempotency_ttl: float = 24 * 3600.0
     kafka_partitions: int = 3
     kafka_replication_factor: int = 1
     kafka_request_timeout: float = 10.0
     kafka_session_timeout: float = 10.0
     database_url: str = "sqlite:///./.cache/users.sqlite3"
+    database_pool_size: int = 10
+    database_pool_timeout: float = 5.0
     web_bind: str = "0.0.0.0"
     web_port: int = 6066
     bcrypt_rounds: int = 12
@@ -169,6 +172,9 @@ def load_settings(
         database_retry_timeout=get(
             "DATABASE_RETRY_TIMEOUT", _positive_float, defaults.database_retry_timeout
         ),
+        http_keepalive_timeout=get(
+            "HTTP_KEEPALIVE_TIMEOUT", _positive_float, defaults.http_keepalive_timeout
+        ),
         http_max_body_bytes=get(
             "HTTP_MAX_BODY_BYTES", _bounded_int(256, 16 * 1024 * 1024), defaults.http_max_body_bytes
         ),
@@ -184,6 +190,12 @@ def load_settings(
             "KAFKA_SESSION_TIMEOUT", _positive_float, defaults.kafka_session_timeout
         ),
         database_url=get("DATABASE_URL", _database_url, defaults.database_url),
+        database_pool_size=get(
+            "DATABASE_POOL_SIZE", _bounded_int(1, 1000), defaults.database_pool_size
+        ),
+        database_pool_timeout=get(
+            "DATABASE_POOL_TIMEOUT", _positive_float, defaults.database_pool_timeout
+        ),
         web_bind=get("WEB_BIND", _nonempty, defaults.web_bind),
         web_port=get("WEB_PORT", _bounded_int(1, 65535), defaults.web_port),
         bcrypt_rounds=get("BCRYPT_ROUNDS", _bounded_int(4, 31), defaults.bcrypt_rounds),

@@ -82,9 +82,13 @@ def assigned_partitions(app: faust.App) -> Callable[[], int]:
 
 def wire(app: faust.App, settings: Settings) -> Wiring:
     """Build the service for `app` from `settings`; nothing connects until the app starts."""
-    database = make_database(settings.database_url)
+    # Three pools, so that no flood of one kind of work starves another: requests and
+    # commands; the relay (its lease renewal above all); the verifier.
+    database = make_database(settings.database_url, max_size=settings.database_pool_size)
+    relay_pool = make_database(settings.database_url, max_size=2)
+    verifier_pool = make_database(settings.database_url, max_size=2)
     health = PublishHealth()
-    store = DatabaseOutboxStore(database)
+    store = DatabaseOutboxStore(relay_pool)
     publisher = KafkaPublisher(app)
     holder = worker_identity()
     relay = OutboxRelay(
@@ -98,7 +102,7 @@ def wire(app: faust.App, settings: Settings) -> Wiring:
         max_attempts=settings.outbox_max_attempts,
         purges={
             "published outbox rows": partial(store.purge_published, settings.outbox_retention),
-            "expired idempotency keys": DatabaseIdempotencyKeys(database).purge_expired,
+            "expired idempotency keys": DatabaseIdempotencyKeys(relay_pool).purge_expired,
         },
     )
     fast_path = FastPath(
@@ -113,9 +117,14 @@ def wire(app: faust.App, settings: Settings) -> Wiring:
     claim_ttl = settings.kafka_request_timeout * 3
 
     def unit_of_work() -> DatabaseUnitOfWork:
-        return DatabaseUnitOfWork(database, fast_path, claim_ttl=claim_ttl)
+        return DatabaseUnitOfWork(
+            database,
+            fast_path,
+            claim_ttl=claim_ttl,
+            acquire_timeout=settings.database_pool_timeout,
+        )
 
-    verifications = DatabaseVerificationStore(database)
+    verifications = DatabaseVerificationStore(verifier_pool)
     verifier = Verifier(verifications, USER_CREATED_SHAPE)
     lifecycle = Lifecycle()
     services: dict[str, Any] = {"loop": app.loop, "beacon": app.beacon}
@@ -124,7 +133,7 @@ def wire(app: faust.App, settings: Settings) -> Wiring:
         database=database,
         users=UsersService(
             uow=unit_of_work,
-            queries=DatabaseUsers(database),
+            queries=DatabaseUsers(database, timeout=settings.database_pool_timeout),
             passwords=BcryptHasher(
                 settings.bcrypt_rounds,
                 workers=settings.hash_workers or None,
@@ -146,7 +155,9 @@ def wire(app: faust.App, settings: Settings) -> Wiring:
         ),
         lifecycle=lifecycle,
         dead_letters=DeadLetters(app, settings.user_create_dlq_topic),
-        database_service=DatabaseService(database, settings.database_url, **services),
+        database_service=DatabaseService(
+            [database, relay_pool, verifier_pool], settings.database_url, **services
+        ),
         kafka_gate=KafkaGate(settings.kafka_brokers, **services),
         topics_service=TopicsService(
             [

@@ -9,7 +9,7 @@ import pytest
 
 from streamapp.app import app
 from streamapp.wiring import Wiring
-from tests.support.web import Client, ClientFactory, start_app, web_client
+from tests.support.web import Client, ClientFactory, start_app, stop_app, web_client
 
 
 @pytest.fixture
@@ -25,7 +25,7 @@ async def wiring(database_url: str, app_settings: dict[str, Any]) -> AsyncIterat
     try:
         yield wired
     finally:
-        await wired.database.disconnect()
+        await stop_app(wired)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from openapi_spec_validator import validate
 
 from streamapp.app import app
 from streamapp.wiring import Wiring
-from tests.support.web import Client, ClientFactory, start_app, web_client
+from tests.support.web import Client, ClientFactory, start_app, stop_app, web_client
 from users_service import contracts
 from users_service.adapters.storage import schema
 
@@ -30,8 +30,9 @@ OPENAPI = contracts.load("openapi")
 
 @pytest.fixture
 def app_settings() -> dict[str, Any]:
-    """A small body limit, so the 413 cases stay small."""
-    return {"http_max_body_bytes": 4096}
+    """A small body limit, so the 413 cases stay small; a hashing queue deep enough for
+    the bursts here (shedding has its own test, test_overload)."""
+    return {"http_max_body_bytes": 4096, "hash_queue": 64}
 
 
 async def count(c: Wiring, table: sa.Table) -> int:
@@ -197,7 +198,7 @@ async def test_keys_survive_a_restart_and_expire(
         client = await web_client(aiohttp_client)
         first = await (await client.post(URL, json=BODY, headers=headers)).json()
     finally:
-        await c.database.disconnect()
+        await stop_app(c)
     # Another worker (a new wiring on the same database) replays it.
     c = await start_app(app, database_url, idempotency_ttl=60)
     app.provide(replace(c, users=replace(c.users, clock=lambda: now[0])))
@@ -209,7 +210,7 @@ async def test_keys_survive_a_restart_and_expire(
         resp = await client.post(URL, json=BODY, headers=headers)
         assert resp.status == 409  # a new request now: that email is taken
     finally:
-        await c.database.disconnect()
+        await stop_app(c)
 
 
 async def test_concurrent_retries_with_one_key_create_one_user(

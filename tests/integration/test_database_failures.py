@@ -14,7 +14,7 @@ from streamapp.app import app
 from tests.support.services import POSTGRES_URL
 from tests.support.tcp_proxy import TcpProxy, Trap
 from tests.support.waiting import eventually
-from tests.support.web import Client, ClientFactory, start_app, web_client
+from tests.support.web import Client, ClientFactory, start_app, stop_app, web_client
 from users_service.adapters.storage.migrations import migrate
 
 URL = "/users/v1/users"
@@ -59,7 +59,7 @@ async def proxied(
         yield await web_client(aiohttp_client), proxy
     finally:
         await proxy.cut()
-        await wiring.database.disconnect()
+        await stop_app(wiring)
 
 
 async def test_connections_ended_by_an_administrator_are_503_then_it_recovers(
@@ -79,7 +79,7 @@ async def test_connections_ended_by_an_administrator_are_503_then_it_recovers(
         resp = await client.post(URL, json={**BODY, "email": "cris@example.com"})
         assert resp.status == 201
     finally:
-        await wiring.database.disconnect()
+        await stop_app(wiring)
 
 
 async def test_a_read_only_node_after_failover_is_503_not_500(
@@ -94,7 +94,7 @@ async def test_a_read_only_node_after_failover_is_503_not_500(
             resp = await client.post(URL, json=BODY)
             assert_unavailable(resp.status, dict(resp.headers), await resp.json())
         finally:
-            await wiring.database.disconnect()
+            await stop_app(wiring)
     finally:
         await admin("ALTER DATABASE users_test RESET default_transaction_read_only")
     assert await stored_users() == 0
@@ -149,7 +149,7 @@ async def test_a_commit_whose_outcome_cannot_be_learned_says_so_and_a_keyed_retr
         assert retry.status == 201  # the first request's user, not a 409
         assert await stored_users() == 1
     finally:
-        await wiring.database.disconnect()
+        await stop_app(wiring)
 
 
 async def test_a_missing_table_is_a_bug_answered_500_in_json_not_503_forever(
@@ -162,4 +162,4 @@ async def test_a_missing_table_is_a_bug_answered_500_in_json_not_503_forever(
         assert resp.status == 500
         assert (await resp.json())["error"]["code"] == "internal_error"
     finally:
-        await wiring.database.disconnect()
+        await stop_app(wiring)

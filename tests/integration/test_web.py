@@ -13,7 +13,7 @@ from streamapp.app import app
 from streamapp.wiring import Wiring
 from tests.support.services import POSTGRES_URL
 from tests.support.tcp_proxy import TcpProxy
-from tests.support.web import ClientFactory, start_app, web_client
+from tests.support.web import ClientFactory, start_app, stop_app, web_client
 from users_service.adapters.storage import schema
 
 URL = "/users/v1/users"
@@ -135,7 +135,7 @@ async def test_unreachable_database_is_503_and_nothing_is_half_written(
         assert resp.status == 503
         assert (await resp.json())["error"]["code"] == "database_unavailable"
     finally:
-        await c.database.disconnect()
+        await stop_app(c)
     direct = await start_app(app, postgres_url)
     try:
         assert (
@@ -143,4 +143,4 @@ async def test_unreachable_database_is_503_and_nothing_is_half_written(
             == 0
         )
     finally:
-        await direct.database.disconnect()
+        await stop_app(direct)

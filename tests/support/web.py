@@ -23,8 +23,15 @@ async def start_app(the_app: UsersApp, database_url: str, **settings: Any) -> Wi
     wiring = wire(the_app, replace(the_app.settings, database_url=database_url, **overrides))
     the_app.provide(wiring)
     await migrate(database_url)
-    await wiring.database.connect()
+    for pool in wiring.database_service.pools:
+        await pool.connect()
     return wiring
+
+
+async def stop_app(wiring: Wiring) -> None:
+    """Disconnect every pool `start_app` connected."""
+    for pool in wiring.database_service.pools:
+        await pool.disconnect()
 
 
 async def web_client(aiohttp_client: ClientFactory) -> Client:

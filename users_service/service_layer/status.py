@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -35,10 +37,23 @@ class StatusReport:
         return round((self.at - since).total_seconds(), 3) if since else None
 
 
+@dataclass
+class _Stored:
+    """The last reading of the database, and when it was taken."""
+
+    at: float = float("-inf")
+    value: tuple[Reconciliation, Backlog] | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
 @dataclass(frozen=True)
 class ServiceStatus:
     """Reads the stores and this worker's in-memory state; raises StorageUnavailable when
-    the database cannot be reached (the stores translate driver errors themselves)."""
+    the database cannot be reached (the stores translate driver errors themselves).
+
+    The database's part (reconciliation scans two tables) is read at most once per
+    `cache_for` seconds, however many callers ask at once: a flood of status requests is
+    one query a second, not one each."""
 
     verifications: VerificationStore
     outbox: OutboxStore
@@ -47,11 +62,13 @@ class ServiceStatus:
     relay: OutboxRelay
     partitions_assigned: Callable[[], int]
     clock: Callable[[], datetime] = utc_now
+    cache_for: float = 1.0
+    monotonic: Callable[[], float] = time.monotonic
+    _stored: _Stored = field(default_factory=_Stored, repr=False)
 
     async def report(self) -> StatusReport:
         """What the verifier found, what still waits to be published, and Kafka's state."""
-        reconciliation = await self.verifications.reconcile()
-        backlog = await self.outbox.backlog()
+        reconciliation, backlog = await self._stored_state()
         return StatusReport(
             at=self.clock(),
             partitions_assigned=self.partitions_assigned(),
@@ -64,3 +81,11 @@ class ServiceStatus:
             kafka_available=self.health.fast_path_open,
             relay_leader=self.relay.is_leader,
         )
+
+    async def _stored_state(self) -> tuple[Reconciliation, Backlog]:
+        stored = self._stored
+        async with stored.lock:  # one reading at a time; those who waited share it
+            if stored.value is None or self.monotonic() - stored.at >= self.cache_for:
+                stored.value = (await self.verifications.reconcile(), await self.outbox.backlog())
+                stored.at = self.monotonic()
+            return stored.value

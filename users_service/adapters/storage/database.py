@@ -53,8 +53,9 @@ class DatabaseAccess:
         self._clock = clock
 
 
-def make_database(url: str) -> databases.Database:
-    """A Database object for `url` (connect() is the caller's, at start-up)."""
+def make_database(url: str, *, max_size: int = 10) -> databases.Database:
+    """A Database object for `url` with a pool of at most `max_size` connections
+    (connect() is the caller's, at start-up)."""
     url = normalize_url(url)
     if is_sqlite(url):
         path = url.split(":///", 1)[1] if ":///" in url else ""
@@ -65,5 +66,5 @@ def make_database(url: str) -> databases.Database:
     # `timeout` bounds each new connection: asyncpg's default waits 60 s for a host that
     # does not answer, which would hold a request (or a shutdown) that long.
     return databases.Database(  # type: ignore[no-untyped-call]
-        url, min_size=1, max_size=10, command_timeout=10, timeout=5
+        url, min_size=1, max_size=max_size, command_timeout=10, timeout=5
     )

@@ -50,10 +50,12 @@ def unavailable(exc: BaseException) -> StorageUnavailable:
 
 
 @asynccontextmanager
-async def unavailable_as_storage_error() -> AsyncIterator[None]:
-    """Turn 'cannot reach the database' into StorageUnavailable (a 503, not a 500)."""
+async def unavailable_as_storage_error(timeout: float | None = None) -> AsyncIterator[None]:
+    """Turn 'cannot reach the database' into StorageUnavailable (a 503, not a 500); with
+    `timeout`, so is waiting longer than that (for a free connection, mostly)."""
     try:
-        yield
+        async with asyncio.timeout(timeout):
+            yield
     except Exception as exc:
         if is_unavailable(exc):
             raise unavailable(exc) from exc

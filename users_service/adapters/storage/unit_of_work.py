@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -118,10 +119,12 @@ class DatabaseUnitOfWork:
         dispatcher: Dispatcher | None = None,
         *,
         claim_ttl: float = 30.0,
+        acquire_timeout: float | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._db = database
         self._dispatcher = dispatcher
+        self._acquire_timeout = acquire_timeout
         self.users = DatabaseUsers(database)
         self.outbox = DatabaseOutbox(
             database,
@@ -134,7 +137,9 @@ class DatabaseUnitOfWork:
 
     async def __aenter__(self) -> DatabaseUnitOfWork:
         try:
-            self._transaction = await self._db.transaction().__aenter__()
+            # Taking a connection from a busy pool is bounded: a 503, not an endless wait.
+            async with asyncio.timeout(self._acquire_timeout):
+                self._transaction = await self._db.transaction().__aenter__()
         except Exception as exc:
             if is_unavailable(exc):
                 self._forget_broken_connection()

@@ -37,11 +37,12 @@ class DatabaseUsers:
     work or on their own (autocommit); either way an unreachable database is
     StorageUnavailable."""
 
-    def __init__(self, database: databases.Database) -> None:
+    def __init__(self, database: databases.Database, timeout: float | None = None) -> None:
         self._db = database
+        self._timeout = timeout
 
     async def email_exists(self, email: str) -> bool:
-        async with unavailable_as_storage_error():
+        async with unavailable_as_storage_error(self._timeout):
             return await _EMAIL_EXISTS.fetch_one(self._db, email=email) is not None
 
     async def add(self, user: User) -> None:
@@ -60,7 +61,7 @@ class DatabaseUsers:
             raise
 
     async def get(self, user_id: str) -> User | None:
-        async with unavailable_as_storage_error():
+        async with unavailable_as_storage_error(self._timeout):
             row = await self._db.fetch_one(
                 schema.users.select().where(schema.users.c.id == user_id)
             )
@@ -70,7 +71,7 @@ class DatabaseUsers:
         query = schema.users.select().order_by(schema.users.c.id).limit(limit)
         if after is not None:
             query = query.where(schema.users.c.id > after)
-        async with unavailable_as_storage_error():
+        async with unavailable_as_storage_error(self._timeout):
             rows = await self._db.fetch_all(query)
         return [row_to_user(row) for row in rows]
 
