@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run worker migrate test test-tools test-unit lint kafka-up kafka-down db-up db-down services-up bench clean
+.PHONY: install run worker migrate test test-tools test-unit soak lint kafka-up kafka-down db-up db-down services-up bench clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
@@ -59,6 +59,10 @@ lint: install
 
 bench: install services-up
 	$(BIN)/python -m bench
+
+# About five minutes of load while Kafka, PostgreSQL and workers fail (not part of test).
+soak: install services-up
+	$(BIN)/python -m bench.soak
 
 clean:
 	ops/kafka/kafka.sh reset || true

@@ -21,6 +21,7 @@ import mode
 from faust.types import TopicT
 
 from users_service.adapters.kafka.probe import broker_answers
+from users_service.adapters.storage.errors import is_unavailable
 from users_service.adapters.storage.migrations import migrate
 from users_service.service_layer.lifecycle import Lifecycle
 from users_service.service_layer.outbox.fast_path import FastPath
@@ -31,25 +32,55 @@ from users_service.service_layer.retry import Backoff
 log = logging.getLogger("users")
 
 
-class DatabaseService(mode.Service):
-    """Migrates, and connects the pools, before the web server opens; disconnects last."""
+GATE_BACKOFF = Backoff(first=0.25, most=2.0)
+DATABASE_BACKOFF = Backoff(first=0.5, most=5.0)
 
-    def __init__(self, pools: Sequence[databases.Database], url: str, **kwargs: Any) -> None:
+
+class DatabaseService(mode.Service):
+    """Migrates, and connects the pools, before the web server opens; disconnects last.
+
+    A database that cannot be reached at start is waited for, with backoff and a warning
+    at a bounded rate, as Kafka is behind its gate: the worker does not exit and
+    crash-loop, it starts once the database answers. Other errors stop the start."""
+
+    def __init__(
+        self,
+        pools: Sequence[databases.Database],
+        url: str,
+        *,
+        backoff: Backoff = DATABASE_BACKOFF,
+        log_every: float = 30.0,
+        **kwargs: Any,
+    ) -> None:
         self.pools = list(pools)
         self.url = url
+        self.backoff = backoff
+        self.log_every = log_every
         super().__init__(**kwargs)
 
     async def on_start(self) -> None:
-        await migrate(self.url)
-        for pool in self.pools:
-            await pool.connect()
+        started, last_log = time.monotonic(), float("-inf")
+        for delay in self.backoff.delays():
+            try:
+                await migrate(self.url)
+                for pool in self.pools:
+                    await pool.connect()
+                return
+            except Exception as exc:
+                if self.should_stop or not is_unavailable(exc):
+                    raise
+                if time.monotonic() - last_log >= self.log_every:
+                    last_log = time.monotonic()
+                    self.log.warning(
+                        "the database does not answer (%s); waiting (%.0fs so far)",
+                        type(exc).__name__,
+                        last_log - started,
+                    )
+            await self.sleep(delay)
 
     async def on_stop(self) -> None:
         for pool in self.pools:
             await pool.disconnect()
-
-
-GATE_BACKOFF = Backoff(first=0.25, most=2.0)
 
 
 class KafkaGate(mode.Service):

@@ -10,7 +10,7 @@ import uuid
 from pathlib import Path
 
 from tests.support.kafka import produce, read_topic
-from tests.support.services import POSTGRES_URL
+from tests.support.services import POSTGRES_URL, free_port
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.waiting import eventually
 from tests.support.worker import Worker
@@ -55,3 +55,31 @@ async def test_sigterm_while_the_database_is_down_exits_in_time_and_loses_no_com
     second.start()
     [created] = await read_topic(worker_env["KAFKA_USER_CREATED_TOPIC"], expect=1, timeout=60)
     assert created.headers["commandId"] == command["commandId"].encode()
+
+
+async def test_a_worker_started_while_the_database_is_down_waits_for_it(
+    worker_env: dict[str, str], workers: list[Worker], tmp_path: Path
+) -> None:
+    """As with Kafka: it waits (and says so) instead of exiting, and starts once it can."""
+    proxy = TcpProxy("127.0.0.1", 5432)
+    proxy.port = free_port()  # the database's address, with nothing listening there yet
+    env = {**worker_env, "DATABASE_URL": POSTGRES_URL.replace(":5432/", f":{proxy.port}/")}
+    worker = Worker(env, tmp_path)
+    workers.append(worker)
+    worker.start()
+
+    async def waiting() -> bool:
+        worker.assert_alive()
+        return "database" in worker.log_text() and "waiting" in worker.log_text()
+
+    await eventually(waiting, timeout=30, what="the worker waiting for the database")
+    worker.assert_alive()
+    await proxy.start()  # the database is back
+    try:
+        await worker.wait_serving(timeout=60)
+        status, _, _ = await worker.post_user(
+            {"nombre": "Late", "email": "late@example.com", "password": "correct-horse"}
+        )
+        assert status == 201
+    finally:
+        await proxy.cut()

@@ -6,7 +6,9 @@ from __future__ import annotations
 import sqlite3
 
 import asyncpg
+import psycopg
 import pytest
+import sqlalchemy.exc
 
 from users_service.adapters.storage.errors import is_unavailable
 
@@ -25,6 +27,13 @@ from users_service.adapters.storage.errors import is_unavailable
         asyncpg.InterfaceError("cannot perform operation: connection is closed"),
         sqlite3.OperationalError("database is locked"),
         sqlite3.OperationalError("unable to open database file"),
+        # The migrations' synchronous driver, as SQLAlchemy wraps it.
+        sqlalchemy.exc.OperationalError(
+            "SELECT 1", {}, psycopg.OperationalError("connection failed: Connection refused")
+        ),
+        sqlalchemy.exc.OperationalError(
+            "SELECT 1", {}, sqlite3.OperationalError("database is locked")
+        ),
     ],
     ids=lambda e: type(e).__name__ + ":" + str(e)[:30],
 )
@@ -40,6 +49,10 @@ def test_these_mean_unavailable(error: BaseException) -> None:
         asyncpg.UndefinedTableError('relation "users" does not exist'),
         asyncpg.UniqueViolationError("duplicate key value"),
         ValueError("a bug"),
+        sqlalchemy.exc.OperationalError(
+            "SELECT 1", {}, sqlite3.OperationalError("no such table: x")
+        ),
+        sqlalchemy.exc.ProgrammingError("SELECT 1", {}, psycopg.errors.UndefinedTable("no users")),
     ],
     ids=lambda e: type(e).__name__ + ":" + str(e)[:30],
 )

@@ -14,6 +14,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import asyncpg
+import psycopg
+import sqlalchemy.exc
 
 from users_service.domain.errors import StorageUnavailable
 
@@ -33,6 +35,14 @@ UNIQUE_VIOLATIONS: tuple[type[BaseException], ...] = (
 
 def is_unavailable(exc: BaseException) -> bool:
     """True when `exc` says the database is out of reach or refusing work for now."""
+    if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.orig is not None:
+        # The migrations' synchronous driver, wrapped by SQLAlchemy.
+        orig = exc.orig
+        if isinstance(orig, psycopg.OperationalError):
+            return getattr(orig, "sqlstate", None) in (None, *UNAVAILABLE_SQLSTATES) or (
+                str(getattr(orig, "sqlstate", "")).startswith("08")
+            )
+        return is_unavailable(orig)
     if isinstance(exc, OSError | asyncio.TimeoutError | asyncpg.PostgresConnectionError):
         return True  # refused, reset, timed out; SQLSTATE class 08
     if isinstance(exc, asyncpg.PostgresError):
