@@ -36,12 +36,47 @@ GATE_BACKOFF = Backoff(first=0.25, most=2.0)
 DATABASE_BACKOFF = Backoff(first=0.5, most=5.0)
 
 
-class DatabaseService(mode.Service):
+class WaitingService(mode.Service):
+    """A service whose start waits for a dependency instead of failing the worker's:
+    `attempt()` until it says True, with backoff, warning at most every `log_every`
+    seconds. The services after it in the boot order wait with it."""
+
+    what = "a dependency"
+
+    def __init__(self, *, backoff: Backoff, log_every: float = 30.0, **kwargs: Any) -> None:
+        self.backoff = backoff
+        self.log_every = log_every
+        super().__init__(**kwargs)
+
+    async def attempt(self) -> bool:
+        """One try; True once the dependency serves (raise to fail the start)."""
+        raise NotImplementedError
+
+    async def on_start(self) -> None:
+        started, last_log = time.monotonic(), float("-inf")
+        for delay in self.backoff.delays():
+            if self.should_stop:
+                return
+            if await self.attempt():
+                if time.monotonic() - started > 1:
+                    self.log.info("%s answers; starting", self.what)
+                return
+            if time.monotonic() - last_log >= self.log_every:
+                last_log = time.monotonic()
+                self.log.warning(
+                    "%s does not answer; waiting (%.0fs so far)", self.what, last_log - started
+                )
+            await self.sleep(delay)
+
+
+class DatabaseService(WaitingService):
     """Migrates, and connects the pools, before the web server opens; disconnects last.
 
-    A database that cannot be reached at start is waited for, with backoff and a warning
-    at a bounded rate, as Kafka is behind its gate: the worker does not exit and
-    crash-loop, it starts once the database answers. Other errors stop the start."""
+    A database that cannot be reached at start is waited for, as Kafka is behind its
+    gate: the worker does not exit and crash-loop, it starts once the database answers.
+    Any other error stops the start."""
+
+    what = "the database"
 
     def __init__(
         self,
@@ -49,46 +84,34 @@ class DatabaseService(mode.Service):
         url: str,
         *,
         backoff: Backoff = DATABASE_BACKOFF,
-        log_every: float = 30.0,
         **kwargs: Any,
     ) -> None:
         self.pools = list(pools)
         self.url = url
-        self.backoff = backoff
-        self.log_every = log_every
-        super().__init__(**kwargs)
+        super().__init__(backoff=backoff, **kwargs)
 
-    async def on_start(self) -> None:
-        started, last_log = time.monotonic(), float("-inf")
-        for delay in self.backoff.delays():
-            try:
-                await migrate(self.url)
-                for pool in self.pools:
-                    await pool.connect()
-                return
-            except Exception as exc:
-                if self.should_stop or not is_unavailable(exc):
-                    raise
-                if time.monotonic() - last_log >= self.log_every:
-                    last_log = time.monotonic()
-                    self.log.warning(
-                        "the database does not answer (%s); waiting (%.0fs so far)",
-                        type(exc).__name__,
-                        last_log - started,
-                    )
-            await self.sleep(delay)
+    async def attempt(self) -> bool:
+        try:
+            await migrate(self.url)
+            for pool in self.pools:
+                await pool.connect()
+        except Exception as exc:
+            if is_unavailable(exc):
+                return False
+            raise
+        return True
 
     async def on_stop(self) -> None:
         for pool in self.pools:
             await pool.disconnect()
 
 
-class KafkaGate(mode.Service):
-    """Finishes starting only once Kafka answers; the services after it wait for that.
+class KafkaGate(WaitingService):
+    """Finishes starting only once Kafka serves; the services after it wait for that.
 
     Faust starts its producer and consumer with the app, and a worker whose broker is down
-    at that moment exits. Placed before them, this waits (with backoff, logging at a
-    bounded rate) while the web server, started earlier, already serves.
+    at that moment exits. Placed before them, this waits while the web server, started
+    earlier, already serves (and new events wait in the outbox).
     """
 
     def __init__(
@@ -97,34 +120,15 @@ class KafkaGate(mode.Service):
         *,
         probe_timeout: float = 2.0,
         backoff: Backoff = GATE_BACKOFF,
-        log_every: float = 30.0,
         **kwargs: Any,
     ) -> None:
         self.brokers = list(brokers)
         self.probe_timeout = probe_timeout
-        self.backoff = backoff
-        self.log_every = log_every
-        super().__init__(**kwargs)
+        self.what = f"Kafka at {','.join(self.brokers)}"
+        super().__init__(backoff=backoff, **kwargs)
 
-    async def on_start(self) -> None:
-        last_log = float("-inf")
-        started = time.monotonic()
-        for delay in self.backoff.delays():
-            if self.should_stop:
-                return
-            if await broker_answers(self.brokers, self.probe_timeout):
-                if time.monotonic() - started > 1:
-                    self.log.info("Kafka answers at %s; starting its services", self.brokers)
-                return
-            if time.monotonic() - last_log >= self.log_every:
-                last_log = time.monotonic()
-                self.log.warning(
-                    "Kafka at %s does not answer (waiting %.0fs so far); HTTP keeps serving and "
-                    "new events wait in the outbox",
-                    self.brokers,
-                    last_log - started,
-                )
-            await self.sleep(delay)
+    async def attempt(self) -> bool:
+        return await broker_answers(self.brokers, self.probe_timeout)
 
 
 TOPICS_BACKOFF = Backoff(first=0.5, most=5.0)

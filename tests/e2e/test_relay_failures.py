@@ -10,7 +10,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from tests.support.backlog import seed_backlog
+from tests.support.backlog import Seeded, seed_backlog
 from tests.support.kafka import Consumed, read_topic
 from tests.support.waiting import eventually
 from tests.support.worker import Worker
@@ -24,6 +24,18 @@ async def set_payload(url: str, event_id: str, payload: bytes) -> None:
         )
     finally:
         await conn.close()
+
+
+def assert_each_published_once(messages: list[Consumed], seeded: list[Seeded]) -> None:
+    """Every seeded event is on the topic, none twice; prints the counts."""
+    counts = event_ids(messages)
+    duplicates = sum(n - 1 for n in counts.values())
+    print(
+        f"\nsent {len(seeded)}; on the topic {len(messages)}, distinct {len(counts)}, "
+        f"duplicates {duplicates}"
+    )
+    assert set(counts) == {s.event_id for s in seeded}
+    assert duplicates == 0
 
 
 def event_ids(messages: list[Consumed]) -> Counter[str]:
@@ -53,11 +65,7 @@ async def test_sigterm_mid_drain_then_another_worker_publishes_each_event_once(
     workers.append(second)
     second.start()
     messages = await read_topic(topic, expect=len(seeded), timeout=120, settle=3.0)
-    counts = event_ids(messages)
-    duplicates = sum(n - 1 for n in counts.values())
-    print(f"\nsent 5000; on the topic {len(messages)}, distinct {len(counts)}, dupes {duplicates}")
-    assert set(counts) == {s.event_id for s in seeded}
-    assert duplicates == 0
+    assert_each_published_once(messages, seeded)
 
 
 async def test_a_row_kafka_never_takes_is_parked_and_the_rows_behind_it_flow(
@@ -114,8 +122,4 @@ async def test_a_worker_whose_clock_runs_30s_ahead_never_takes_a_live_lease(
     await asyncio.gather(*(w.wait_serving() for w in workers))
     seeded = await seed_backlog(worker_env["DATABASE_URL"], topic, 3000)
     messages = await read_topic(topic, expect=len(seeded), timeout=120, settle=3.0)
-    counts = event_ids(messages)
-    duplicates = sum(n - 1 for n in counts.values())
-    print(f"\nsent 3000; on the topic {len(messages)}, distinct {len(counts)}, dupes {duplicates}")
-    assert set(counts) == {s.event_id for s in seeded}
-    assert duplicates == 0
+    assert_each_published_once(messages, seeded)

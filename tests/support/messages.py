@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from models.events import RecordEncoder
 from users_service.domain.model import OutboxMessage, User, new_id, user_created
+
+ANA = User(
+    "0190a0b0-0000-7000-8000-000000000001",
+    "Ana",
+    "ana@example.com",
+    datetime(2026, 1, 1, tzinfo=UTC),
+    "$2b$04$" + "a" * 53,
+)
 
 
 def user_created_message(user: User, topic: str = "user.created") -> OutboxMessage:

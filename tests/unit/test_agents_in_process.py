@@ -10,7 +10,6 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any
 
 import faust
@@ -29,21 +28,14 @@ from tests.support.fakes import (
     FakeUsers,
     FakeVerificationStore,
 )
-from tests.support.messages import user_created_message
+from tests.support.messages import ANA, user_created_message
 from tests.support.waiting import eventually
 from users_service.domain.commands import Poison
 from users_service.domain.errors import StorageUnavailable
-from users_service.domain.model import User
 from users_service.service_layer.users import UsersService
 from users_service.service_layer.verifier import Verifier
 
-USER = User(
-    "0190a0b0-0000-7000-8000-000000000001",
-    "Ana",
-    "ana@example.com",
-    datetime(2026, 1, 1, tzinfo=UTC),
-    "$2b$04$" + "a" * 53,
-)
+USER = ANA
 
 
 class FakeDeadLetters:

@@ -4,24 +4,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from models.events import USER_CREATED_SHAPE
 from tests.support.fakes import FakeVerificationStore
+from tests.support.messages import ANA
 from users_service.domain.model import User
 from users_service.domain.verification import VerificationOutcome, check_shape
 from users_service.service_layer.verifier import Verifier
 
-USER = User(
-    "0190a0b0-0000-7000-8000-000000000001",
-    "Ana",
-    "ana@example.com",
-    datetime(2026, 1, 1, tzinfo=UTC),
-    "$2b$04$" + "a" * 53,
-)
+USER = ANA
 EVENT_ID = "0190a0b0-0000-7000-8000-0000000000ee"
 
 
