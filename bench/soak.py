@@ -55,6 +55,7 @@ class Tally:
     created_ids: set[str] = field(default_factory=set)
     commands_acked: dict[str, str] = field(default_factory=dict)  # commandId -> kind
     poison_acked: int = 0
+    failed_steps: list[str] = field(default_factory=list)
     log: list[str] = field(default_factory=list)
 
     def say(self, started: float, what: str) -> None:
@@ -173,6 +174,12 @@ async def postgres(action: str) -> None:
     await process.wait()
 
 
+async def restart_postgres() -> None:
+    await postgres("down")
+    await asyncio.sleep(3)
+    await postgres("up")
+
+
 async def restart_worker(
     workers: list[Worker], index: int, how: str, tally: Tally, t0: float
 ) -> None:
@@ -204,23 +211,30 @@ async def chaos(workers: list[Worker], tally: Tally, seconds: float, t0: float) 
     for what, step in steps:
         await asyncio.sleep(gap)
         tally.say(t0, what)
-        if step == "kafka":
-            await asyncio.to_thread(kafka_script, "down")
-            await asyncio.sleep(20)
-            await asyncio.to_thread(kafka_script, "up")
-        elif step == "postgres":
-            await postgres("down")
-            await asyncio.sleep(3)
-            await postgres("up")
-        elif step[0] == "both":
-            await asyncio.gather(
-                restart_worker(workers, step[1], "SIGTERM", tally, t0),
-                postgres("down"),
-            )
-            await postgres("up")
-        else:
-            await restart_worker(workers, step[1], step[0], tally, t0)
+        try:
+            await fault(step, workers, tally, t0)
+        except Exception as exc:  # reported, and the run fails; the next steps still run
+            tally.failed_steps.append(f"{what}: {exc!r}"[:300])
+            tally.say(t0, f"step failed: {exc!r}"[:300])
+            continue
         tally.say(t0, "recovered")
+
+
+async def fault(step: Any, workers: list[Worker], tally: Tally, t0: float) -> None:
+    """Inject one fault and wait until the system is back."""
+    if step == "kafka":
+        await asyncio.to_thread(kafka_script, "down")
+        await asyncio.sleep(20)
+        await asyncio.to_thread(kafka_script, "up")
+    elif step == "postgres":
+        await restart_postgres()
+    elif step[0] == "both":
+        # The new worker waits for the database at start: both run at once.
+        await asyncio.gather(
+            restart_worker(workers, step[1], "SIGTERM", tally, t0), restart_postgres()
+        )
+    else:
+        await restart_worker(workers, step[1], step[0], tally, t0)
 
 
 async def settle(workers: list[Worker], seconds: float) -> None:
@@ -303,6 +317,7 @@ async def reconcile(run: str, tally: Tally) -> tuple[list[str], bool]:
     ]
     ok = not (without_outcome or users_without_event or bad_5xx or outcome_without_event)
     ok = ok and tally.created_ids <= stored and poison_parked == tally.poison_acked
+    ok = ok and not tally.failed_steps
     lines = [
         f"Machine: {machine()}",
         "",
@@ -321,6 +336,7 @@ async def reconcile(run: str, tally: Tally) -> tuple[list[str], bool]:
     ]
     if bad_5xx:
         lines.append(f"Undocumented 5xx: {bad_5xx}")
+    lines += [f"Failed step: {step}" for step in tally.failed_steps]
     return lines, ok
 
 

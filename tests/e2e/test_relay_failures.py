@@ -4,6 +4,7 @@ mid-drain, a row Kafka will never take. Each test says what it counted."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 
 from tests.support.backlog import Seeded, seed_backlog
 from tests.support.kafka import Consumed, read_topic
+from tests.support.services import kafka_script
 from tests.support.waiting import eventually
 from tests.support.worker import Worker
 
@@ -123,3 +125,47 @@ async def test_a_worker_whose_clock_runs_30s_ahead_never_takes_a_live_lease(
     seeded = await seed_backlog(worker_env["DATABASE_URL"], topic, 3000)
     messages = await read_topic(topic, expect=len(seeded), timeout=120, settle=3.0)
     assert_each_published_once(messages, seeded)
+
+
+async def test_a_worker_that_is_not_the_leader_reopens_its_fast_path_after_an_outage(
+    worker_env: dict[str, str], workers: list[Worker], tmp_path: Path
+) -> None:
+    """Before: after one Kafka blip a non-leader's fast path stayed closed for good (only a
+    publish of its own could reopen it, and it had nothing else to publish)."""
+    env = {**worker_env, "KAFKA_REQUEST_TIMEOUT": "3", "OUTBOX_LEASE_TTL": "6"}
+    for name in ("one", "two"):
+        worker = Worker(env, tmp_path, name=name)
+        workers.append(worker)
+        worker.start()
+    await asyncio.gather(*(w.wait_serving() for w in workers))
+
+    async def follower() -> Worker | None:
+        statuses = [await w.verification() for w in workers]
+        leaders = [s["outbox"]["relayLeader"] for s in statuses]
+        return workers[leaders.index(False)] if leaders.count(True) == 1 else None
+
+    other = await eventually(follower, timeout=30, what="one leader, one follower")
+    assert other is not None
+    await asyncio.to_thread(kafka_script, "down")
+    try:
+        status, _, _ = await other.post_user(
+            {"nombre": "Blip", "email": "blip@example.com", "password": "correct-horse"}
+        )
+        assert status == 201  # stored; its fast-path send fails: the fast path closes
+
+        async def closed() -> bool:
+            return not (await other.verification())["outbox"]["kafkaAvailable"]
+
+        await eventually(closed, timeout=30, what="the follower's fast path closed")
+    finally:
+        await asyncio.to_thread(kafka_script, "up")
+    before = (await other.verification())["outbox"]["publishedTotal"]
+
+    async def fast_path_publishes() -> bool:
+        # A new sign-up on the follower goes out through its own fast path again.
+        n = uuid.uuid4().hex[:6]
+        body = {"nombre": "After", "email": f"after-{n}@example.com", "password": "pass-word"}
+        await other.post_user(body)
+        return bool((await other.verification())["outbox"]["publishedTotal"] > before)
+
+    await eventually(fast_path_publishes, timeout=60, interval=1.0, what="the follower publishing")
