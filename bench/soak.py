@@ -291,7 +291,14 @@ async def reconcile(run: str, tally: Tally) -> tuple[list[str], bool]:
         for s, n in tally.statuses.items()
         if s.startswith("5") and s.split(":", 1)[-1] not in DOCUMENTED_503
     }
-    poison_parked = sum(1 for m in dlq if m.headers.get("dlq.reason") in POISON_REASONS)
+    # A poison value can be parked twice (redelivered after a crash): count distinct ones.
+    poison_parked = len(
+        {
+            (m.headers.get("dlq.source.partition"), m.headers.get("dlq.source.offset"))
+            for m in dlq
+            if m.headers.get("dlq.reason") in POISON_REASONS
+        }
+    )
     distinct_events = sum(len(v) for v in events_by_user.values())
     twice = sum(len(v) > 1 for v in events_by_user.values())
     rows: list[tuple[str, object]] = [
@@ -300,7 +307,7 @@ async def reconcile(run: str, tally: Tally) -> tuple[list[str], bool]:
         ("... parked on the DLQ instead", sum(c in parked_commands for c in acked)),
         ("**commands without any outcome (lost)**", len(without_outcome)),
         ("outcomes whose event is missing from its topic", len(outcome_without_event)),
-        ("poison values sent / parked on the DLQ", f"{tally.poison_acked} / {poison_parked}"),
+        ("poison values sent / parked on the DLQ (distinct)", f"{tally.poison_acked} / {poison_parked}"),
         ("users stored", len(stored)),
         (
             "users answered 201 over HTTP / of them stored",
