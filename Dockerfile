@@ -5,5 +5,8 @@ WORKDIR /app
 COPY . .
 RUN pip install --no-cache-dir . && useradd --create-home app && mkdir -p /app/.cache && chown app /app/.cache
 USER app
+# Inside a container the port must be reachable from outside it; the host decides who
+# reaches the container (docker-compose.yml publishes it on loopback only).
+ENV WEB_BIND=0.0.0.0
 EXPOSE 6066
 CMD ["users-service", "worker", "--loglevel=info"]

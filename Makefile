@@ -35,6 +35,8 @@ run: install kafka-up
 	@echo "Starting the worker on :$${WEB_PORT:-6066}. From another terminal:"
 	@echo "  curl -i -X POST localhost:$${WEB_PORT:-6066}/users/v1/users -H 'Content-Type: application/json' \\"
 	@echo "       -d '{\"nombre\": \"Ana\", \"email\": \"ana@example.com\", \"password\": \"correct-horse\"}'"
+	@echo "  TOKEN=\$$($(BIN)/users-service token --scope users:read --scope ops:read)"
+	@echo "  curl -s localhost:$${WEB_PORT:-6066}/users/v1/users -H \"Authorization: Bearer \$$TOKEN\""
 	$(BIN)/users-service worker --loglevel=info
 
 # The schema to head (workers also migrate at start), for DATABASE_URL or .env's.

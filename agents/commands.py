@@ -94,6 +94,10 @@ async def create_users(stream: StreamT[Any]) -> None:
     ):
         for event in events:
             event.message.incref()
+        if not app.lifecycle.accepting_requests:
+            # Shutting down: start nothing new. The references stay taken, so these are
+            # not acknowledged, and Kafka gives them to the next worker.
+            continue
         groups: dict[str, list[EventT[Any]]] = defaultdict(list)
         for event in events:
             groups[_ordering_key(event)].append(event)

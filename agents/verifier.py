@@ -31,9 +31,17 @@ user_created_topic = app.topic(
 async def verify_user_created(stream: StreamT[Any]) -> None:
     """Check USER_CREATED events in batches; count outcomes; never die on a bad message."""
     async for events in cast(Stream[Any], stream).take_events(200, within=0.2):
+        # As for commands: a reference per message, given back once it is checked, so an
+        # event cut off by a stop is not acknowledged unchecked (faust-streaming #606).
+        for event in events:
+            event.message.incref()
+        if not app.lifecycle.accepting_requests:
+            continue  # shutting down: the next worker checks these
         messages = [(e.message.key, e.message.value, dict(e.message.headers or {})) for e in events]
         async with app.lifecycle.working():
             reasons = await _until_checked(messages)
+        for event in events:
+            event.ack()
         for event, reason in zip(events, reasons, strict=True):
             if reason:
                 log.warning(

@@ -18,6 +18,7 @@ from typing import Any
 import psutil
 
 from tests.support.services import empty_postgres, kafka_script, require_kafka
+from tests.support.web import TEST_JWT_SECRET
 from tests.support.worker import Worker
 
 BENCH_DB_URL = os.environ.get(
@@ -83,6 +84,7 @@ def worker_env(database_url: str, tmp: Path, **extra: str) -> dict[str, str]:
         "KAFKA_USER_CREATE_DLQ_TOPIC": f"user.create.dlq.bench-{run}",
         "DATABASE_URL": database_url,
         "BCRYPT_ROUNDS": "4",
+        "AUTH_JWT_SECRET": TEST_JWT_SECRET,
         "FAUST_DATA_DIR": str(tmp / f"faust-{run}"),
     }
     env.update(extra)

@@ -34,6 +34,7 @@ from aiokafka import AIOKafkaProducer
 from bench.harness import BENCH_DB_URL, RESULTS_DIR, machine
 from tests.support.kafka import read_topic
 from tests.support.services import KAFKA, ROOT, empty_postgres, kafka_script, require_kafka
+from tests.support.web import TEST_JWT_SECRET
 from tests.support.worker import Worker
 
 DOCUMENTED_503 = {"database_unavailable", "outcome_unknown", "overloaded", "shutting_down"}
@@ -76,6 +77,7 @@ def worker_env(run: str, data_dir: Path) -> dict[str, str]:
         "KAFKA_SESSION_TIMEOUT": "6",
         "DATABASE_URL": BENCH_DB_URL,
         "BCRYPT_ROUNDS": "4",
+        "AUTH_JWT_SECRET": TEST_JWT_SECRET,
         "OUTBOX_POLL_INTERVAL": "0.2",
         "OUTBOX_LEASE_TTL": "8",
         "SHUTDOWN_GRACE": "15",
@@ -307,7 +309,7 @@ async def reconcile(run: str, tally: Tally) -> tuple[list[str], bool]:
         ("... parked on the DLQ instead", sum(c in parked_commands for c in acked)),
         ("**commands without any outcome (lost)**", len(without_outcome)),
         ("outcomes whose event is missing from its topic", len(outcome_without_event)),
-        ("poison values sent / parked on the DLQ (distinct)", f"{tally.poison_acked} / {poison_parked}"),
+        ("poison sent / parked on the DLQ (distinct)", f"{tally.poison_acked} / {poison_parked}"),
         ("users stored", len(stored)),
         (
             "users answered 201 over HTTP / of them stored",

@@ -16,5 +16,9 @@ class CreateUser(faust.Record, include_metadata=False, serializer="json"):
     commandId: str
     nombre: str
     email: str
-    password: str
-    requestedAt: Optional[str] = None  # noqa: UP045 - Faust reads the annotation at runtime
+    # One of the two: a bcrypt hash the producer made (cost at least BCRYPT_ROUNDS), so no
+    # plaintext password rests on the topic; or the password, where the service accepts it
+    # (COMMANDS_ACCEPT_PLAINTEXT_PASSWORD).
+    passwordHash: Optional[str] = None  # noqa: UP045 - Faust reads the annotation at runtime
+    password: Optional[str] = None  # noqa: UP045
+    requestedAt: Optional[str] = None  # noqa: UP045

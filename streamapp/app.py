@@ -3,6 +3,7 @@ found by autodiscovery of the `agents` and `web` packages."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import Any, cast
 
@@ -10,12 +11,13 @@ import faust
 from faust.app.base import BootStrategy
 from mode import ServiceT
 
-from streamapp.settings import Settings, SettingsError, load_settings
+from streamapp.settings import Settings, SettingsError, kafka_credentials_of, load_settings
 from streamapp.wiring import Wiring, wire
 from users_service.adapters.kafka.dead_letters import DeadLetters
 from users_service.adapters.kafka.quiet_logs import quiet_kafka_client_logs
-from users_service.adapters.storage.log_redaction import redact_query_logs
+from users_service.adapters.log_redaction import install_log_redaction
 from users_service.service_layer.lifecycle import Lifecycle
+from users_service.service_layer.ports import TokenVerifier
 from users_service.service_layer.status import ServiceStatus
 from users_service.service_layer.users import UsersService
 from users_service.service_layer.verifier import Verifier
@@ -53,6 +55,7 @@ class UsersApp(faust.App):
             settings.kafka_group_id,
             broker=settings.faust_broker_url,
             broker_client_id=settings.kafka_client_id,
+            broker_credentials=kafka_credentials_of(settings),
             # Faust's 60 s default makes every rebalance after a crash wait a minute.
             broker_session_timeout=settings.kafka_session_timeout,
             broker_heartbeat_interval=settings.kafka_session_timeout / 5,
@@ -78,6 +81,7 @@ class UsersApp(faust.App):
         )
         self._wiring: Wiring | None = None
         self.on_before_shutdown.connect(self._drain)
+        self.on_worker_init.connect(self._warn_if_auth_unconfigured)
 
     @property
     def settings(self) -> Settings:
@@ -117,9 +121,22 @@ class UsersApp(faust.App):
         return self.wiring.verifier
 
     @property
+    def tokens(self) -> TokenVerifier:
+        """Who a bearer token names, for the views that need a caller."""
+        return self.wiring.tokens
+
+    @property
     def dead_letters(self) -> DeadLetters:
         """Where poison commands are parked."""
         return self.wiring.dead_letters
+
+    def _warn_if_auth_unconfigured(self, sender: Any, /, *args: Any, **kwargs: Any) -> None:
+        """Say once, at start, when protected endpoints cannot be reached by anyone."""
+        if not self.tokens.configured:
+            logging.getLogger("users").warning(
+                "neither AUTH_JWT_SECRET nor AUTH_JWKS_URL is set: every protected endpoint "
+                "answers 401 (reading users, the operators' status)"
+            )
 
     def on_webserver_init(self, web: Any) -> None:
         """Server limits Faust does not expose: aiohttp keeps an idle keep-alive connection
@@ -143,9 +160,9 @@ def create_app(settings: Settings | None = None) -> UsersApp:
         except SettingsError as exc:
             # A clear one-line reason instead of a traceback from deep inside the CLI.
             raise SystemExit(f"users-service: configuration error: {exc}") from None
-    # Process-wide, once: no query parameter (a bcrypt hash among them) reaches a log, and
+    # Process-wide, once: no secret reaches any log line (every logger, every level), and
     # aiokafka's per-retry connection errors are rate-limited.
-    redact_query_logs()
+    install_log_redaction()
     quiet_kafka_client_logs()
     return UsersApp(settings)
 

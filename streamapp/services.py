@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,7 @@ import databases
 import mode
 from faust.types import TopicT
 
-from users_service.adapters.kafka.probe import broker_answers
+from users_service.adapters.kafka.probe import KafkaCredentialsRefused, broker_answers
 from users_service.adapters.storage.errors import is_unavailable
 from users_service.adapters.storage.migrations import migrate
 from users_service.service_layer.lifecycle import Lifecycle
@@ -118,17 +118,28 @@ class KafkaGate(WaitingService):
         self,
         brokers: Sequence[str],
         *,
+        options: Mapping[str, Any] | None = None,
         probe_timeout: float = 2.0,
         backoff: Backoff = GATE_BACKOFF,
         **kwargs: Any,
     ) -> None:
         self.brokers = list(brokers)
+        self.options = dict(options or {})
         self.probe_timeout = probe_timeout
         self.what = f"Kafka at {','.join(self.brokers)}"
         super().__init__(backoff=backoff, **kwargs)
 
     async def attempt(self) -> bool:
-        return await broker_answers(self.brokers, self.probe_timeout)
+        try:
+            return await broker_answers(self.brokers, self.probe_timeout, self.options)
+        except KafkaCredentialsRefused as exc:
+            # Waiting will not help: one clear line, then the worker stops.
+            log.error(
+                "Kafka refused this worker's credentials (KAFKA_SASL_USERNAME=%s): %s",
+                self.options.get("sasl_plain_username"),
+                exc,
+            )
+            raise
 
 
 TOPICS_BACKOFF = Backoff(first=0.5, most=5.0)
@@ -248,14 +259,20 @@ class ShutdownDrain:
         lease. In that order, so that no peer takes over while a batch of ours is in flight."""
         self.watchdog.arm()
         self.lifecycle.start_draining()
-        if not await self.lifecycle.wait_idle(self.timeout):
+        # One budget for all the steps, so that the drain ends well inside the grace.
+        deadline = time.monotonic() + self.timeout
+
+        def left() -> float:
+            return max(0.0, deadline - time.monotonic())
+
+        if not await self.lifecycle.wait_idle(left()):
             log.warning("shutdown: work still in flight; it is redelivered after the stop")
-        await self.fast_path.wait_idle(self.timeout)
+        await self.fast_path.wait_idle(left())
         try:
-            await asyncio.wait_for(self.relay.stop(), timeout=self.timeout)
+            await asyncio.wait_for(self.relay.stop(), timeout=max(left(), 0.1))
         except TimeoutError:
             log.warning("shutdown: the relay's batch did not finish; a peer publishes it again")
-        if self.health.producer_started:
-            published = await self.relay.drain(self.timeout)
+        if self.health.producer_started and left() > 0:
+            published = await self.relay.drain(left())
             log.info("shutdown: published %d pending event(s) from the outbox", published)
         await release_lease(self.relay)

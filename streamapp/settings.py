@@ -9,9 +9,13 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
+
+from faust.types.auth import CredentialsT
+
+from users_service.adapters.kafka.security import kafka_credentials
 
 T = TypeVar("T")
 
@@ -47,7 +51,8 @@ class Settings:
     database_url: str = "sqlite:///./.cache/users.sqlite3"
     database_pool_size: int = 10
     database_pool_timeout: float = 5.0
-    web_bind: str = "0.0.0.0"
+    # Loopback unless told otherwise: the container sets 0.0.0.0 explicitly.
+    web_bind: str = "127.0.0.1"
     web_port: int = 6066
     bcrypt_rounds: int = 12
     hash_workers: int = 0  # 0: one per core
@@ -60,11 +65,41 @@ class Settings:
     shutdown_flush_timeout: float = 5.0
     shutdown_grace: float = 25.0
     data_dir: str = ".cache/faust"
+    # Kafka client security (PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL).
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: str | None = field(default=None, repr=False)
+    kafka_ssl_cafile: str | None = None
+    kafka_ssl_certfile: str | None = None
+    kafka_ssl_keyfile: str | None = None
+    # Bearer JWT: a shared HS256 secret (local use, tests) or an identity provider's JWKS.
+    auth_jwt_secret: str | None = field(default=None, repr=False)
+    auth_jwks_url: str | None = None
+    auth_jwt_audience: str = "users-service"
+    auth_jwt_issuer: str | None = None
+    auth_require_for_create: bool = False
+    auth_leeway: float = 30.0
+    auth_jwks_refresh_cooldown: float = 30.0
+    commands_accept_plaintext_password: bool = True
 
     @property
     def faust_broker_url(self) -> str:
         """The broker list in Faust's `kafka://a;b` form."""
         return ";".join(f"kafka://{b}" for b in self.kafka_brokers)
+
+
+def kafka_credentials_of(settings: Settings) -> CredentialsT | None:
+    """Faust's broker credentials for these settings (None for PLAINTEXT)."""
+    return kafka_credentials(
+        protocol=settings.kafka_security_protocol,
+        mechanism=settings.kafka_sasl_mechanism,
+        username=settings.kafka_sasl_username,
+        password=settings.kafka_sasl_password,
+        cafile=settings.kafka_ssl_cafile,
+        certfile=settings.kafka_ssl_certfile,
+        keyfile=settings.kafka_ssl_keyfile,
+    )
 
 
 def parse_brokers(raw: str) -> tuple[str, ...]:
@@ -99,6 +134,50 @@ def _nonempty(raw: str) -> str:
     if not raw.strip():
         raise ValueError("must not be empty")
     return raw.strip()
+
+
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+# Their values never appear in an error message, a repr or a log line.
+SECRET_VARIABLES = frozenset({"AUTH_JWT_SECRET", "KAFKA_SASL_PASSWORD", "DATABASE_URL"})
+_URL_PASSWORD = re.compile(r"(://[^:/@]*:)[^@/]*@")
+
+
+def masked(name: str, raw: str) -> str:
+    """`raw` as it may be shown: a URL without its password, a secret as ***."""
+    if name == "DATABASE_URL":
+        return _URL_PASSWORD.sub(r"\1***@", raw)
+    return "***" if name in SECRET_VARIABLES else raw
+
+
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().upper()
+        if value not in allowed:
+            raise ValueError(f"must be one of {', '.join(allowed)}")
+        return value
+
+    return parse
+
+
+def _boolean(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value not in {"true", "false", "1", "0", "yes", "no"}:
+        raise ValueError("must be true or false")
+    return value in {"true", "1", "yes"}
+
+
+def _readable_file(raw: str) -> str:
+    if not Path(raw).is_file():
+        raise ValueError("is not a readable file")
+    return raw
+
+
+def _jwt_secret(raw: str) -> str:
+    # RFC 7518 3.2: an HS256 key must be at least as long as the hash (256 bits).
+    if len(raw.encode()) < 32:
+        raise ValueError("must be at least 32 bytes (256 bits) for HS256")
+    return raw
 
 
 def _database_url(raw: str) -> str:
@@ -149,7 +228,7 @@ def load_settings(
         try:
             return parse(raw)
         except ValueError as exc:
-            raise SettingsError(f"{name}={raw!r}: {exc}") from None
+            raise SettingsError(f"{name}={masked(name, raw)!r}: {exc}") from None
 
     settings = Settings(
         kafka_brokers=get("KAFKA_BROKER", parse_brokers, defaults.kafka_brokers),
@@ -217,6 +296,35 @@ def load_settings(
         ),
         shutdown_grace=get("SHUTDOWN_GRACE", _positive_float, defaults.shutdown_grace),
         data_dir=get("FAUST_DATA_DIR", _nonempty, defaults.data_dir),
+        kafka_security_protocol=get(
+            "KAFKA_SECURITY_PROTOCOL",
+            _choice(*SECURITY_PROTOCOLS),
+            defaults.kafka_security_protocol,
+        ),
+        kafka_sasl_mechanism=get(
+            "KAFKA_SASL_MECHANISM", _choice(*SASL_MECHANISMS), defaults.kafka_sasl_mechanism
+        ),
+        kafka_sasl_username=get("KAFKA_SASL_USERNAME", _nonempty, None),
+        kafka_sasl_password=get("KAFKA_SASL_PASSWORD", _nonempty, None),
+        kafka_ssl_cafile=get("KAFKA_SSL_CAFILE", _readable_file, None),
+        kafka_ssl_certfile=get("KAFKA_SSL_CERTFILE", _readable_file, None),
+        kafka_ssl_keyfile=get("KAFKA_SSL_KEYFILE", _readable_file, None),
+        auth_jwt_secret=get("AUTH_JWT_SECRET", _jwt_secret, None),
+        auth_jwks_url=get("AUTH_JWKS_URL", _nonempty, None),
+        auth_jwt_audience=get("AUTH_JWT_AUDIENCE", _nonempty, defaults.auth_jwt_audience),
+        auth_jwt_issuer=get("AUTH_JWT_ISSUER", _nonempty, None),
+        auth_require_for_create=get(
+            "AUTH_REQUIRE_FOR_CREATE", _boolean, defaults.auth_require_for_create
+        ),
+        auth_leeway=get("AUTH_LEEWAY", _positive_float, defaults.auth_leeway),
+        auth_jwks_refresh_cooldown=get(
+            "AUTH_JWKS_REFRESH_COOLDOWN", float, defaults.auth_jwks_refresh_cooldown
+        ),
+        commands_accept_plaintext_password=get(
+            "COMMANDS_ACCEPT_PLAINTEXT_PASSWORD",
+            _boolean,
+            defaults.commands_accept_plaintext_password,
+        ),
     )
     if settings.outbox_lease_ttl <= settings.kafka_request_timeout:
         # A relay whose lease lapses while its batch still waits on Kafka would let a
@@ -225,6 +333,15 @@ def load_settings(
             f"OUTBOX_LEASE_TTL={settings.outbox_lease_ttl:g} must be longer than "
             f"KAFKA_REQUEST_TIMEOUT={settings.kafka_request_timeout:g}"
         )
+    if settings.kafka_security_protocol.startswith("SASL") and not (
+        settings.kafka_sasl_username and settings.kafka_sasl_password
+    ):
+        raise SettingsError(
+            f"KAFKA_SECURITY_PROTOCOL={settings.kafka_security_protocol} needs "
+            "KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"
+        )
+    if settings.auth_jwt_secret and settings.auth_jwks_url:
+        raise SettingsError("set AUTH_JWT_SECRET or AUTH_JWKS_URL, not both")
     if settings.shutdown_grace <= settings.shutdown_flush_timeout:
         raise SettingsError(
             f"SHUTDOWN_GRACE={settings.shutdown_grace:g} must be longer than "

@@ -26,9 +26,11 @@ from streamapp.services import (
     ShutdownWatchdog,
     TopicsService,
 )
-from streamapp.settings import Settings
+from streamapp.settings import Settings, kafka_credentials_of
+from users_service.adapters.jwt_tokens import JwtVerifier
 from users_service.adapters.kafka.dead_letters import DeadLetters
 from users_service.adapters.kafka.publisher import KafkaPublisher
+from users_service.adapters.kafka.security import client_options
 from users_service.adapters.passwords import BcryptHasher
 from users_service.adapters.storage.database import make_database
 from users_service.adapters.storage.idempotency_keys import DatabaseIdempotencyKeys
@@ -56,6 +58,7 @@ class Wiring:
     status: ServiceStatus
     lifecycle: Lifecycle
     dead_letters: DeadLetters
+    tokens: JwtVerifier
     database_service: DatabaseService
     kafka_gate: KafkaGate
     topics_service: TopicsService
@@ -143,6 +146,8 @@ def wire(app: faust.App, settings: Settings) -> Wiring:
             user_created_topic=settings.user_created_topic,
             user_create_rejected_topic=settings.user_create_rejected_topic,
             idempotency_ttl=settings.idempotency_ttl,
+            accept_plaintext_commands=settings.commands_accept_plaintext_password,
+            min_hash_rounds=settings.bcrypt_rounds,
         ),
         verifier=verifier,
         status=ServiceStatus(
@@ -155,10 +160,22 @@ def wire(app: faust.App, settings: Settings) -> Wiring:
         ),
         lifecycle=lifecycle,
         dead_letters=DeadLetters(app, settings.user_create_dlq_topic),
+        tokens=JwtVerifier(
+            secret=settings.auth_jwt_secret,
+            jwks_url=settings.auth_jwks_url,
+            audience=settings.auth_jwt_audience,
+            issuer=settings.auth_jwt_issuer,
+            leeway=settings.auth_leeway,
+            refresh_cooldown=settings.auth_jwks_refresh_cooldown,
+        ),
         database_service=DatabaseService(
             [database, relay_pool, verifier_pool], settings.database_url, **services
         ),
-        kafka_gate=KafkaGate(settings.kafka_brokers, **services),
+        kafka_gate=KafkaGate(
+            settings.kafka_brokers,
+            options=client_options(kafka_credentials_of(settings)),
+            **services,
+        ),
         topics_service=TopicsService(
             [
                 app.topic(

@@ -15,6 +15,7 @@ import databases
 import pytest
 
 from tests.support.services import POSTGRES_URL, empty_postgres, require_kafka
+from tests.support.web import TEST_JWT_SECRET
 from tests.support.worker import Worker
 from users_service.adapters.storage.database import make_database
 from users_service.adapters.storage.migrations import migrate
@@ -75,6 +76,7 @@ def worker_env(postgres_url: str, kafka: None, tmp_path: Path) -> dict[str, str]
         "OUTBOX_POLL_INTERVAL": "0.2",
         "OUTBOX_LEASE_TTL": "8",
         "FAUST_DATA_DIR": str(tmp_path / "faust"),
+        "AUTH_JWT_SECRET": TEST_JWT_SECRET,
     }
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from faust.web import Request, Response, View
 from faust.web.exceptions import WebError
 
+from users_service.domain.access import AuthUnavailable
 from users_service.domain.errors import (
     EmailAlreadyRegistered,
     IdempotencyKeyReused,
@@ -61,6 +62,10 @@ def from_service_error(exc: UsersError) -> ApiError:
             exc.code,
             "this Idempotency-Key was used with a different request body",
             fields={"Idempotency-Key": "was used with a different body"},
+        )
+    if isinstance(exc, AuthUnavailable):
+        return ApiError(
+            503, exc.code, "the identity provider cannot be reached", headers=RETRY_SOON
         )
     if isinstance(exc, Overloaded):
         return ApiError(

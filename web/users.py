@@ -5,7 +5,9 @@ from __future__ import annotations
 from faust.web import Request, Response
 
 from streamapp.app import app
+from users_service.domain.access import USERS_READ, USERS_WRITE
 from users_service.domain.model import User, is_uuid
+from web.auth import authorize
 from web.requests import (
     encode_cursor,
     idempotency_key,
@@ -24,6 +26,8 @@ class UsersView(ApiView):
     """Create users; list them."""
 
     async def post(self, request: Request) -> Response:
+        if app.settings.auth_require_for_create:
+            await authorize(request, USERS_WRITE)
         if not app.lifecycle.accepting_requests:
             raise ApiError(
                 503, "shutting_down", "the service is shutting down; retry", headers=RETRY_SOON
@@ -34,6 +38,7 @@ class UsersView(ApiView):
         return _created(self, user)
 
     async def get(self, request: Request) -> Response:
+        await authorize(request, USERS_READ)
         after, limit = page_parameters(request)
         users, last = await app.users.list_users(after, limit)
         return self.json(
@@ -49,6 +54,7 @@ class UserView(ApiView):
     """One user."""
 
     async def get(self, request: Request, user_id: str) -> Response:
+        await authorize(request, USERS_READ)
         user = await app.users.get(user_id) if is_uuid(user_id, canonical=True) else None
         if user is None:
             raise ApiError(404, "not_found", "no user has this id")

@@ -7,6 +7,8 @@ from typing import Any
 from faust.web import Request, Response
 
 from streamapp.app import app
+from users_service.domain.access import OPS_READ
+from web.auth import authorize
 from web.responses import ApiView
 
 
@@ -15,6 +17,7 @@ class VerificationView(ApiView):
     """What the self-verifying consumer found, and what still waits to be published."""
 
     async def get(self, request: Request) -> Response:
+        await authorize(request, OPS_READ)  # it shows internals: operators only
         report = await app.status.report()
         body: dict[str, Any] = {
             "worker": {"partitionsAssigned": report.partitions_assigned},

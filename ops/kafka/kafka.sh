@@ -16,6 +16,11 @@ state=${KAFKA_STATE_DIR:-$root/.cache/kafka}
 host=${KAFKA_HOST:-127.0.0.1}
 port=${KAFKA_PORT:-9092}
 controller_port=${KAFKA_CONTROLLER_PORT:-9093}
+# A second listener that requires SASL/SCRAM, for the service's client-security settings
+# and their test. The user and password are for this local broker only.
+sasl_port=${KAFKA_SASL_PORT:-9095}
+scram_user=${KAFKA_SCRAM_USER:-users-service}
+scram_password=${KAFKA_SCRAM_PASSWORD:-local-scram-secret}
 start_timeout=${KAFKA_START_TIMEOUT:-90}
 
 libs=$state/libs
@@ -47,11 +52,14 @@ write_config() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@$host:$controller_port
-listeners=PLAINTEXT://$host:$port,CONTROLLER://$host:$controller_port
-advertised.listeners=PLAINTEXT://$host:$port
+listeners=PLAINTEXT://$host:$port,CONTROLLER://$host:$controller_port,SASL_PLAINTEXT://$host:$sasl_port
+advertised.listeners=PLAINTEXT://$host:$port,SASL_PLAINTEXT://$host:$sasl_port
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 log.dirs=$data
 num.partitions=1
 offsets.topic.replication.factor=1
@@ -168,7 +176,15 @@ up() {
     fi
     sleep 1
   done
-  log "up (pid $(cat "$pidfile")), and creates topics"
+  # The SCRAM user of the SASL listener (idempotent: the credentials are set again; one
+  # mechanism a request, as Kafka wants).
+  for mechanism in "SCRAM-SHA-256=[iterations=4096,password=$scram_password]" \
+                   "SCRAM-SHA-512=[password=$scram_password]"; do
+    tool kafka.admin.ConfigCommand --bootstrap-server "$host:$port" --alter --entity-type users \
+         --entity-name "$scram_user" --add-config "$mechanism" \
+      || { log "could not set the SCRAM user; the end of $logs/tools.log:"; tail -n 20 "$logs/tools.log" >&2; exit 1; }
+  done
+  log "up (pid $(cat "$pidfile")), creates topics; SASL/SCRAM on $host:$sasl_port"
 }
 
 down() {

@@ -156,8 +156,12 @@ async def test_worker_starts_and_serves_while_kafka_is_down_then_drains(
     await worker.wait_serving(kafka=False)
     for n in range(5):
         assert (await worker.post_user(body(n)))[0] == 201
-    status = await worker.verification()
-    assert status["outbox"]["pending"] == 5 and status["outbox"]["kafkaAvailable"] is False
+
+    async def waiting_in_the_outbox() -> bool:  # the status is read at most once a second
+        outbox = (await worker.verification())["outbox"]
+        return bool(outbox["pending"] == 5 and outbox["kafkaAvailable"] is False)
+
+    await eventually(waiting_in_the_outbox, timeout=10, what="five events waiting")
 
     kafka_script("up")
     messages = await read_topic(worker_env["KAFKA_USER_CREATED_TOPIC"], expect=5, timeout=90)

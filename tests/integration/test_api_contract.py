@@ -335,9 +335,9 @@ async def test_password_of_72_bytes_accepted_73_refused_with_the_reason(client: 
 async def test_password_and_hash_appear_in_no_log_record_or_response(
     client: Client, wiring: Wiring, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from users_service.adapters.storage.log_redaction import redact_query_logs
+    from users_service.adapters.log_redaction import install_log_redaction
 
-    redact_query_logs()
+    install_log_redaction()
     texts = []
     with caplog.at_level(logging.DEBUG):
         for _ in range(2):  # a 201, then a 409

@@ -317,9 +317,9 @@ async def test_unreachable_postgres_is_storage_unavailable(postgres_url: str) ->
 async def test_query_logs_never_carry_parameters(
     database: databases.Database, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from users_service.adapters.storage.log_redaction import redact_query_logs
+    from users_service.adapters.log_redaction import install_log_redaction
 
-    redact_query_logs()
+    install_log_redaction()
     user = a_user()
     with caplog.at_level(logging.DEBUG):
         await store_user(database, user)

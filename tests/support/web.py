@@ -10,16 +10,21 @@ from aiohttp.test_utils import TestClient
 
 from streamapp.app import UsersApp, app
 from streamapp.wiring import Wiring, wire
+from users_service.adapters.jwt_tokens import mint_token
 from users_service.adapters.storage.migrations import migrate
+from users_service.domain.access import SCOPES
 
-ClientFactory = Callable[[Any], Awaitable[TestClient[Any, Any]]]
+ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
 Client = TestClient[Any, Any]
+# The tests' HS256 secret; ALL_SCOPES is a token that may do everything.
+TEST_JWT_SECRET = "test-secret-of-at-least-thirty-two-bytes"
+ALL_SCOPES = mint_token(TEST_JWT_SECRET, scopes=list(SCOPES), ttl=24 * 3600)
 
 
 async def start_app(the_app: UsersApp, database_url: str, **settings: Any) -> Wiring:
     """Wire the shared app anew on `database_url` (bcrypt at cost 4), migrated and
     connected; Kafka stays off."""
-    overrides = {"bcrypt_rounds": 4, **settings}
+    overrides = {"bcrypt_rounds": 4, "auth_jwt_secret": TEST_JWT_SECRET, **settings}
     wiring = wire(the_app, replace(the_app.settings, database_url=database_url, **overrides))
     the_app.provide(wiring)
     await migrate(database_url)
@@ -34,8 +39,10 @@ async def stop_app(wiring: Wiring) -> None:
         await pool.disconnect()
 
 
-async def web_client(aiohttp_client: ClientFactory) -> Client:
-    """A test client on Faust's own aiohttp application, views found by autodiscovery."""
+async def web_client(aiohttp_client: ClientFactory, token: str | None = ALL_SCOPES) -> Client:
+    """A test client on Faust's own aiohttp application, views found by autodiscovery,
+    sending `token` as its bearer (None: no Authorization header)."""
     app.discover()
     app.web.init_server()
-    return await aiohttp_client(app.web.web_app)  # type: ignore[attr-defined]
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return await aiohttp_client(app.web.web_app, headers=headers)  # type: ignore[attr-defined]

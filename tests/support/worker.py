@@ -14,6 +14,7 @@ import aiohttp
 
 from tests.support.services import ROOT, free_port
 from tests.support.waiting import eventually
+from users_service.adapters.jwt_tokens import mint_token
 
 
 class Worker:
@@ -80,12 +81,21 @@ class Worker:
         async with (
             aiohttp.ClientSession() as session,
             session.get(
-                f"{self.base}/users/v1/events/verification", timeout=aiohttp.ClientTimeout(total=5)
+                f"{self.base}/users/v1/events/verification",
+                timeout=aiohttp.ClientTimeout(total=5),
+                headers=self.operator_headers(),
             ) as resp,
         ):
             assert resp.status == 200, await resp.text()
             body: dict[str, Any] = await resp.json()
             return body
+
+    def operator_headers(self) -> dict[str, str]:
+        """A bearer token with ops:read, signed with the worker's own secret."""
+        secret = self.env.get("AUTH_JWT_SECRET")
+        if not secret:
+            return {}
+        return {"Authorization": f"Bearer {mint_token(secret, scopes=['ops:read'])}"}
 
     def terminate(self, timeout: float = 30.0) -> int:
         """SIGTERM and wait; return the exit code."""

@@ -111,3 +111,12 @@ async def test_command_without_id_is_rejected() -> None:
     outcome = await service(state).handle_create_user(command(commandId=...))
     assert outcome.code == "invalid"
     assert json.loads(state.outbox[0].payload)["reason"]["fields"] == {"commandId": "is required"}
+
+
+async def test_a_rejection_never_echoes_an_email_that_is_not_one() -> None:
+    state = FakeState()
+    outcome = await service(state).handle_create_user(command(email="Secret-Typed-Here"))
+    assert outcome.code == "invalid"
+    rejection = json.loads(state.outbox[0].payload)
+    assert rejection["email"] is None
+    assert "Secret-Typed-Here" not in state.outbox[0].payload.decode()

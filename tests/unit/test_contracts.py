@@ -63,7 +63,9 @@ def test_the_command_schema_has_the_records_fields_and_its_required_ones() -> No
 
 
 def test_the_command_envelope_and_registration_make_up_the_command_record() -> None:
-    assert COMMAND_FIELDS | set(REGISTRATION_FIELDS) == field_names(CreateUser)
+    # The registration's fields, with a producer's bcrypt hash as the alternative password.
+    assert COMMAND_FIELDS | set(REGISTRATION_FIELDS) | {"passwordHash"} == field_names(CreateUser)
+    assert required(CreateUser) == {"commandId", "nombre", "email"}
 
 
 def test_the_verifier_expects_what_the_record_defines() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,4 +83,25 @@ async def test_a_small_value_is_parked_whole_without_truncation_headers() -> Non
     await dead_letters.park(Message(None, b"[1]"), Poison("not_an_object", "a JSON list"))
     [(_, key, value, headers)] = producer.sent
     assert (key, value) == (None, b"[1]")
-    assert not any(name.startswith("dlq.original") for name, _ in headers)
+    names = dict(headers)
+    assert "dlq.truncated" not in names and "dlq.scrubbed" not in names
+    assert names["dlq.original.sha256"] == hashlib.sha256(b"[1]").hexdigest().encode()
+
+
+async def test_a_parked_command_keeps_no_password_and_no_hash() -> None:
+    producer = FlakyProducer(failures=0)
+    dead_letters = DeadLetters(App(producer), "dlq", backoff=FAST)
+    original = b'{"commandId": "c1", "email": "a@b.io", "password": "hunter2-secret"}'
+    await dead_letters.park(Message(b"k", original), Poison("processing_error", "a bug"))
+    mentions = b'["password", "hunter2-secret"]'  # not an object: nothing can be cut out
+    await dead_letters.park(Message(b"k", mentions), Poison("not_an_object", "a list"))
+    hashed = b'{"commandId": "c2", "passwordHash": "$2b$12$' + b"a" * 53 + b'"}'
+    await dead_letters.park(Message(b"k", hashed), Poison("processing_error", "a bug"))
+    (_, _, first, first_headers), (_, _, second, _), (_, _, third, _) = producer.sent
+    assert first is not None and json.loads(first) == {"commandId": "c1", "email": "a@b.io"}
+    assert dict(first_headers)["dlq.scrubbed"]
+    assert (
+        dict(first_headers)["dlq.original.sha256"] == hashlib.sha256(original).hexdigest().encode()
+    )
+    assert second is None
+    assert third is not None and json.loads(third) == {"commandId": "c2"}

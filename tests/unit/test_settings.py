@@ -73,3 +73,38 @@ def test_the_shutdown_grace_must_exceed_each_step_of_the_shutdown() -> None:
         load_settings({"SHUTDOWN_GRACE": "5", "SHUTDOWN_FLUSH_TIMEOUT": "5"}, dotenv=None)
     settings = load_settings({"SHUTDOWN_GRACE": "20"}, dotenv=None)
     assert (settings.shutdown_grace, settings.shutdown_flush_timeout) == (20.0, 5.0)
+
+
+def test_a_bad_secret_or_url_is_named_without_echoing_it() -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"DATABASE_URL": "mysql://admin:s3cret-pw@db/users"}, dotenv=None)
+    assert "DATABASE_URL" in str(caught.value) and "s3cret-pw" not in str(caught.value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"AUTH_JWT_SECRET": "short-secret"}, dotenv=None)
+    assert "AUTH_JWT_SECRET" in str(caught.value) and "short-secret" not in str(caught.value)
+
+
+def test_secrets_stay_out_of_the_settings_repr() -> None:
+    settings = load_settings(
+        {
+            "AUTH_JWT_SECRET": "x" * 40,
+            "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+            "KAFKA_SASL_USERNAME": "svc",
+            "KAFKA_SASL_PASSWORD": "kafka-pw-123",
+        },
+        dotenv=None,
+    )
+    assert "x" * 40 not in repr(settings) and "kafka-pw-123" not in repr(settings)
+
+
+def test_least_exposure_and_client_security_defaults() -> None:
+    settings = load_settings({}, dotenv=None)
+    assert settings.web_bind == "127.0.0.1"
+    assert settings.kafka_security_protocol == "PLAINTEXT"
+    assert settings.auth_jwt_secret is None and settings.auth_jwks_url is None
+    with pytest.raises(SettingsError, match="KAFKA_SASL_USERNAME"):
+        load_settings({"KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT"}, dotenv=None)
+    with pytest.raises(SettingsError, match="not both"):
+        load_settings(
+            {"AUTH_JWT_SECRET": "y" * 40, "AUTH_JWKS_URL": "http://idp/jwks"}, dotenv=None
+        )

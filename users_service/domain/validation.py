@@ -27,15 +27,21 @@ _EMAIL = re.compile(
 )
 
 
+# A bcrypt hash as bcrypt writes it: $2a$, $2b$ or $2y$, a two-digit cost, 53 characters.
+_BCRYPT_HASH = re.compile(r"^\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}$")
+
+
 @dataclass(frozen=True)
 class Registration:
-    """A validated registration: `nombre` trimmed, `email` trimmed and lower-cased."""
+    """A validated registration: `nombre` trimmed, `email` trimmed and lower-cased, and
+    either the password or (from a command) a bcrypt hash a producer made of it."""
 
     nombre: str
     email: str
-    password: str
+    password: str | None = None
+    password_hash: str | None = None
 
-    def __repr__(self) -> str:  # keep the password out of tracebacks and logs
+    def __repr__(self) -> str:  # keep the password and the hash out of tracebacks and logs
         return f"Registration(nombre={self.nombre!r}, email={self.email!r}, password='***')"
 
 
@@ -81,6 +87,54 @@ def _check_password(value: str) -> str | None:
 
 
 _CHECKS = {"nombre": _check_nombre, "email": _check_email, "password": _check_password}
+
+
+def _check_password_hash(value: Any, min_rounds: int) -> str | None:
+    if not isinstance(value, str):
+        return "must be a string"
+    match = _BCRYPT_HASH.match(value)
+    if match is None:
+        return "must be a bcrypt hash ($2b$, a two-digit cost, 53 characters)"
+    if int(match.group(1)) < min_rounds:
+        return f"its cost is {int(match.group(1))}; at least {min_rounds} is required"
+    return None
+
+
+def validate_command_registration(
+    body: Any, *, accept_plaintext: bool, min_rounds: int
+) -> Registration:
+    """A CreateUser's registration: `nombre`, `email`, and `passwordHash` (a bcrypt hash
+    of at least `min_rounds`) or, when `accept_plaintext`, `password`."""
+    if isinstance(body, Mapping) and "passwordHash" in body:
+        given = {k: v for k, v in body.items() if k != "passwordHash"}
+        problems: dict[str, str] = {}
+        if "password" in given:
+            problems["password"] = "send password or passwordHash, not both"
+            given.pop("password")
+        try:
+            registration = validate_registration({**given, "password": "x" * PASSWORD_MIN_CHARS})
+        except InvalidInput as exc:
+            problems.update(exc.fields)
+            registration = None
+        problem = _check_password_hash(body["passwordHash"], min_rounds)
+        if problem:
+            problems["passwordHash"] = problem
+        if problems or registration is None:
+            raise InvalidInput(problems)
+        return Registration(
+            registration.nombre, registration.email, password_hash=body["passwordHash"]
+        )
+    if not accept_plaintext and isinstance(body, Mapping) and "password" in body:
+        problems = {
+            "password": "plaintext passwords are not accepted here: send passwordHash, "
+            "a bcrypt hash"
+        }
+        try:
+            validate_registration(body)
+        except InvalidInput as exc:
+            problems = {**exc.fields, **problems}
+        raise InvalidInput(problems)
+    return validate_registration(body)
 
 
 def validate_registration(body: Any) -> Registration:

@@ -8,6 +8,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Protocol
 
+from users_service.domain.access import Principal
 from users_service.domain.commands import CommandOutcome
 from users_service.domain.model import OutboxMessage, Rejection, User
 from users_service.domain.verification import VerificationOutcome
@@ -95,6 +96,15 @@ class PasswordHasher(Protocol):
 
     async def verify(self, password: str, password_hash: str, *, shed: bool = False) -> bool:
         """Check a password against a stored hash, off the event loop (bounded likewise)."""
+
+
+class TokenVerifier(Protocol):
+    async def principal(self, token: str) -> Principal:
+        """The caller a valid bearer token names; raise NotAuthenticated otherwise."""
+
+    @property
+    def configured(self) -> bool:
+        """True when tokens can be judged at all (a secret or a JWKS is set)."""
 
 
 class EventEncoder(Protocol):

@@ -27,7 +27,11 @@ from users_service.domain.model import (
     user_create_rejected,
     user_created,
 )
-from users_service.domain.validation import Registration, validate_registration
+from users_service.domain.validation import (
+    Registration,
+    validate_command_registration,
+    validate_registration,
+)
 from users_service.service_layer.ports import (
     EventEncoder,
     PasswordHasher,
@@ -54,6 +58,10 @@ class UsersService:
     user_created_topic: str
     user_create_rejected_topic: str = "user.create.rejected"
     idempotency_ttl: float = 24 * 3600.0
+    # Commands: whether a plaintext password is accepted, and the least bcrypt cost of a
+    # passwordHash a producer sends instead.
+    accept_plaintext_commands: bool = True
+    min_hash_rounds: int = 4
     clock: Callable[[], datetime] = utc_now_ms
     ids: Callable[[], str] = new_id
 
@@ -69,6 +77,7 @@ class UsersService:
             return await self._create(registration, command_id=None, shed=True)
         # Errors are not stored: validation and "email taken" answer the same way again.
         fingerprint = body_fingerprint(body)
+        assert registration.password is not None  # HTTP always sends the password
         replayed = await self._replay(idempotency_key, fingerprint, registration.password)
         if replayed is not None:
             return replayed
@@ -108,14 +117,21 @@ class UsersService:
                 return previous
         try:
             try:
-                registration = validate_registration(command.registration)
+                registration = validate_command_registration(
+                    command.registration,
+                    accept_plaintext=self.accept_plaintext_commands,
+                    min_rounds=self.min_hash_rounds,
+                )
             except InvalidInput as exc:
                 raise InvalidInput({**command.problems, **exc.fields}) from None
             if command.problems:
                 raise InvalidInput(command.problems)
             user = await self._create(registration, command_id=command.command_id)
         except InvalidInput as exc:
-            return await self._reject(command.command_id, "invalid", exc.fields, command.email_hint)
+            # Echo the email only when it is one: a password typed into the wrong field
+            # must not be published in the rejection.
+            email = None if "email" in exc.fields else command.email_hint
+            return await self._reject(command.command_id, "invalid", exc.fields, email)
         except EmailAlreadyRegistered as exc:
             return await self._reject(command.command_id, "duplicate_email", None, exc.email)
         except CommandAlreadyHandled:
@@ -150,8 +166,12 @@ class UsersService:
         # the unique index still decides races.
         if await self.queries.email_exists(registration.email):
             raise EmailAlreadyRegistered(registration.email)
-        # HTTP sheds load (a 503 the client retries); a command waits: Kafka keeps the rest.
-        password_hash = await self.passwords.hash(registration.password, shed=shed)
+        if registration.password_hash is not None:  # a command's producer hashed it already
+            password_hash = registration.password_hash
+        else:
+            assert registration.password is not None
+            # HTTP sheds load (a 503 the client retries); a command waits: Kafka keeps the rest.
+            password_hash = await self.passwords.hash(registration.password, shed=shed)
         now = self.clock()
         user = User(
             id=self.ids(),

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from users_service.domain.clock import utc_now
-from users_service.domain.commands import Poison
+from users_service.domain.commands import Poison, scrub_for_parking
 from users_service.service_layer.retry import Backoff
 
 log = logging.getLogger("users.dead_letters")
@@ -55,7 +55,16 @@ class DeadLetters:
 
         Retries until Kafka acknowledges; cancelling the caller (the worker stopping) is
         the only way out before that, and then the message is not acknowledged either."""
-        value, headers = self._bounded(message.value, self._headers(message, poison))
+        scrubbed, changed = scrub_for_parking(message.value)
+        headers = self._headers(message, poison)
+        if message.value is not None:
+            # Identifies the original bytes, whatever was scrubbed or cut from them.
+            digest = hashlib.sha256(message.value).hexdigest()
+            headers.append((f"{DLQ_HEADER_PREFIX}original.sha256", digest.encode()))
+            headers.append((f"{DLQ_HEADER_PREFIX}original.size", str(len(message.value)).encode()))
+        if changed:
+            headers.append((f"{DLQ_HEADER_PREFIX}scrubbed", b"password fields removed"))
+        value, headers = self._bounded(scrubbed, headers)
         for attempt, delay in enumerate(self._backoff.delays(), start=1):
             try:
                 future = await self._app.producer.send(
@@ -95,6 +104,4 @@ class DeadLetters:
         return value[: self._max_value_bytes], [
             *headers,
             (f"{DLQ_HEADER_PREFIX}truncated", b"true"),
-            (f"{DLQ_HEADER_PREFIX}original.size", str(len(value)).encode()),
-            (f"{DLQ_HEADER_PREFIX}original.sha256", hashlib.sha256(value).hexdigest().encode()),
         ]

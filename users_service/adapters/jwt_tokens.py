@@ -1,0 +1,130 @@
+"""Bearer JWTs (RFC 7519) with PyJWT: validated against a shared HS256 secret, or against an
+identity provider's JWKS (RS256, ES256), and minted for local use.
+
+Only the algorithms of the configured kind are accepted: `alg: none`, and an HS256 token
+signed with an RSA public key (algorithm confusion), are refused by construction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+import jwt
+
+from users_service.domain.access import AuthUnavailable, NotAuthenticated, Principal
+
+ASYMMETRIC = ["RS256", "ES256"]
+
+_REASONS: tuple[tuple[type[Exception], str], ...] = (
+    (jwt.ExpiredSignatureError, "the token has expired"),
+    (jwt.ImmatureSignatureError, "the token is not valid yet"),
+    (jwt.InvalidAudienceError, "the token is not meant for this service (audience)"),
+    (jwt.InvalidIssuerError, "the token's issuer is not trusted here"),
+    (jwt.MissingRequiredClaimError, "the token lacks a required claim"),
+    (jwt.InvalidAlgorithmError, "the token's algorithm is not accepted here"),
+    (jwt.InvalidSignatureError, "the token's signature is not valid"),
+)
+
+
+def reason_for(exc: jwt.PyJWTError) -> str:
+    """What to tell the caller about a refused token (never the token itself)."""
+    for kind, reason in _REASONS:
+        if isinstance(exc, kind):
+            return reason
+    return "the token is malformed"
+
+
+class JwtVerifier:
+    """The TokenVerifier port. With neither a secret nor a JWKS URL it refuses every
+    token: protected endpoints are never open by accident."""
+
+    def __init__(
+        self,
+        *,
+        secret: str | None = None,
+        jwks_url: str | None = None,
+        audience: str = "users-service",
+        issuer: str | None = None,
+        leeway: float = 30.0,
+        refresh_cooldown: float = 30.0,
+    ) -> None:
+        self._secret = secret
+        # An unknown kid fetches the set again, at most once per `refresh_cooldown`: a
+        # rotation is picked up, a flood of forged kids does not hammer the provider.
+        self._jwks = (
+            jwt.PyJWKClient(
+                jwks_url, cache_keys=True, lifespan=300, cooldown_duration=refresh_cooldown
+            )
+            if jwks_url
+            else None
+        )
+        self._algorithms = ["HS256"] if secret else ASYMMETRIC
+        self._audience = audience
+        self._issuer = issuer
+        self._leeway = leeway
+
+    @property
+    def configured(self) -> bool:
+        """True when tokens can be judged at all."""
+        return bool(self._secret or self._jwks)
+
+    async def principal(self, token: str) -> Principal:
+        """The caller a valid token names; NotAuthenticated otherwise."""
+        if not self.configured:
+            raise NotAuthenticated("authentication is not configured on this service")
+        try:
+            key = self._secret or await self._signing_key(token)
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=self._algorithms,
+                audience=self._audience,
+                issuer=self._issuer,
+                leeway=self._leeway,
+                options={"require": ["exp", "aud"]},
+            )
+        except jwt.PyJWTError as exc:
+            raise NotAuthenticated(reason_for(exc)) from None
+        scopes = claims.get("scope", "")
+        return Principal(
+            subject=str(claims.get("sub", "")),
+            scopes=frozenset(scopes.split()) if isinstance(scopes, str) else frozenset(),
+        )
+
+    async def _signing_key(self, token: str) -> Any:
+        assert self._jwks is not None
+        try:
+            # PyJWKClient fetches the set again when the token's kid is not in its cache
+            # (a rotated key). urllib is blocking: off the event loop.
+            signing_key = await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)
+        except jwt.PyJWKClientConnectionError as exc:
+            raise AuthUnavailable(f"the identity provider's keys are unreachable: {exc}") from None
+        return signing_key.key
+
+
+def mint_token(
+    secret: str,
+    *,
+    scopes: list[str],
+    subject: str = "local-developer",
+    audience: str = "users-service",
+    issuer: str | None = None,
+    ttl: float = 3600.0,
+) -> str:
+    """A short-lived HS256 token for local use (users-service token)."""
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "sub": subject,
+        "aud": audience,
+        "scope": " ".join(scopes),
+        "iat": now,
+        "nbf": now,
+        "exp": now + int(ttl),
+        "jti": str(uuid.uuid4()),
+    }
+    if issuer:
+        claims["iss"] = issuer
+    return jwt.encode(claims, secret, algorithm="HS256")
