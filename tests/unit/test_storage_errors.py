@@ -58,3 +58,32 @@ def test_these_mean_unavailable(error: BaseException) -> None:
 )
 def test_these_are_bugs_not_outages(error: BaseException) -> None:
     assert not is_unavailable(error)
+
+
+def _raised_while(handling: BaseException, then: BaseException) -> BaseException:
+    try:
+        try:
+            raise handling
+        except BaseException:
+            raise then  # noqa: B904 - the implicit context is the point
+    except BaseException as exc:
+        return exc
+
+
+def test_an_error_raised_while_handling_an_outage_is_the_outage() -> None:
+    """Found by the soak: a PostgreSQL restart ended a connection (57P01), and asyncpg's
+    next step on it raised InternalClientError ("another operation is in progress"),
+    answered 500. Alone, that error is a bug; raised while handling an outage, it is the
+    outage."""
+    during_restart = _raised_while(
+        asyncpg.AdminShutdownError("terminating connection due to administrator command"),
+        asyncpg.InternalClientError(
+            "cannot switch to state 12; another operation (2) is in progress"
+        ),
+    )
+    assert is_unavailable(during_restart)
+    assert not is_unavailable(
+        asyncpg.InternalClientError(
+            "cannot switch to state 12; another operation (2) is in progress"
+        )
+    )

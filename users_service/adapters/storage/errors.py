@@ -34,7 +34,20 @@ UNIQUE_VIOLATIONS: tuple[type[BaseException], ...] = (
 
 
 def is_unavailable(exc: BaseException) -> bool:
-    """True when `exc` says the database is out of reach or refusing work for now."""
+    """True when `exc`, or an error it was raised while handling, says the database is out
+    of reach or refusing work for now. (A driver's "another operation is in progress" is a
+    bug on its own, but the outage itself when it follows a connection ended under it.)"""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if _is_outage(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _is_outage(exc: BaseException) -> bool:
     if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.orig is not None:
         # The migrations' synchronous driver, wrapped by SQLAlchemy.
         orig = exc.orig
