@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from tests.support.waiting import eventually
 from users_service.domain.errors import Overloaded
 from users_service.service_layer.admission import HashingSlots
 
@@ -20,18 +21,19 @@ async def test_past_the_queue_a_shedding_caller_is_refused_and_a_waiting_one_wai
             entered.append(name)
             await release.wait()
 
+    async def state(running: int, waiting: int) -> bool:
+        return (slots.running, slots.waiting) == (running, waiting)
+
     running = asyncio.create_task(hold("running", shed=True))
-    await asyncio.sleep(0)
+    await eventually(lambda: state(1, 0), timeout=5, what="one hashing")
     queued = asyncio.create_task(hold("queued", shed=True))
-    await asyncio.sleep(0)
-    assert (slots.running, slots.waiting) == (1, 1)
+    await eventually(lambda: state(1, 1), timeout=5, what="one waiting")
 
     with pytest.raises(Overloaded):
         async with slots.slot(shed=True):
             pass
     patient = asyncio.create_task(hold("patient", shed=False))  # a command: it waits
-    await asyncio.sleep(0)
-    assert slots.waiting == 2
+    await eventually(lambda: state(1, 2), timeout=5, what="the command waiting too")
 
     release.set()
     await asyncio.gather(running, queued, patient)
