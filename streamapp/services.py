@@ -22,7 +22,7 @@ from faust.types import TopicT
 
 from users_service.adapters.kafka.probe import KafkaCredentialsRefused, broker_answers
 from users_service.adapters.storage.errors import is_unavailable
-from users_service.adapters.storage.migrations import migrate
+from users_service.adapters.storage.migrations import migrate, require_head
 from users_service.service_layer.lifecycle import Lifecycle
 from users_service.service_layer.outbox.fast_path import FastPath
 from users_service.service_layer.outbox.health import PublishHealth
@@ -41,7 +41,7 @@ class WaitingService(mode.Service):
     `attempt()` until it says True, with backoff, warning at most every `log_every`
     seconds. The services after it in the boot order wait with it."""
 
-    what = "a dependency"
+    what = "a dependency to answer"
 
     def __init__(self, *, backoff: Backoff, log_every: float = 30.0, **kwargs: Any) -> None:
         self.backoff = backoff
@@ -59,12 +59,12 @@ class WaitingService(mode.Service):
                 return
             if await self.attempt():
                 if time.monotonic() - started > 1:
-                    self.log.info("%s answers; starting", self.what)
+                    self.log.info("done waiting for %s; starting", self.what)
                 return
             if time.monotonic() - last_log >= self.log_every:
                 last_log = time.monotonic()
                 self.log.warning(
-                    "%s does not answer; waiting (%.0fs so far)", self.what, last_log - started
+                    "waiting for %s (%.0fs so far)", self.what, last_log - started
                 )
             await self.sleep(delay)
 
@@ -74,25 +74,41 @@ class DatabaseService(WaitingService):
 
     A database that cannot be reached at start is waited for, as Kafka is behind its
     gate: the worker does not exit and crash-loop, it starts once the database answers.
-    Any other error stops the start."""
+    Any other error stops the start.
 
-    what = "the database"
+    With `migrate_on_start` False (MIGRATE_ON_START=false: a job runs `users-service
+    migrate` before a rollout), the worker only checks the revision, and waits while the
+    database is behind the code instead of running on a schema it does not know."""
+
+    what = "the database to answer"
 
     def __init__(
         self,
         pools: Sequence[databases.Database],
         url: str,
         *,
+        migrate_on_start: bool = True,
         backoff: Backoff = DATABASE_BACKOFF,
         **kwargs: Any,
     ) -> None:
         self.pools = list(pools)
         self.url = url
+        self.migrate_on_start = migrate_on_start
         super().__init__(backoff=backoff, **kwargs)
 
     async def attempt(self) -> bool:
         try:
-            await migrate(self.url)
+            if self.migrate_on_start:
+                await migrate(self.url)
+            else:
+                current, head = await require_head(self.url)
+                if current != head:
+                    self.what = (
+                        f"the database's schema to reach revision {head} (it is at "
+                        f"{current}; MIGRATE_ON_START=false: run `users-service migrate`)"
+                    )
+                    return False
+                self.what = "the database to answer"
             for pool in self.pools:
                 await pool.connect()
         except Exception as exc:
@@ -126,7 +142,7 @@ class KafkaGate(WaitingService):
         self.brokers = list(brokers)
         self.options = dict(options or {})
         self.probe_timeout = probe_timeout
-        self.what = f"Kafka at {','.join(self.brokers)}"
+        self.what = f"Kafka at {','.join(self.brokers)} to answer"
         super().__init__(backoff=backoff, **kwargs)
 
     async def attempt(self) -> bool:

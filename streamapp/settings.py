@@ -82,6 +82,13 @@ class Settings:
     auth_leeway: float = 30.0
     auth_jwks_refresh_cooldown: float = 30.0
     commands_accept_plaintext_password: bool = True
+    # Operations: log format and level, where metrics are served, start-up migration,
+    # and Kafka static membership (a restart within the session timeout keeps partitions).
+    log_format: str = "text"
+    log_level: str = "INFO"
+    metrics_port: int = 0  # 0: /metrics on WEB_PORT
+    migrate_on_start: bool = True
+    kafka_group_instance_id: str | None = None
 
     @property
     def faust_broker_url(self) -> str:
@@ -153,6 +160,16 @@ def masked(name: str, raw: str) -> str:
 def _choice(*allowed: str) -> Callable[[str], str]:
     def parse(raw: str) -> str:
         value = raw.strip().upper()
+        if value not in allowed:
+            raise ValueError(f"must be one of {', '.join(allowed)}")
+        return value
+
+    return parse
+
+
+def _lower_choice(*allowed: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
         if value not in allowed:
             raise ValueError(f"must be one of {', '.join(allowed)}")
         return value
@@ -325,6 +342,13 @@ def load_settings(
             _boolean,
             defaults.commands_accept_plaintext_password,
         ),
+        log_format=get("LOG_FORMAT", _lower_choice("text", "json"), defaults.log_format),
+        log_level=get(
+            "LOG_LEVEL", _choice("DEBUG", "INFO", "WARNING", "ERROR"), defaults.log_level
+        ),
+        metrics_port=get("METRICS_PORT", _bounded_int(0, 65535), defaults.metrics_port),
+        migrate_on_start=get("MIGRATE_ON_START", _boolean, defaults.migrate_on_start),
+        kafka_group_instance_id=get("KAFKA_GROUP_INSTANCE_ID", _nonempty, None),
     )
     if settings.outbox_lease_ttl <= settings.kafka_request_timeout:
         # A relay whose lease lapses while its batch still waits on Kafka would let a
@@ -339,6 +363,11 @@ def load_settings(
         raise SettingsError(
             f"KAFKA_SECURITY_PROTOCOL={settings.kafka_security_protocol} needs "
             "KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"
+        )
+    if settings.metrics_port and settings.metrics_port == settings.web_port:
+        raise SettingsError(
+            f"METRICS_PORT={settings.metrics_port} must differ from WEB_PORT (0 serves "
+            "/metrics on WEB_PORT)"
         )
     if settings.auth_jwt_secret and settings.auth_jwks_url:
         raise SettingsError("set AUTH_JWT_SECRET or AUTH_JWKS_URL, not both")

@@ -169,7 +169,10 @@ def wire(app: faust.App, settings: Settings) -> Wiring:
             refresh_cooldown=settings.auth_jwks_refresh_cooldown,
         ),
         database_service=DatabaseService(
-            [database, relay_pool, verifier_pool], settings.database_url, **services
+            [database, relay_pool, verifier_pool],
+            settings.database_url,
+            migrate_on_start=settings.migrate_on_start,
+            **services,
         ),
         kafka_gate=KafkaGate(
             settings.kafka_brokers,

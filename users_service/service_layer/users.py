@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +27,7 @@ from users_service.domain.model import (
     user_create_rejected,
     user_created,
 )
+from users_service.service_layer.counts import OutcomeCounts
 from users_service.domain.validation import (
     Registration,
     validate_command_registration,
@@ -64,6 +65,7 @@ class UsersService:
     min_hash_rounds: int = 4
     clock: Callable[[], datetime] = utc_now_ms
     ids: Callable[[], str] = new_id
+    counts: OutcomeCounts = field(default_factory=OutcomeCounts)
 
     async def register(self, body: Any, idempotency_key: str | None = None) -> User:
         """Validate, hash, store the user and its USER_CREATED event atomically, then publish.
@@ -72,6 +74,19 @@ class UsersService:
         request created, and creates nothing. Raises InvalidInput, EmailAlreadyRegistered,
         IdempotencyKeyReused or StorageUnavailable; on any of them nothing was written.
         """
+        try:
+            return await self._register(body, idempotency_key)
+        except InvalidInput:
+            self.counts.rejected["http", "invalid"] += 1
+            raise
+        except EmailAlreadyRegistered:
+            self.counts.rejected["http", "duplicate_email"] += 1
+            raise
+        except IdempotencyKeyReused:
+            self.counts.rejected["http", "idempotency_key_reused"] += 1
+            raise
+
+    async def _register(self, body: Any, idempotency_key: str | None) -> User:
         registration = validate_registration(body)
         if idempotency_key is None:
             return await self._create(registration, command_id=None, shed=True)
@@ -114,6 +129,7 @@ class UsersService:
             async with self.uow() as uow:
                 previous = await uow.commands.outcome(command.command_id)
             if previous is not None:
+                self.counts.commands["redelivered"] += 1
                 return previous
         try:
             try:
@@ -126,7 +142,9 @@ class UsersService:
                 raise InvalidInput({**command.problems, **exc.fields}) from None
             if command.problems:
                 raise InvalidInput(command.problems)
-            user = await self._create(registration, command_id=command.command_id)
+            user = await self._create(
+                registration, command_id=command.command_id, channel="command"
+            )
         except InvalidInput as exc:
             # Echo the email only when it is one: a password typed into the wrong field
             # must not be published in the rejection.
@@ -136,6 +154,7 @@ class UsersService:
             return await self._reject(command.command_id, "duplicate_email", None, exc.email)
         except CommandAlreadyHandled:
             return await self._recorded_outcome(command.command_id)
+        self.counts.commands["created"] += 1
         return CommandOutcome(command.command_id, "created", user_id=user.id)
 
     async def get(self, user_id: str) -> User | None:
@@ -161,6 +180,7 @@ class UsersService:
         command_id: str | None,
         idempotency: tuple[str, str] | None = None,
         shed: bool = False,
+        channel: str = "http",
     ) -> User:
         # Cheap early answer for the common duplicate, before paying for bcrypt;
         # the unique index still decides races.
@@ -200,7 +220,8 @@ class UsersService:
                     key, fingerprint = idempotency
                     await uow.idempotency.save(key, fingerprint, user.id, now, self.idempotency_ttl)
         except OutcomeUnknown:
-            return await self._stored_after_all(user)
+            user = await self._stored_after_all(user)
+        self.counts.created[channel] += 1
         return user
 
     async def _stored_after_all(self, user: User) -> User:
@@ -233,10 +254,13 @@ class UsersService:
                 await uow.outbox.add(event)
         except CommandAlreadyHandled:
             return await self._recorded_outcome(command_id)
+        self.counts.rejected["command", code] += 1
+        self.counts.commands["rejected"] += 1
         return outcome
 
     async def _recorded_outcome(self, command_id: str | None) -> CommandOutcome:
         assert command_id is not None  # only a command with an id can be a duplicate
+        self.counts.commands["redelivered"] += 1
         async with self.uow() as uow:
             previous = await uow.commands.outcome(command_id)
         assert previous is not None

@@ -40,9 +40,17 @@ def is_outage(exc: BaseException) -> bool:
     )
 
 
+def describe(exc: BaseException) -> str:
+    """`Name: message`, the name once: aiokafka's messages often start with it already."""
+    name, text = type(exc).__name__, str(exc)
+    if not text or text == name:
+        return name
+    return text if text.startswith(f"{name}:") else f"{name}: {text}"
+
+
 def failure(exc: BaseException) -> SendFailure:
     """The SendFailure for an exception from the producer."""
-    return SendFailure(f"{type(exc).__name__}: {exc}"[:500], outage=is_outage(exc))
+    return SendFailure(describe(exc)[:500], outage=is_outage(exc))
 
 
 class KafkaPublisher:

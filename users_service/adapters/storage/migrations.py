@@ -121,3 +121,24 @@ def new_revision(url: str, message: str) -> str:
         engine.dispose()
     scripts = script if isinstance(script, list) else [script]
     return str(scripts[0].path) if scripts and scripts[0] is not None else ""
+
+
+def schema_revisions(url: str) -> tuple[str | None, str]:
+    """(the database's revision, the code's head revision), without changing anything."""
+    from alembic.script import ScriptDirectory
+
+    engine = sa.create_engine(sync_url(url), poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            config = alembic_config(connection)
+            head = ScriptDirectory.from_config(config).get_current_head()
+            assert head is not None
+            return current_revision(connection), head
+    finally:
+        engine.dispose()
+
+
+async def require_head(url: str) -> tuple[str | None, str]:
+    """For workers that do not migrate (MIGRATE_ON_START=false): the revisions, read in a
+    worker thread; the caller waits while the database is behind."""
+    return await asyncio.to_thread(schema_revisions, url)

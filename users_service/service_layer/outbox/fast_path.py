@@ -95,4 +95,4 @@ class FastPath:
                 # (at least once), so nothing is lost.
                 log.exception("could not mark %d published message(s)", len(batch))
                 continue
-            self._health.published(len(batch))
+            self._health.published(len(batch), path="fast")

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
+
+from users_service.domain.clock import utc_now
 
 log = logging.getLogger("outbox")
 
@@ -25,11 +29,14 @@ class PublishHealth:
     log_every: float = 30.0
     reopen_after: float = 5.0
     clock: Callable[[], float] = time.monotonic
+    wall_clock: Callable[[], datetime] = utc_now
     producer_started: bool = False
     failing: bool = False
     published_total: int = 0
+    published_by_path: Counter[str] = field(default_factory=Counter)
     failures_total: int = 0
     last_error: str | None = None
+    last_error_at: datetime | None = None
     _suppressed: int = field(default=0, repr=False)
     _last_logged: float = field(default=float("-inf"), repr=False)
     _last_outage: float = field(default=float("-inf"), repr=False)
@@ -41,9 +48,10 @@ class PublishHealth:
             return False
         return not self.failing or self.clock() - self._last_outage >= self.reopen_after
 
-    def published(self, count: int) -> None:
-        """Kafka acknowledged `count` messages."""
+    def published(self, count: int, path: str = "relay") -> None:
+        """Kafka acknowledged `count` messages, sent by `path` ("fast" or "relay")."""
         self.published_total += count
+        self.published_by_path[path] += count
         if self.failing and count:
             self.failing = False
             log.warning(
@@ -54,8 +62,7 @@ class PublishHealth:
 
     def failed(self, count: int, error: str) -> None:
         """Kafka could not be reached for `count` messages."""
-        self.failures_total += count
-        self.last_error = error
+        self._record(count, error)
         now = self._last_outage = self.clock()
         if not self.failing or now - self._last_logged >= self.log_every:
             log.error(
@@ -74,6 +81,10 @@ class PublishHealth:
 
     def faulted(self, count: int, error: str) -> None:
         """Kafka refused `count` messages for reasons of their own; the rest may flow."""
+        self._record(count, error)
+        log.error("Kafka refused %d message(s): %s; they are retried, then parked", count, error)
+
+    def _record(self, count: int, error: str) -> None:
         self.failures_total += count
         self.last_error = error
-        log.error("Kafka refused %d message(s): %s; they are retried, then parked", count, error)
+        self.last_error_at = self.wall_clock()
