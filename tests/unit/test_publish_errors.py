@@ -15,7 +15,7 @@ from users_service.adapters.kafka.publisher import failure
         (KafkaConnectionError("Unable to bootstrap"), "KafkaConnectionError: Unable to bootstrap"),
         (KafkaTimeoutError(), "KafkaTimeoutError"),
         (NotLeaderForPartitionError(), "NotLeaderForPartitionError: [Error 6] NotLeaderForPartitionError"),
-        (OSError(111, "Connect call failed"), "OSError: [Errno 111] Connect call failed"),
+        (OSError(111, "Connect call failed"), "ConnectionRefusedError: [Errno 111] Connect call failed"),
         (TimeoutError(), "TimeoutError"),
     ],
 )
