@@ -20,8 +20,14 @@ from faust import Stream
 from faust.types import EventT, StreamT
 
 from streamapp.app import app
-from users_service.domain.commands import Poison, decode_json_object, parse_create_user
+from users_service.domain.commands import (
+    CommandOutcome,
+    Poison,
+    decode_json_object,
+    parse_create_user,
+)
 from users_service.domain.errors import StorageUnavailable
+from users_service.service_layer import log_context
 from users_service.service_layer.retry import retry_while_unavailable
 
 log = logging.getLogger("users.commands")
@@ -38,7 +44,29 @@ create_user_topic = app.topic(
 
 async def _park(event: EventT[Any], poison: Poison) -> None:
     await app.dead_letters.park(event.message, poison)
-    log.warning("parked a command on %s: %s", app.dead_letters.topic, poison.reason)
+    log.warning(
+        "command at %s[%s]@%s parked on %s: %s",
+        event.message.topic,
+        event.message.partition,
+        event.message.offset,
+        app.dead_letters.topic,
+        poison.reason,
+    )
+
+
+def _log_outcome(outcome: CommandOutcome) -> None:
+    what = {
+        "created": f"created user {outcome.user_id}",
+        "rejected": f"rejected ({outcome.code})",
+    }.get(outcome.result, outcome.result)
+    if outcome.duplicate:
+        what += ", as when first handled (a redelivery)"
+    log.info(
+        "command %s: %s",
+        outcome.command_id or "(no commandId)",
+        what,
+        extra={"outcome": outcome.result, "code": outcome.code},
+    )
 
 
 async def _settle(event: EventT[Any]) -> None:
@@ -47,10 +75,15 @@ async def _settle(event: EventT[Any]) -> None:
     if isinstance(body, Poison):
         await _park(event, body)
         return
+    with log_context.scope(command_id=parse_create_user(body).command_id):
+        await _handle(event, body)
+
+
+async def _handle(event: EventT[Any], body: dict[str, Any]) -> None:
     try:
         # While the database is away, holding this partition is the price of not losing
         # the command; past the ceiling it is set aside on the DLQ, for a replay.
-        await retry_while_unavailable(
+        outcome = await retry_while_unavailable(
             partial(app.users.handle_create_user, body),
             what="handling the command",
             log=log,
@@ -62,6 +95,8 @@ async def _settle(event: EventT[Any]) -> None:
         # A bug, not bad data: park the message rather than retry it forever or drop it.
         log.exception("command handling failed; parking it")
         await _park(event, Poison("processing_error", repr(exc)[:200]))
+    else:
+        _log_outcome(outcome)
 
 
 async def _settle_in_order(events: Sequence[EventT[Any]]) -> None:

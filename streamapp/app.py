@@ -10,9 +10,14 @@ from typing import Any, cast
 import faust
 from faust.app.base import BootStrategy
 from mode import ServiceT
+from prometheus_client import CollectorRegistry
 
+from streamapp.health import Readiness
+from streamapp.logging_setup import logging_config
+from streamapp.metrics import ConsumerLag, ServiceMetrics, faust_monitor, render
+from streamapp.services import MetricsServer
 from streamapp.settings import Settings, SettingsError, kafka_credentials_of, load_settings
-from streamapp.wiring import Wiring, wire
+from streamapp.wiring import Wiring, wire, worker_identity
 from users_service.adapters.kafka.dead_letters import DeadLetters
 from users_service.adapters.kafka.quiet_logs import quiet_kafka_client_logs
 from users_service.adapters.log_redaction import install_log_redaction
@@ -28,10 +33,24 @@ class UsersBootStrategy(BootStrategy):
     opens, and Kafka's services wait behind a gate instead of failing the start."""
 
     def server(self) -> Iterable[ServiceT]:
-        wiring = cast(UsersApp, self.app).wiring
+        app = cast(UsersApp, self.app)
+        wiring = app.wiring
+        settings = wiring.settings
+        metrics_server: list[ServiceT] = []
+        if settings.metrics_port:
+            metrics_server.append(
+                MetricsServer(
+                    app.metrics_text,
+                    settings.web_bind,
+                    settings.metrics_port,
+                    loop=app.loop,
+                    beacon=app.beacon,
+                )
+            )
         return self._chain(
             self.sensors(),
             [wiring.database_service],
+            metrics_server,
             self.web_server(),
             [wiring.kafka_gate],
             self.kafka_producer(),
@@ -56,6 +75,13 @@ class UsersApp(faust.App):
             broker=settings.faust_broker_url,
             broker_client_id=settings.kafka_client_id,
             broker_credentials=kafka_credentials_of(settings),
+            # Static membership: a worker back within the session timeout keeps its
+            # partitions, so a rolling restart does not rebalance the group twice a pod.
+            consumer_group_instance_id=settings.kafka_group_instance_id,
+            logging_config=logging_config(
+                settings.log_format, settings.log_level, worker_identity()
+            ),
+            Worker="streamapp.worker:UsersWorker",
             # Faust's 60 s default makes every rebalance after a crash wait a minute.
             broker_session_timeout=settings.kafka_session_timeout,
             broker_heartbeat_interval=settings.kafka_session_timeout / 5,
@@ -80,6 +106,11 @@ class UsersApp(faust.App):
             origin="streamapp",
         )
         self._wiring: Wiring | None = None
+        # One registry for the app: Faust's sensor (corrected), consumer lag, and the
+        # service's metrics once wired (`provide`).
+        self.metrics_registry = CollectorRegistry()
+        self.monitor = faust_monitor(self.metrics_registry)
+        self.metrics_registry.register(ConsumerLag(lambda: self.monitor))
         self.on_before_shutdown.connect(self._drain)
         self.on_worker_init.connect(self._warn_if_auth_unconfigured)
 
@@ -91,14 +122,23 @@ class UsersApp(faust.App):
     def provide(self, wiring: Wiring) -> None:
         """Give the app its collaborators. The worker wires itself on first use; tests
         call this with their own (another database, other settings)."""
+        if self._wiring is not None:
+            self.metrics_registry.unregister(self._wiring.metrics)
         self._wiring = wiring
+        self.metrics_registry.register(wiring.metrics)
 
     @property
     def wiring(self) -> Wiring:
         """The collaborators, wired from the app's settings on first use."""
         if self._wiring is None:
-            self._wiring = wire(self, self._settings)
+            self.provide(wire(self, self._settings))
+        assert self._wiring is not None
         return self._wiring
+
+    def begin_draining(self) -> None:
+        """Readiness turns 503 and new requests are refused; called first thing at SIGTERM."""
+        if self._wiring is not None:
+            self._wiring.lifecycle.start_draining()
 
     @property
     def users(self) -> UsersService:
@@ -124,6 +164,21 @@ class UsersApp(faust.App):
     def tokens(self) -> TokenVerifier:
         """Who a bearer token names, for the views that need a caller."""
         return self.wiring.tokens
+
+    @property
+    def service_metrics(self) -> ServiceMetrics:
+        """The service's own metrics (HTTP timings are observed by the web middleware)."""
+        return self.wiring.metrics
+
+    @property
+    def readiness(self) -> Readiness:
+        """Whether this worker should get traffic now."""
+        return self.wiring.readiness
+
+    async def metrics_text(self) -> bytes:
+        """Every metric of this worker in Prometheus' text format."""
+        await self.wiring.metrics.refresh()
+        return render(self.metrics_registry)
 
     @property
     def dead_letters(self) -> DeadLetters:

@@ -12,13 +12,15 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import databases
 import mode
+from aiohttp import web
 from faust.types import TopicT
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from users_service.adapters.kafka.probe import KafkaCredentialsRefused, broker_answers
 from users_service.adapters.storage.errors import is_unavailable
@@ -63,9 +65,7 @@ class WaitingService(mode.Service):
                 return
             if time.monotonic() - last_log >= self.log_every:
                 last_log = time.monotonic()
-                self.log.warning(
-                    "waiting for %s (%.0fs so far)", self.what, last_log - started
-                )
+                self.log.warning("waiting for %s (%.0fs so far)", self.what, last_log - started)
             await self.sleep(delay)
 
 
@@ -231,6 +231,37 @@ async def release_lease(relay: OutboxRelay) -> None:
         await relay.release()
     except Exception:
         log.warning("could not release the relay lease; it lapses by itself")
+
+
+class MetricsServer(mode.Service):
+    """`/metrics` on a port of its own (METRICS_PORT), so that the scrape port can stay
+    inside the cluster while the API's port is exposed."""
+
+    def __init__(
+        self, render: Callable[[], Awaitable[bytes]], host: str, port: int, **kwargs: Any
+    ) -> None:
+        self.render = render
+        self.host = host
+        self.port = port
+        self._runner: web.AppRunner | None = None
+        super().__init__(**kwargs)
+
+    async def on_start(self) -> None:
+        application = web.Application()
+        application.router.add_get("/metrics", self._metrics)
+        self._runner = web.AppRunner(application, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self.host, self.port).start()
+        log.info("metrics served on http://%s:%d/metrics", self.host, self.port)
+
+    async def on_stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        response = web.Response(body=await self.render())
+        response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+        return response
 
 
 class ShutdownWatchdog:

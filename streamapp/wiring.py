@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -18,6 +18,8 @@ import databases
 import faust
 
 from models.events import USER_CREATED_SHAPE, RecordEncoder
+from streamapp.health import Readiness
+from streamapp.metrics import ServiceMetrics
 from streamapp.services import (
     DatabaseService,
     KafkaGate,
@@ -29,6 +31,7 @@ from streamapp.services import (
 from streamapp.settings import Settings, kafka_credentials_of
 from users_service.adapters.jwt_tokens import JwtVerifier
 from users_service.adapters.kafka.dead_letters import DeadLetters
+from users_service.adapters.kafka.probe import broker_answers
 from users_service.adapters.kafka.publisher import KafkaPublisher
 from users_service.adapters.kafka.security import client_options
 from users_service.adapters.passwords import BcryptHasher
@@ -59,6 +62,8 @@ class Wiring:
     lifecycle: Lifecycle
     dead_letters: DeadLetters
     tokens: JwtVerifier
+    metrics: ServiceMetrics
+    readiness: Readiness
     database_service: DatabaseService
     kafka_gate: KafkaGate
     topics_service: TopicsService
@@ -81,6 +86,14 @@ def assigned_partitions(app: faust.App) -> Callable[[], int]:
             return 0
 
     return count
+
+
+async def kafka_answers(brokers: Sequence[str], options: Mapping[str, Any]) -> bool:
+    """Whether Kafka answers a metadata request now, within a second (never raises)."""
+    try:
+        return await broker_answers(list(brokers), 1.0, options)
+    except Exception:
+        return False
 
 
 def wire(app: faust.App, settings: Settings) -> Wiring:
@@ -127,39 +140,57 @@ def wire(app: faust.App, settings: Settings) -> Wiring:
             acquire_timeout=settings.database_pool_timeout,
         )
 
+    hasher = BcryptHasher(
+        settings.bcrypt_rounds, workers=settings.hash_workers or None, queue=settings.hash_queue
+    )
     verifications = DatabaseVerificationStore(verifier_pool)
     verifier = Verifier(verifications, USER_CREATED_SHAPE)
     lifecycle = Lifecycle()
     services: dict[str, Any] = {"loop": app.loop, "beacon": app.beacon}
+    users = UsersService(
+        uow=unit_of_work,
+        queries=DatabaseUsers(database, timeout=settings.database_pool_timeout),
+        passwords=hasher,
+        encoder=RecordEncoder(),
+        user_created_topic=settings.user_created_topic,
+        user_create_rejected_topic=settings.user_create_rejected_topic,
+        idempotency_ttl=settings.idempotency_ttl,
+        accept_plaintext_commands=settings.commands_accept_plaintext_password,
+        min_hash_rounds=settings.bcrypt_rounds,
+    )
+    status = ServiceStatus(
+        verifications=verifications,
+        outbox=store,
+        verifier=verifier,
+        health=health,
+        relay=relay,
+        partitions_assigned=assigned_partitions(app),
+        kafka_answers=partial(
+            kafka_answers,
+            settings.kafka_brokers,
+            client_options(kafka_credentials_of(settings)),
+        ),
+    )
+    dead_letters = DeadLetters(app, settings.user_create_dlq_topic)
+    metrics = ServiceMetrics(
+        counts=users.counts,
+        health=health,
+        verifier=verifier,
+        hasher=hasher,
+        dead_letters=dead_letters,
+        status=status,
+    )
+    hasher.observe = metrics.bcrypt_seconds.observe
     return Wiring(
         settings=settings,
         database=database,
-        users=UsersService(
-            uow=unit_of_work,
-            queries=DatabaseUsers(database, timeout=settings.database_pool_timeout),
-            passwords=BcryptHasher(
-                settings.bcrypt_rounds,
-                workers=settings.hash_workers or None,
-                queue=settings.hash_queue,
-            ),
-            encoder=RecordEncoder(),
-            user_created_topic=settings.user_created_topic,
-            user_create_rejected_topic=settings.user_create_rejected_topic,
-            idempotency_ttl=settings.idempotency_ttl,
-            accept_plaintext_commands=settings.commands_accept_plaintext_password,
-            min_hash_rounds=settings.bcrypt_rounds,
-        ),
+        users=users,
         verifier=verifier,
-        status=ServiceStatus(
-            verifications=verifications,
-            outbox=store,
-            verifier=verifier,
-            health=health,
-            relay=relay,
-            partitions_assigned=assigned_partitions(app),
-        ),
+        status=status,
         lifecycle=lifecycle,
-        dead_letters=DeadLetters(app, settings.user_create_dlq_topic),
+        dead_letters=dead_letters,
+        metrics=metrics,
+        readiness=Readiness(app, lifecycle, partial(database.fetch_val, "SELECT 1")),
         tokens=JwtVerifier(
             secret=settings.auth_jwt_secret,
             jwks_url=settings.auth_jwks_url,

@@ -1,11 +1,19 @@
-"""JSON errors for what never reaches a view: unknown paths and methods.
+"""Middleware for every request, installed through a Faust Blueprint found by autodiscovery
+like the views (so the app module never imports the web package):
 
-Installed through a Faust Blueprint, found by autodiscovery like the views, so the app
-module never imports the web package.
+- `observe_requests`, outermost: a request id (the client's `X-Request-ID`, or a new one)
+  on every log line of the request and echoed in the response; one log line per request;
+  the HTTP metrics, labelled by route template (never the raw path: ids would make every
+  user a time series of its own).
+- `json_http_errors`: aiohttp answers 404/405 in plain text; clients get JSON.
 """
 
 from __future__ import annotations
 
+import logging
+import re
+import time
+import uuid
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -13,8 +21,62 @@ from faust.web import Blueprint
 from faust.web import Web as FaustWeb
 
 from streamapp.app import app
+from users_service.service_layer import log_context
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+log = logging.getLogger("users.http")
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# A client's id is kept only when it is short and plain: it goes into every log line.
+_CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+# Probed every few seconds by orchestrators and Prometheus: logged at DEBUG, not INFO.
+_QUIET_ROUTES = frozenset({"/livez", "/readyz", "/metrics", "/"})
+
+
+def request_id_of(request: web.Request) -> str:
+    """The client's X-Request-ID when it is plain enough to log, else a new one."""
+    given = request.headers.get(REQUEST_ID_HEADER, "")
+    return given if _CLIENT_REQUEST_ID.match(given) else uuid.uuid4().hex
+
+
+def route_of(request: web.Request) -> str:
+    """The route template (`/users/v1/users/{user_id}`), or "unmatched"."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+@web.middleware
+async def observe_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Request id, one log line and the HTTP metrics for every request."""
+    request_id = request_id_of(request)
+    started = time.perf_counter()
+    status = 500
+    with log_context.scope(request_id=request_id):
+        try:
+            response = await handler(request)
+            status = response.status
+            response.headers[REQUEST_ID_HEADER] = request_id
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            exc.headers[REQUEST_ID_HEADER] = request_id
+            raise
+        finally:
+            elapsed = time.perf_counter() - started
+            route = route_of(request)
+            metrics = app.service_metrics
+            metrics.http_requests.labels(route, request.method, str(status)).inc()
+            metrics.http_duration.labels(route, request.method).observe(elapsed)
+            log.log(
+                logging.DEBUG if route in _QUIET_ROUTES else logging.INFO,
+                "%s %s %d %.1fms",
+                request.method,
+                request.path,
+                status,
+                elapsed * 1000,
+                extra={"http_status": status, "route": route, "duration_ms": elapsed * 1000},
+            )
 
 
 @web.middleware
@@ -33,13 +95,15 @@ async def json_http_errors(request: web.Request, handler: Handler) -> web.Stream
         )
 
 
-class JsonErrors(Blueprint):
-    """Adds `json_http_errors` to the aiohttp application when the web server is set up."""
+class RequestMiddleware(Blueprint):
+    """Adds both middlewares to the aiohttp application when the web server is set up."""
 
     def on_webserver_init(self, web: FaustWeb) -> None:
         middlewares = web.web_app.middlewares  # type: ignore[attr-defined]
+        if observe_requests not in middlewares:
+            middlewares.insert(0, observe_requests)
         if json_http_errors not in middlewares:
             middlewares.append(json_http_errors)
 
 
-app.web.blueprints.add("", JsonErrors("json_errors"))
+app.web.blueprints.add("", RequestMiddleware("request_middleware"))

@@ -8,6 +8,7 @@ from faust.web import Request, Response
 
 from streamapp.app import app
 from users_service.domain.access import OPS_READ
+from users_service.domain.clock import isoformat
 from web.auth import authorize
 from web.responses import ApiView
 
@@ -36,6 +37,7 @@ class VerificationView(ApiView):
                 "publishedTotal": report.published_total,
                 "publishFailures": report.publish_failures,
                 "lastError": report.last_error,
+                "lastErrorAt": isoformat(report.last_error_at) if report.last_error_at else None,
                 "kafkaAvailable": report.kafka_available,
                 "relayLeader": report.relay_leader,
             },

@@ -14,8 +14,14 @@ from users_service.adapters.kafka.publisher import failure
         # aiokafka's own message starts with the class name: it must not appear twice.
         (KafkaConnectionError("Unable to bootstrap"), "KafkaConnectionError: Unable to bootstrap"),
         (KafkaTimeoutError(), "KafkaTimeoutError"),
-        (NotLeaderForPartitionError(), "NotLeaderForPartitionError: [Error 6] NotLeaderForPartitionError"),
-        (OSError(111, "Connect call failed"), "ConnectionRefusedError: [Errno 111] Connect call failed"),
+        (
+            NotLeaderForPartitionError(),
+            "NotLeaderForPartitionError: [Error 6] NotLeaderForPartitionError",
+        ),
+        (
+            OSError(111, "Connect call failed"),
+            "ConnectionRefusedError: [Errno 111] Connect call failed",
+        ),
         (TimeoutError(), "TimeoutError"),
     ],
 )

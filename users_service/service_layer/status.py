@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -29,6 +29,7 @@ class StatusReport:
     published_total: int
     publish_failures: int
     last_error: str | None
+    last_error_at: datetime | None
     kafka_available: bool
     relay_leader: bool
 
@@ -43,6 +44,8 @@ class _Stored:
 
     at: float = float("-inf")
     value: tuple[Reconciliation, Backlog] | None = None
+    kafka_at: float = float("-inf")
+    kafka_answers: bool = False
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -61,6 +64,9 @@ class ServiceStatus:
     health: PublishHealth
     relay: OutboxRelay
     partitions_assigned: Callable[[], int]
+    # Asked, not inferred from the last send: a worker with nothing to publish would
+    # otherwise report Kafka available for as long as it sends nothing.
+    kafka_answers: Callable[[], Awaitable[bool]] | None = None
     clock: Callable[[], datetime] = utc_now
     cache_for: float = 1.0
     monotonic: Callable[[], float] = time.monotonic
@@ -78,9 +84,21 @@ class ServiceStatus:
             published_total=self.health.published_total,
             publish_failures=self.health.failures_total,
             last_error=self.health.last_error,
-            kafka_available=self.health.fast_path_open,
+            last_error_at=self.health.last_error_at,
+            kafka_available=await self._kafka_available(),
             relay_leader=self.relay.is_leader,
         )
+
+    async def _kafka_available(self) -> bool:
+        if not self.health.producer_started:
+            return False
+        if self.kafka_answers is None:
+            return self.health.fast_path_open
+        stored = self._stored
+        if self.monotonic() - stored.kafka_at >= self.cache_for:
+            stored.kafka_answers = await self.kafka_answers()
+            stored.kafka_at = self.monotonic()
+        return stored.kafka_answers
 
     async def _stored_state(self) -> tuple[Reconciliation, Backlog]:
         stored = self._stored

@@ -27,12 +27,13 @@ from users_service.domain.model import (
     user_create_rejected,
     user_created,
 )
-from users_service.service_layer.counts import OutcomeCounts
 from users_service.domain.validation import (
     Registration,
     validate_command_registration,
     validate_registration,
 )
+from users_service.service_layer import log_context
+from users_service.service_layer.counts import OutcomeCounts
 from users_service.service_layer.ports import (
     EventEncoder,
     PasswordHasher,
@@ -222,6 +223,7 @@ class UsersService:
         except OutcomeUnknown:
             user = await self._stored_after_all(user)
         self.counts.created[channel] += 1
+        log_context.add(user_id=user.id, event_id=event_id)
         return user
 
     async def _stored_after_all(self, user: User) -> User:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -49,6 +50,8 @@ class DeadLetters:
         self.topic = topic
         self._backoff = backoff
         self._max_value_bytes = max_value_bytes
+        # Acknowledged parkings by reason, since the worker started (the metrics read it).
+        self.parked: Counter[str] = Counter()
 
     async def park(self, message: Any, poison: Poison) -> None:
         """`message` is the Faust message (key, value, headers, topic, partition, offset).
@@ -71,6 +74,7 @@ class DeadLetters:
                     self.topic, message.key, value, partition=None, timestamp=None, headers=headers
                 )
                 await future
+                self.parked[poison.reason] += 1
                 return
             except Exception as exc:
                 log.warning(

@@ -1,0 +1,80 @@
+"""The worker's logging, one `logging.config.dictConfig` for every logger (ours, Faust's,
+mode's, aiokafka's, aiohttp's), handed to Faust's worker as `logging_config`.
+
+`LOG_FORMAT=json`: one JSON object per line (python-json-logger), with time, level,
+logger, message, the worker's id and whatever ids the unit of work knows (request, user,
+event, command). `LOG_FORMAT=text`: the same fields, readable, for a terminal.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from users_service.service_layer import log_context
+
+# The order of the ids in text lines; JSON lines carry them as fields of their own.
+CONTEXT_FIELDS = ("request_id", "command_id", "user_id", "event_id")
+
+
+class ContextFilter(logging.Filter):
+    """Adds `worker_id` and the context's ids to every record that passes the handler."""
+
+    def __init__(self, worker_id: str = "") -> None:
+        super().__init__()
+        self.worker_id = worker_id
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.worker_id = self.worker_id
+        context = log_context.current()
+        for name in CONTEXT_FIELDS:
+            if name in context and not hasattr(record, name):
+                setattr(record, name, context[name])
+        return True
+
+
+class TextFormatter(logging.Formatter):
+    """`[time] [LEVEL] logger: message  request_id=… user_id=…`."""
+
+    def __init__(self) -> None:
+        super().__init__("[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        ids = " ".join(
+            f"{name}={getattr(record, name)}" for name in CONTEXT_FIELDS if hasattr(record, name)
+        )
+        if not ids:
+            return line
+        head, newline, rest = line.partition("\n")  # ids on the first line, before a traceback
+        return f"{head}  {ids}{newline}{rest}"
+
+
+def logging_config(log_format: str, level: str, worker_id: str) -> dict[str, Any]:
+    """The dictConfig for `log_format` ("json" or "text") at `level`."""
+    if log_format == "json":
+        formatter: dict[str, Any] = {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+            "timestamp": False,
+        }
+    else:
+        formatter = {"()": TextFormatter}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"context": {"()": ContextFilter, "worker_id": worker_id}},
+        "formatters": {"default": formatter},
+        "handlers": {
+            "default": {
+                "class": "logging.StreamHandler",
+                # The process's real stdout: Faust later redirects sys.stdout into logging,
+                # and a handler writing to that would feed itself.
+                "stream": "ext://sys.__stdout__",
+                "formatter": "default",
+                "filters": ["context"],
+            }
+        },
+        "root": {"level": level, "handlers": ["default"]},
+    }

@@ -1,0 +1,266 @@
+"""What `users-service outbox …`, `backfill`, `verify` and `kafka-check` do.
+
+Each opens its own small pool, does one thing, prints a short report and returns an exit
+status. None of them needs Kafka except `kafka-check`: events put back or added go to the
+outbox, and the relay of any running worker publishes them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+import databases
+
+from models.events import RecordEncoder
+from streamapp.settings import Settings, kafka_credentials_of, masked
+from users_service.adapters.kafka.probe import KafkaCredentialsRefused, broker_answers
+from users_service.adapters.kafka.security import client_options
+from users_service.adapters.storage.database import make_database
+from users_service.adapters.storage.errors import is_unavailable
+from users_service.adapters.storage.outbox_admin import DatabaseOutboxAdmin
+from users_service.adapters.storage.outbox_store import DatabaseOutboxStore
+from users_service.adapters.storage.unit_of_work import DatabaseUnitOfWork
+from users_service.adapters.storage.verifications import DatabaseVerificationStore
+from users_service.domain.clock import isoformat, utc_now
+from users_service.service_layer.backfill import backfill
+
+T = TypeVar("T")
+
+# Exit statuses: 0 fine, 1 the check found a problem, 2 usage, 3 a dependency is down.
+EXIT_PROBLEM = 1
+EXIT_UNAVAILABLE = 3
+COMMAND_TIMEOUT = 20.0
+READY_TOPIC = "users-service.ready"
+
+
+class Unavailable(Exception):
+    """A dependency did not answer; the message is the one line the operator reads."""
+
+
+@dataclass(frozen=True)
+class Output:
+    """Where a command reports: one line at a time, or one JSON document."""
+
+    as_json: bool
+    write: Callable[[str], None] = print
+
+    def report(self, lines: Sequence[str], document: dict[str, Any]) -> None:
+        if self.as_json:
+            self.write(json.dumps(document, sort_keys=True))
+        else:
+            for line in lines:
+                self.write(line)
+
+
+@asynccontextmanager
+async def database(settings: Settings) -> AsyncIterator[databases.Database]:
+    """A connected pool of two for `settings.database_url`; Unavailable if it does not answer."""
+    db = make_database(settings.database_url, max_size=2)
+    try:
+        await db.connect()
+    except Exception as exc:
+        if is_unavailable(exc) or isinstance(exc, OSError | TimeoutError):
+            where = masked("DATABASE_URL", settings.database_url)
+            raise Unavailable(
+                f"the database at {where} does not answer ({type(exc).__name__})"
+            ) from None
+        raise
+    try:
+        yield db
+    finally:
+        await db.disconnect()
+
+
+def run(work: Awaitable[int], timeout: float = COMMAND_TIMEOUT) -> int:
+    """Run one command's coroutine with a deadline; a dependency that is down is one line
+    on stderr and exit status 3, within seconds."""
+    import sys
+
+    async def bounded() -> int:
+        try:
+            return await asyncio.wait_for(work, timeout)
+        except TimeoutError:
+            raise Unavailable(f"no answer within {timeout:g}s") from None
+        except Exception as exc:
+            if is_unavailable(exc):
+                raise Unavailable(
+                    f"the database stopped answering ({type(exc).__name__})"
+                ) from None
+            raise
+
+    try:
+        return asyncio.run(bounded())
+    except Unavailable as exc:
+        print(f"users-service: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+
+
+def _age(moment: datetime | None, now: datetime) -> float | None:
+    return round((now - moment).total_seconds(), 1) if moment else None
+
+
+async def outbox_status(settings: Settings, out: Output) -> int:
+    """Backlog, oldest pending age, parked rows, and who holds the relay lease."""
+    async with database(settings) as db:
+        backlog = await DatabaseOutboxStore(db).backlog()
+        lease = await DatabaseOutboxAdmin(db).lease()
+    now = utc_now()
+    oldest = _age(backlog.oldest_pending_created_at, now)
+    leader = (
+        f"{lease.holder} (generation {lease.generation}, lease until {isoformat(lease.expires_at)})"
+        if lease.holder and lease.expires_at and not lease.lapsed
+        else "none (no worker holds the lease: nothing is being relayed)"
+    )
+    out.report(
+        [
+            f"pending: {backlog.pending}"
+            + (f" (oldest {oldest:g}s old)" if oldest is not None else ""),
+            f"parked: {backlog.parked}"
+            + (" (after a fix: users-service outbox retry-parked)" if backlog.parked else ""),
+            f"relay leader: {leader}",
+        ],
+        {
+            "pending": backlog.pending,
+            "oldestPendingAgeSeconds": oldest,
+            "parked": backlog.parked,
+            "relayLeader": None if lease.lapsed else lease.holder,
+            "leaseGeneration": lease.generation,
+        },
+    )
+    return 0
+
+
+async def outbox_retry_parked(settings: Settings, event_ids: Sequence[str], out: Output) -> int:
+    """Put parked rows back in the queue (all, or the given event ids)."""
+    async with database(settings) as db:
+        count = await DatabaseOutboxAdmin(db).retry_parked(event_ids)
+    out.report(
+        [f"{count} parked event(s) queued again; the relay publishes them"], {"requeued": count}
+    )
+    return 0
+
+
+async def outbox_replay(
+    settings: Settings,
+    *,
+    since: datetime,
+    until: datetime,
+    user_id: str | None,
+    out: Output,
+    batch: int = 1000,
+) -> int:
+    """Queue published events again, keeping their event ids, marked with a `replay` header."""
+    marker = ("replay", isoformat(utc_now()))
+    total = 0
+    async with database(settings) as db:
+        admin = DatabaseOutboxAdmin(db)
+        while True:
+            count = await admin.requeue_published(
+                since=since, until=until, aggregate_id=user_id, marker=marker, limit=batch
+            )
+            total += count
+            if count < batch:
+                break
+    out.report(
+        [
+            f"{total} published event(s) created in [{isoformat(since)}, {isoformat(until)})"
+            + (f" for user {user_id}" if user_id else "")
+            + " queued again with their event ids and a replay header; the relay publishes them"
+        ],
+        {"requeued": total, "replayMarker": marker[1]},
+    )
+    return 0
+
+
+async def run_backfill(settings: Settings, *, dry_run: bool, batch: int, out: Output) -> int:
+    """USER_CREATED for every stored user whose event is no longer in the outbox."""
+    async with database(settings) as db:
+        admin = DatabaseOutboxAdmin(db)
+        count = await backfill(
+            admin,
+            lambda: DatabaseUnitOfWork(db),
+            RecordEncoder(),
+            topic=settings.user_created_topic,
+            batch=batch,
+            dry_run=dry_run,
+        )
+    verb = "would be written (dry run)" if dry_run else "written to the outbox"
+    out.report(
+        [f"{count} USER_CREATED event(s) for users without one {verb}"],
+        {"backfilled": 0 if dry_run else count, "missing": count if dry_run else 0},
+    )
+    return 0
+
+
+async def verify(settings: Settings, *, older_than: float, out: Output) -> int:
+    """The reconciliation; exit 1 when a user has waited longer than `older_than` seconds
+    for its event to be verified, or an event names a user that is not stored."""
+    async with database(settings) as db:
+        recon = await DatabaseVerificationStore(db).reconcile()
+    oldest = _age(recon.oldest_unverified_created_at, utc_now())
+    late = oldest is not None and oldest > older_than
+    problems = []
+    if late:
+        problems.append(f"a user has been unverified for {oldest:g}s (threshold {older_than:g}s)")
+    if recon.events_without_user:
+        problems.append(f"{recon.events_without_user} event(s) name a user that is not stored")
+    out.report(
+        [
+            f"unverified users: {recon.unverified_users}"
+            + (f" (oldest {oldest:g}s old)" if oldest is not None else ""),
+            f"events without a stored user: {recon.events_without_user}",
+            "verdict: " + ("FAIL: " + "; ".join(problems) if problems else "ok"),
+        ],
+        {
+            "unverifiedUsers": recon.unverified_users,
+            "oldestUnverifiedAgeSeconds": oldest,
+            "eventsWithoutUser": recon.events_without_user,
+            "thresholdSeconds": older_than,
+            "ok": not problems,
+        },
+    )
+    return EXIT_PROBLEM if problems else 0
+
+
+async def kafka_check(settings: Settings, out: Output, timeout: float = 5.0) -> int:
+    """Kafka at KAFKA_BROKER answers and creates a topic (what a worker's start needs)."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from aiokafka.errors import TopicAlreadyExistsError
+
+    brokers = ",".join(settings.kafka_brokers)
+    options = client_options(kafka_credentials_of(settings))
+    try:
+        answers = await broker_answers(settings.kafka_brokers, timeout, options)
+    except KafkaCredentialsRefused as exc:
+        raise Unavailable(f"Kafka at {brokers} refused the credentials: {exc}") from None
+    if not answers:
+        raise Unavailable(f"Kafka at {brokers} does not answer")
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=list(settings.kafka_brokers),
+        request_timeout_ms=int(timeout * 1000),
+        **options,
+    )
+    try:
+        await admin.start()
+        response = await admin.create_topics([NewTopic(READY_TOPIC, 1, 1)])
+        errors = [code for _, code, *_ in getattr(response, "topic_errors", [])]
+        if any(code not in (0, TopicAlreadyExistsError.errno) for code in errors):
+            raise Unavailable(f"Kafka at {brokers} answers but refused to create a topic")
+    except TopicAlreadyExistsError:
+        pass
+    except Unavailable:
+        raise
+    except Exception as exc:
+        raise Unavailable(
+            f"Kafka at {brokers} answers but could not create a topic ({type(exc).__name__})"
+        ) from None
+    finally:
+        await admin.close()
+    out.report([f"Kafka at {brokers} answers and creates topics"], {"ok": True})
+    return 0
