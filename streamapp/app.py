@@ -16,7 +16,13 @@ from streamapp.health import Readiness
 from streamapp.logging_setup import logging_config
 from streamapp.metrics import ConsumerLag, ServiceMetrics, faust_monitor, render
 from streamapp.services import MetricsServer
-from streamapp.settings import Settings, SettingsError, kafka_credentials_of, load_settings
+from streamapp.settings import (
+    Settings,
+    SettingsError,
+    kafka_credentials_of,
+    load_settings,
+    masked,
+)
 from streamapp.wiring import Wiring, wire, worker_identity
 from users_service.adapters.kafka.dead_letters import DeadLetters
 from users_service.adapters.kafka.quiet_logs import quiet_kafka_client_logs
@@ -112,7 +118,6 @@ class UsersApp(faust.App):
         self.monitor = faust_monitor(self.metrics_registry)
         self.metrics_registry.register(ConsumerLag(lambda: self.monitor))
         self.on_before_shutdown.connect(self._drain)
-        self.on_worker_init.connect(self._warn_if_auth_unconfigured)
 
     @property
     def settings(self) -> Settings:
@@ -185,8 +190,23 @@ class UsersApp(faust.App):
         """Where poison commands are parked."""
         return self.wiring.dead_letters
 
-    def _warn_if_auth_unconfigured(self, sender: Any, /, *args: Any, **kwargs: Any) -> None:
-        """Say once, at start, when protected endpoints cannot be reached by anyone."""
+    def announce_start(self) -> None:
+        """What Faust's banner shows, as one log line (the banner is off with JSON logs);
+        and a warning when protected endpoints cannot be reached by anyone. Called by the
+        worker once logging is set up (Faust's `on_worker_init` comes before that)."""
+        settings = self.settings
+        logging.getLogger("users").info(
+            "worker %s starting: group %s, Kafka %s, web http://%s:%d, database %s, "
+            "metrics %s, bcrypt cost %d",
+            worker_identity(),
+            settings.kafka_group_id,
+            ",".join(settings.kafka_brokers),
+            settings.web_bind,
+            settings.web_port,
+            masked("DATABASE_URL", settings.database_url),
+            f":{settings.metrics_port}/metrics" if settings.metrics_port else "/metrics",
+            settings.bcrypt_rounds,
+        )
         if not self.tokens.configured:
             logging.getLogger("users").warning(
                 "neither AUTH_JWT_SECRET nor AUTH_JWKS_URL is set: every protected endpoint "

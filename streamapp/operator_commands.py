@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -87,6 +88,8 @@ def run(work: Awaitable[int], timeout: float = COMMAND_TIMEOUT) -> int:
             return await asyncio.wait_for(work, timeout)
         except TimeoutError:
             raise Unavailable(f"no answer within {timeout:g}s") from None
+        except Unavailable:
+            raise
         except Exception as exc:
             if is_unavailable(exc):
                 raise Unavailable(
@@ -233,6 +236,8 @@ async def kafka_check(settings: Settings, out: Output, timeout: float = 5.0) -> 
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
     from aiokafka.errors import TopicAlreadyExistsError
 
+    # The client logs each refused connection; the operator reads one line from us instead.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     brokers = ",".join(settings.kafka_brokers)
     options = client_options(kafka_credentials_of(settings))
     try:

@@ -1,11 +1,14 @@
 """The Faust worker of this app (`app.conf.Worker`): readiness turns 503 the moment a
-stop signal arrives, before Faust begins closing anything."""
+stop signal arrives, before Faust begins closing anything; and the logging of
+`streamapp.logging_setup` at the level asked for."""
 
 from __future__ import annotations
 
+import logging
 import signal
 
 import faust
+from mode.utils.logging import level_number
 
 
 class UsersWorker(faust.Worker):
@@ -16,3 +19,30 @@ class UsersWorker(faust.Worker):
         if begin is not None:
             begin()
         super()._schedule_shutdown(signal)
+
+    async def on_first_start(self) -> None:
+        await super().on_first_start()  # logging is configured in there
+        announce = getattr(self.app, "announce_start", None)
+        if announce is not None:
+            announce()
+
+    def _setup_logging(self) -> None:
+        # The app's dictConfig carries LOG_LEVEL; `--loglevel` on the command line may make
+        # it more verbose (`faust worker -l debug`), never quieter: Faust's default there is
+        # WARN, which cannot be told apart from a WARN typed on purpose.
+        if self.logging_config:
+            config = dict(self.logging_config)
+            root = dict(config.get("root", {}))
+            configured = level_number(root.get("level", "INFO"))
+            asked = level_number(self.loglevel) if self.loglevel else logging.WARN
+            root["level"] = min(configured, asked)
+            config["root"] = root
+            self.logging_config = config
+            self.loglevel = root["level"]
+        super()._setup_logging()
+
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        super().on_setup_root_logger(logger, level)
+        settings = getattr(self.app, "settings", None)
+        if settings is not None and settings.log_format == "json":
+            self.spinner = None  # its frames are not JSON

@@ -20,7 +20,16 @@ from users_service.adapters.jwt_tokens import mint_token
 class Worker:
     """`python -m faust -A streamapp.app worker` with its own port and log file."""
 
-    def __init__(self, env: dict[str, str], log_dir: Path, name: str = "worker") -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_dir: Path,
+        name: str = "worker",
+        *,
+        via_cli: bool = False,
+    ) -> None:
+        # via_cli: `users-service worker` (uvloop, LOG_* settings) rather than `faust worker`.
+        self.via_cli = via_cli
         self.port = free_port()
         self.env = {**os.environ, **env, "WEB_PORT": str(self.port)}
         self.log_path = log_dir / f"{name}-{self.port}.log"
@@ -32,16 +41,13 @@ class Worker:
 
     def start(self, loglevel: str = "info") -> None:
         log = self.log_path.open("ab")
+        if self.via_cli:
+            argv = [sys.executable, "-m", "streamapp.cli", "worker"]
+        else:
+            argv = [sys.executable, "-m", "faust", "-A", "streamapp.app", "worker"]
+            argv.append(f"--loglevel={loglevel}")
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "faust",
-                "-A",
-                "streamapp.app",
-                "worker",
-                f"--loglevel={loglevel}",
-            ],
+            argv,
             cwd=ROOT,
             env=self.env,
             stdout=log,

@@ -108,3 +108,27 @@ def test_least_exposure_and_client_security_defaults() -> None:
         load_settings(
             {"AUTH_JWT_SECRET": "y" * 40, "AUTH_JWKS_URL": "http://idp/jwks"}, dotenv=None
         )
+
+
+def test_operations_settings() -> None:
+    s = load_settings(
+        {
+            "LOG_FORMAT": "JSON",
+            "LOG_LEVEL": "warning",
+            "METRICS_PORT": "9102",
+            "MIGRATE_ON_START": "false",
+            "KAFKA_GROUP_INSTANCE_ID": "users-0",
+        },
+        dotenv=None,
+    )
+    assert (s.log_format, s.log_level, s.metrics_port) == ("json", "WARNING", 9102)
+    assert s.migrate_on_start is False and s.kafka_group_instance_id == "users-0"
+    defaults = load_settings({}, dotenv=None)
+    assert (defaults.log_format, defaults.metrics_port, defaults.migrate_on_start) == (
+        "text",
+        0,
+        True,
+    )
+    for bad in ({"LOG_FORMAT": "xml"}, {"METRICS_PORT": "6066", "WEB_PORT": "6066"}):
+        with pytest.raises(SettingsError):
+            load_settings(bad, dotenv=None)
