@@ -30,8 +30,13 @@ db-down:
 
 services-up: kafka-up db-up
 
-# Kafka locally, SQLite unless DATABASE_URL says otherwise, then the worker in the foreground.
-run: install kafka-up
+# Kafka: the one that answers at KAFKA_BROKER (.env: 127.0.0.1:9092) if it can create
+# topics, else our own; SQLite unless DATABASE_URL says otherwise; then the worker in the
+# foreground (Ctrl-C stops it; a broker we started keeps running: make kafka-down).
+run: install
+	@if $(BIN)/users-service kafka-check 2>/dev/null; then \
+	  echo "Using the Kafka that already answers (ops/kafka/kafka.sh did not start one)"; \
+	else ops/kafka/kafka.sh up; fi
 	@echo "Starting the worker on :$${WEB_PORT:-6066}. From another terminal:"
 	@echo "  curl -i -X POST localhost:$${WEB_PORT:-6066}/users/v1/users -H 'Content-Type: application/json' \\"
 	@echo "       -d '{\"nombre\": \"Ana\", \"email\": \"ana@example.com\", \"password\": \"correct-horse\"}'"
@@ -43,8 +48,10 @@ run: install kafka-up
 migrate: install
 	$(BIN)/users-service migrate
 
-test: install services-up test-tools
-	$(BIN)/pytest -q
+# A broker the tests control (they stop and start it): ours on the usual ports, or on free
+# ports when something else already holds 127.0.0.1:9092 (kafka.sh test-env).
+test: install db-up test-tools
+	eval "$$(ops/kafka/kafka.sh test-env)" && $(BIN)/pytest -q
 
 test-tools:
 	ops/test-tools.sh

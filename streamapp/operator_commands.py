@@ -232,7 +232,8 @@ async def verify(settings: Settings, *, older_than: float, out: Output) -> int:
 
 
 async def kafka_check(settings: Settings, out: Output, timeout: float = 5.0) -> int:
-    """Kafka at KAFKA_BROKER answers and creates a topic (what a worker's start needs)."""
+    """Kafka at KAFKA_BROKER answers and would create a topic (what a worker's start needs;
+    the creation is validated by the broker, not done)."""
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
     from aiokafka.errors import TopicAlreadyExistsError
 
@@ -253,7 +254,8 @@ async def kafka_check(settings: Settings, out: Output, timeout: float = 5.0) -> 
     )
     try:
         await admin.start()
-        response = await admin.create_topics([NewTopic(READY_TOPIC, 1, 1)])
+        # Validated, not created: the check leaves nothing behind on someone else's Kafka.
+        response = await admin.create_topics([NewTopic(READY_TOPIC, 1, 1)], validate_only=True)
         errors = [code for _, code, *_ in getattr(response, "topic_errors", [])]
         if any(code not in (0, TopicAlreadyExistsError.errno) for code in errors):
             raise Unavailable(f"Kafka at {brokers} answers but refused to create a topic")

@@ -228,6 +228,16 @@ def read_dotenv(path: Path) -> dict[str, str]:
     return {k: v for k, v in dotenv_values(path).items() if v is not None}
 
 
+# Every variable `load_settings` reads, filled in as it reads them (see `variable_names`).
+_READ: set[str] = set()
+
+
+def variable_names() -> frozenset[str]:
+    """The names of every environment variable the service reads."""
+    load_settings({}, dotenv=None)
+    return frozenset(_READ)
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")
 ) -> Settings:
@@ -239,6 +249,7 @@ def load_settings(
     defaults = Settings()
 
     def get(name: str, parse: Callable[[str], T], default: T) -> T:
+        _READ.add(name)
         raw = env.get(name)
         if raw is None or raw == "":
             return default

@@ -14,7 +14,7 @@ from pathlib import Path
 import databases
 import pytest
 
-from tests.support.services import POSTGRES_URL, empty_postgres, require_kafka
+from tests.support.services import KAFKA, POSTGRES_URL, empty_postgres, require_kafka
 from tests.support.web import TEST_JWT_SECRET
 from tests.support.worker import Worker
 from users_service.adapters.storage.database import make_database
@@ -63,7 +63,7 @@ def worker_env(postgres_url: str, kafka: None, tmp_path: Path) -> dict[str, str]
     """Settings for workers of one test: their own topic and group, fast timeouts."""
     run = uuid.uuid4().hex[:10]
     return {
-        "KAFKA_BROKER": "127.0.0.1:9092",
+        "KAFKA_BROKER": KAFKA,
         "KAFKA_GROUP_ID": f"test-{run}",
         "KAFKA_USER_CREATED_TOPIC": f"user.created.test-{run}",
         "KAFKA_USER_CREATE_TOPIC": f"user.create.test-{run}",

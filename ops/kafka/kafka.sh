@@ -6,24 +6,34 @@
 #   ops/kafka/kafka.sh down     stop it (SIGTERM, then SIGKILL after a deadline)
 #   ops/kafka/kafka.sh status   exit 0 when it is running and answers
 #   ops/kafka/kafka.sh reset    stop it and delete its data
+#   ops/kafka/kafka.sh test-env a broker the tests control, up; prints the `export` lines
+#                               that point the tests (and this script) at it: the usual
+#                               ports, or free ones when something else holds 9092
 #
-# Every step is idempotent. State lives in $KAFKA_STATE_DIR (default .cache/kafka, git-ignored).
+# Every step is idempotent. State lives in $KAFKA_STATE_DIR (default .cache/kafka, git-ignored);
+# the ports a broker was started with are kept in its ports.env and reused.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 state=${KAFKA_STATE_DIR:-$root/.cache/kafka}
 host=${KAFKA_HOST:-127.0.0.1}
-port=${KAFKA_PORT:-9092}
-controller_port=${KAFKA_CONTROLLER_PORT:-9093}
+# Ports: the environment's, else those this state dir was started with, else the usual.
+if [ -f "$state/ports.env" ]; then
+  # shellcheck disable=SC1091
+  . "$state/ports.env"
+fi
+port=${KAFKA_PORT:-${saved_port:-9092}}
+controller_port=${KAFKA_CONTROLLER_PORT:-${saved_controller_port:-9093}}
 # A second listener that requires SASL/SCRAM, for the service's client-security settings
 # and their test. The user and password are for this local broker only.
-sasl_port=${KAFKA_SASL_PORT:-9095}
+sasl_port=${KAFKA_SASL_PORT:-${saved_sasl_port:-9095}}
 scram_user=${KAFKA_SCRAM_USER:-users-service}
 scram_password=${KAFKA_SCRAM_PASSWORD:-local-scram-secret}
 start_timeout=${KAFKA_START_TIMEOUT:-90}
 
-libs=$state/libs
+# The jars are shared by every state dir (the tests may run a broker of their own).
+libs=${KAFKA_LIBS_DIR:-$root/.cache/kafka/libs}
 data=$state/data
 logs=$state/logs
 pidfile=$state/kafka.pid
@@ -48,6 +58,8 @@ fetch_jars() {
 
 write_config() {
   mkdir -p "$data" "$logs"
+  printf 'saved_port=%s\nsaved_controller_port=%s\nsaved_sasl_port=%s\n' \
+    "$port" "$controller_port" "$sasl_port" > "$state/ports.env"
   cat > "$props" <<PROPS
 process.roles=broker,controller
 node.id=1
@@ -138,7 +150,43 @@ running_pid() {
 
 answers() {
   # The listener accepts connections only once the broker has finished starting.
-  (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null
+  port_taken "$port"
+}
+
+port_taken() { (exec 3<>"/dev/tcp/$host/$1") 2>/dev/null; }
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+test_env() {
+  # The tests stop and start their broker (the outage tests): it must be one of ours. Ours
+  # at the usual ports when it runs or they are free; else one of ours on free ports, in a
+  # state dir of its own, so whatever holds 9092 (often a Kafka in Docker) is left alone.
+  local default_state=$root/.cache/kafka alt_state=$root/.cache/kafka-test
+  if [ -z "${KAFKA_STATE_DIR:-}" ]; then
+    if KAFKA_STATE_DIR=$default_state "$0" status 2>/dev/null; then
+      state=$default_state
+    elif [ -f "$alt_state/ports.env" ] && KAFKA_STATE_DIR=$alt_state "$0" status 2>/dev/null; then
+      state=$alt_state
+    elif ! port_taken 9092 && ! port_taken 9093 && ! port_taken 9095; then
+      state=$default_state
+    else
+      state=$alt_state
+      if [ ! -f "$state/ports.env" ]; then
+        mkdir -p "$state"
+        printf 'saved_port=%s\nsaved_controller_port=%s\nsaved_sasl_port=%s\n' \
+          "$(free_port)" "$(free_port)" "$(free_port)" > "$state/ports.env"
+      fi
+      log "something else listens on 127.0.0.1:9092; the tests get a broker of their own in $state"
+    fi
+  fi
+  # shellcheck disable=SC1091
+  [ -f "$state/ports.env" ] && . "$state/ports.env"
+  local p=${saved_port:-9092} c=${saved_controller_port:-9093} s=${saved_sasl_port:-9095}
+  KAFKA_STATE_DIR=$state KAFKA_PORT=$p KAFKA_CONTROLLER_PORT=$c KAFKA_SASL_PORT=$s "$0" up >&2
+  echo "export KAFKA_STATE_DIR='$state' KAFKA_PORT=$p KAFKA_CONTROLLER_PORT=$c KAFKA_SASL_PORT=$s"
+  echo "export TEST_KAFKA_BROKER=127.0.0.1:$p TEST_KAFKA_SASL_BROKER=127.0.0.1:$s"
 }
 
 up() {
@@ -207,6 +255,7 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   status) running_pid >/dev/null && answers ;;
-  reset) down; rm -rf "$data" "$logs" ;;
-  *) echo "usage: $0 up|down|status|reset" >&2; exit 2 ;;
+  reset) down; rm -rf "$data" "$logs" "$state/ports.env" ;;
+  test-env) test_env ;;
+  *) echo "usage: $0 up|down|status|reset|test-env" >&2; exit 2 ;;
 esac

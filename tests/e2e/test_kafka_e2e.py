@@ -17,7 +17,7 @@ import pytest
 from tests.support.asyncapi import assert_conforms
 from tests.support.backlog import seed_backlog
 from tests.support.kafka import Consumed, create_topic, read_topic
-from tests.support.services import kafka_script
+from tests.support.services import KAFKA, kafka_script
 from tests.support.waiting import eventually
 from tests.support.worker import Worker
 from users_service.adapters.storage import schema
@@ -324,7 +324,7 @@ async def test_send_message_puts_any_value_on_any_topic(kafka: None) -> None:
 
     topic = f"misc.test-{uuid.uuid4().hex[:8]}"
     await create_topic(topic, partitions=1)
-    app = faust.App(f"send-message-{uuid.uuid4().hex[:6]}", broker="kafka://127.0.0.1:9092")
+    app = faust.App(f"send-message-{uuid.uuid4().hex[:6]}", broker=f"kafka://{KAFKA}")
     await app.producer.start()
     try:
         record = UserCreated.from_data(

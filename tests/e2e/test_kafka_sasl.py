@@ -8,12 +8,12 @@ import asyncio
 from pathlib import Path
 
 from tests.support.kafka import read_topic
-from tests.support.services import require
+from tests.support.services import KAFKA_SASL, require
 from tests.support.waiting import eventually
 from tests.support.worker import Worker
 
 SCRAM = {
-    "KAFKA_BROKER": "127.0.0.1:9095",
+    "KAFKA_BROKER": KAFKA_SASL,
     "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
     "KAFKA_SASL_MECHANISM": "SCRAM-SHA-256",
     "KAFKA_SASL_USERNAME": "users-service",
@@ -22,7 +22,8 @@ SCRAM = {
 
 
 def require_scram() -> None:
-    require("Kafka's SASL listener", "127.0.0.1", 9095, "make kafka-down kafka-up")
+    host, port = KAFKA_SASL.rsplit(":", 1)
+    require("Kafka's SASL listener", host, int(port), "make kafka-down kafka-up")
 
 
 async def test_with_scram_credentials_the_worker_produces_and_consumes(

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+# `make test` exports them (ops/kafka/kafka.sh test-env): the usual ports, or free ones.
 KAFKA = os.environ.get("TEST_KAFKA_BROKER", "127.0.0.1:9092")
+KAFKA_SASL = os.environ.get("TEST_KAFKA_SASL_BROKER", "127.0.0.1:9095")
 POSTGRES_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql://users:users@127.0.0.1:5432/users_test"
 )
