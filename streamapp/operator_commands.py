@@ -234,11 +234,20 @@ async def verify(settings: Settings, *, older_than: float, out: Output) -> int:
 async def kafka_check(settings: Settings, out: Output, timeout: float = 5.0) -> int:
     """Kafka at KAFKA_BROKER answers and would create a topic (what a worker's start needs;
     the creation is validated by the broker, not done)."""
+    # The client logs each refused connection; the operator reads one line from us instead.
+    client_log = logging.getLogger("aiokafka")
+    level = client_log.level
+    client_log.setLevel(logging.CRITICAL)
+    try:
+        return await _kafka_check(settings, out, timeout)
+    finally:
+        client_log.setLevel(level)
+
+
+async def _kafka_check(settings: Settings, out: Output, timeout: float) -> int:
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
     from aiokafka.errors import TopicAlreadyExistsError
 
-    # The client logs each refused connection; the operator reads one line from us instead.
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     brokers = ",".join(settings.kafka_brokers)
     options = client_options(kafka_credentials_of(settings))
     try:
