@@ -8,7 +8,7 @@ import datetime
 import tempfile
 from pathlib import Path
 
-from bench import commands, drain, http_load
+from bench import ab, commands, drain, http_load
 from bench.harness import (
     RESULTS_DIR,
     Results,
@@ -18,7 +18,12 @@ from bench.harness import (
     require_kafka,
 )
 
-BENCHMARKS = {"http": http_load.run, "drain": drain.run, "commands": commands.run}
+BENCHMARKS = {
+    "http": http_load.run,
+    "drain": drain.run,
+    "commands": commands.run,
+    "ab": ab.run,
+}
 
 
 async def main(names: list[str]) -> None:

@@ -72,10 +72,15 @@ async def drain_once(tmp: Path, count: int) -> dict[str, Any]:
     drain_seconds = time.monotonic() - came_back
     stop_profile(profiler)
     worker.terminate()
+    arrivals = sorted(m.received_at for m in messages)
     return {
         "topic": topic,
         "payloads": payloads,
         "seconds": drain_seconds,
+        # The relay's own pace: first event to last. The clock from `kafka.sh up` also holds
+        # the worker's reconnection (its gate's backoff, the producer's start, the topics).
+        "flow_seconds": arrivals[-1] - arrivals[0],
+        "first_after": arrivals[0] - came_back,
         "distinct": len({m.value for m in messages}),
         "waiting_rss": waiting_rss,
         "peak_rss": rss.peak,
@@ -89,17 +94,19 @@ async def run(results: Results, tmp: Path) -> None:
     bare_topic = f"{big['topic']}.bare"
     await create_topic(bare_topic, partitions=3)
     bare = await bare_producer_rate(bare_topic, big["payloads"])
-    relay_rate = count / big["seconds"]
+    relay_rate = (count - 1) / big["flow_seconds"]
     results.add(
         Row(
             "outbox drain, 20k backlog",
-            f"{relay_rate:,.0f} events/s ({big['seconds']:.1f} s to the last event)",
+            f"{relay_rate:,.0f} events/s from the first event to the last; the first "
+            f"{big['first_after']:.1f} s after `kafka.sh up`, the last {big['seconds']:.1f} s",
             f"bare aiokafka producer: {bare:,.0f} events/s",
             f"{relay_rate / bare:.2f}",
             ">= 0.5",
-            f"{count} users+outbox rows seeded in PostgreSQL while Kafka was stopped; clock from "
-            f"`kafka.sh up` returning to an independent consumer holding all {count} "
-            f"({big['distinct']} distinct); bare: same payloads, acks=all, await all acks",
+            f"{count} users+outbox rows seeded in PostgreSQL while Kafka was stopped; arrival "
+            f"times at an independent consumer holding all {count} ({big['distinct']} "
+            "distinct); bare: same payloads, acks=all, await all acks, broker already up",
+            met=relay_rate / bare >= 0.5,
         )
     )
     results.add(
@@ -110,7 +117,8 @@ async def run(results: Results, tmp: Path) -> None:
             f"2k backlog: {small['waiting_rss'] / 2**20:.0f} MiB waiting, "
             f"{small['peak_rss'] / 2**20:.0f} MiB peak",
             f"{big['peak_rss'] / small['peak_rss']:.2f}",
-            "flat (the relay reads batches of 500)",
+            "<= 100 MiB, and flat (<= 1.15x the 2k peak)",
             "psutil RSS of the worker process, sampled every 0.2 s",
+            met=big["peak_rss"] <= 100 * 2**20 and big["peak_rss"] <= 1.15 * small["peak_rss"],
         )
     )

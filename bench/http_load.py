@@ -66,6 +66,7 @@ async def bcrypt_bound(results: Results, tmp: Path) -> None:
                 )
         finally:
             worker.terminate()
+        ratio = run["rate"] / ceiling
         results.add(
             Row(
                 f"creations/s at bcrypt rounds {rounds}",
@@ -73,11 +74,12 @@ async def bcrypt_bound(results: Results, tmp: Path) -> None:
                 f"GET / p99 during it {ms(run['probe_p99'])}; "
                 f"worker RSS peak {rss.peak / 2**20:.0f} MiB",
                 f"ceiling {CORES} cores / {per_hash * 1000:.0f} ms per hash = {ceiling:.2f}/s",
-                f"{run['rate'] / ceiling:.2f}",
-                ">= 0.85",
+                f"{ratio:.2f}",
+                ">= 0.95, and GET / p99 < 20 ms",
                 "one worker on PostgreSQL; bench.loadgen in its own process, 16 clients back to "
                 "back for 15 s, GET / every 50 ms meanwhile; hash time: mean of single-thread "
                 "bcrypt.hashpw in the bench process",
+                met=ratio >= 0.95 and run["probe_p99"] < 0.020,
             )
         )
 
@@ -144,11 +146,12 @@ async def overhead(results: Results, tmp: Path) -> None:
                 f"bare aiohttp+asyncpg+aiokafka: {peer['rate']:.0f}/s, p50 {ms(peer['p50'])}, "
                 f"p99 {ms(peer['p99'])}",
                 f"{ours['rate'] / peer['rate']:.2f}",
-                ">= 0.7 at saturation" if load == "saturation" else "",
+                ">= 0.9" if load == "saturation" else "",
                 "one process each on PostgreSQL, 10 s, bench.loadgen in its own process"
                 + (
                     f"; service RSS peak {rss.peak / 2**20:.0f} MiB" if load == "saturation" else ""
                 ),
+                met=ours["rate"] / peer["rate"] >= 0.9 if load == "saturation" else None,
             )
         )
 
@@ -186,17 +189,19 @@ async def event_latency(results: Results, tmp: Path) -> None:
         await consumer.stop()
         worker.terminate()
     delays = sorted(seen[i] - t for i, t in answered.items())
+    p99 = delays[int(0.99 * (len(delays) - 1))]
     results.add(
         Row(
             "201 answered -> event read by an independent consumer",
             f"p50 {ms(statistics.median(delays))}, "
-            f"p99 {ms(delays[int(0.99 * (len(delays) - 1))])}, "
+            f"p99 {ms(p99)}, "
             f"max {ms(delays[-1])} over {len(delays)} events",
             "",
             "",
-            "",
+            "p99 < 20 ms",
             "50 POST/s for 10 s at rounds 4; wall clock of the loadgen's 201 vs of an aiokafka "
             "consumer (polling every 50 ms) receiving the event, same machine",
+            met=p99 < 0.020,
         )
     )
 

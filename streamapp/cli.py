@@ -63,18 +63,24 @@ def _token(scopes: list[str], ttl: float, subject: str) -> int:
 
 
 def worker_arguments(args: Sequence[str], settings: Settings) -> list[str]:
-    """Faust's command line for this app: uvloop, the log level of LOG_LEVEL, and, with
+    """Faust's command line for this app: uvloop (`-L asyncio` or `--loop=…` chooses
+    another; Faust takes it before the command), the log level of LOG_LEVEL, and, with
     LOG_FORMAT=json, no banner (the worker logs its start as a JSON line instead)."""
-    given = set(args)
-    head = ["-A", "streamapp.app"]
-    if not given & {"-L", "--loop"} and not any(a.startswith("--loop=") for a in args):
-        head += ["--loop", "uvloop"]
+    loop, rest = ["--loop", "uvloop"], []
+    items = iter(args)
+    for arg in items:
+        if arg in ("-L", "--loop"):
+            loop = ["--loop", next(items, "uvloop")]
+        elif arg.startswith("--loop="):
+            loop = ["--loop", arg.split("=", 1)[1]]
+        else:
+            rest.append(arg)
+    head = ["-A", "streamapp.app", *loop]
     if settings.log_format == "json":
         head.append("--quiet")
-    tail = list(args)
-    if not given & {"-l", "--loglevel"} and not any(a.startswith("--loglevel=") for a in args):
-        tail += ["--loglevel", settings.log_level.lower()]
-    return [*head, "worker", *tail]
+    if not {"-l", "--loglevel"} & set(rest) and not any(a.startswith("--loglevel=") for a in rest):
+        rest += ["--loglevel", settings.log_level.lower()]
+    return [*head, "worker", *rest]
 
 
 def _worker(args: Sequence[str]) -> int:

@@ -27,9 +27,11 @@ class Worker:
         name: str = "worker",
         *,
         via_cli: bool = False,
+        args: list[str] | None = None,
     ) -> None:
         # via_cli: `users-service worker` (uvloop, LOG_* settings) rather than `faust worker`.
         self.via_cli = via_cli
+        self.args = list(args or [])
         self.port = free_port()
         self.env = {**os.environ, **env, "WEB_PORT": str(self.port)}
         self.log_path = log_dir / f"{name}-{self.port}.log"
@@ -42,7 +44,7 @@ class Worker:
     def start(self, loglevel: str = "info") -> None:
         log = self.log_path.open("ab")
         if self.via_cli:
-            argv = [sys.executable, "-m", "streamapp.cli", "worker"]
+            argv = [sys.executable, "-m", "streamapp.cli", "worker", *self.args]
         else:
             argv = [sys.executable, "-m", "faust", "-A", "streamapp.app", "worker"]
             argv.append(f"--loglevel={loglevel}")

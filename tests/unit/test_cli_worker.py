@@ -17,6 +17,6 @@ def test_json_logs_drop_the_banner_and_options_given_win() -> None:
     settings = replace(Settings(), log_format="json", log_level="WARNING")
     args = worker_arguments(["-L", "asyncio", "--loglevel=debug", "--web-port", "7000"], settings)
     assert args == [
-        "-A", "streamapp.app", "--quiet", "worker",
-        "-L", "asyncio", "--loglevel=debug", "--web-port", "7000",
+        "-A", "streamapp.app", "--loop", "asyncio", "--quiet", "worker",
+        "--loglevel=debug", "--web-port", "7000",
     ]  # fmt: skip

@@ -22,7 +22,12 @@ TOO_LARGE = SendFailure("MessageSizeTooLargeError: 1100000 bytes")
 
 def message(n: int, key: str = "k") -> PendingMessage:
     return PendingMessage(
-        event_id=f"e{n}", event_type="T", topic="t", key=key, payload=f'{{"n":{n}}}'.encode()
+        event_id=f"e{n}",
+        event_type="T",
+        topic="t",
+        key=key,
+        payload=f'{{"n":{n}}}'.encode(),
+        position=n,
     )
 
 
@@ -38,6 +43,7 @@ class FakeStore:
         self.lease_holder: str | None = None
         self.generation = 0
         self.lease_calls = 0
+        self.reads: list[int | None] = []
 
     async def acquire_lease(self, holder: str, ttl: float) -> int | None:
         self.lease_calls += 1
@@ -56,8 +62,13 @@ class FakeStore:
         if self.lease_holder == holder:
             self.lease_holder = None
 
-    async def pending(self, limit: int) -> list[PendingMessage]:
-        return [m for m in self.waiting if m.event_id not in self.parked][:limit]
+    async def pending(self, limit: int, after: int | None = None) -> list[PendingMessage]:
+        self.reads.append(after)
+        return [
+            m
+            for m in self.waiting
+            if m.event_id not in self.parked and (after is None or (m.position or 0) > after)
+        ][:limit]
 
     async def mark_published(self, event_ids: Sequence[str], fence: Fence | None = None) -> int:
         if fence is not None and (fence.holder, fence.generation) != (
@@ -316,3 +327,73 @@ async def test_the_leader_purges_in_bounded_chunks_at_most_once_per_period() -> 
     await r.run_once()
     await r.run_once()
     assert calls == [100, 100, 100, 100]  # 4 chunks in the first cycle, none in the second
+
+
+async def test_a_chain_publishes_full_batches_back_to_back_in_order() -> None:
+    store = FakeStore([message(i) for i in range(5)])
+    publisher, health = FakePublisher(), PublishHealth()
+    r = relay(store, publisher, health, batch=2)
+    assert await r.run_chain() == 5
+    assert publisher.sent == ["e0", "e1", "e2", "e3", "e4"] == store.published
+    # Each next batch is read from after the last position of the one before it.
+    assert store.reads == [None, 1, 3]
+    assert publisher.most_in_flight == 1  # a batch is sent only once the last is acknowledged
+
+
+async def test_the_next_batch_is_read_while_kafka_acknowledges_the_current_one() -> None:
+    store = FakeStore([message(i) for i in range(4)])
+    publisher = FakePublisher(delay=0.05)
+    in_flight_at_read: list[int] = []
+    read = store.pending
+
+    async def watched(limit: int, after: int | None = None) -> list[PendingMessage]:
+        in_flight_at_read.append(publisher.in_flight)
+        return await read(limit, after)
+
+    store.pending = watched  # type: ignore[method-assign]
+    r = relay(store, publisher, PublishHealth(), batch=2)
+    assert await r.run_chain() == 4
+    # Every read after the first overlapped the sending of the batch before it.
+    assert in_flight_at_read == [0, 1, 1]
+
+
+async def test_a_key_that_failed_in_the_chain_keeps_its_order() -> None:
+    store = FakeStore(
+        [message(0, "a"), message(1, "b"), message(2, "a"), message(3, "c"), message(4, "d")]
+    )
+    publisher = FakePublisher(fail={"e0": TOO_LARGE})
+    r = relay(store, publisher, PublishHealth(), batch=2)
+    await r.run_chain()
+    # e2 is key a's next message: not sent ahead of e0, which Kafka refused.
+    assert "e2" not in publisher.sent
+    assert publisher.sent == ["e1", "e3"]  # the chain ends on its short batch; e4 waits
+    assert {"e0", "e2"} <= {m.event_id for m in store.waiting}
+
+
+async def test_an_outage_ends_the_chain() -> None:
+    store = FakeStore([message(i) for i in range(6)])
+    publisher = FakePublisher(fail={"e0": OUTAGE, "e1": OUTAGE})
+    health = PublishHealth()
+    r = relay(store, publisher, health, batch=2)
+    assert await r.run_chain() == 0
+    assert publisher.sent == [] and store.reads == [None, 1]
+    assert health.failing
+
+
+async def test_a_chain_stops_when_its_lease_is_lost() -> None:
+    store = FakeStore([message(i) for i in range(8)])
+    publisher = FakePublisher()
+    r = relay(store, publisher, PublishHealth(), batch=2)
+    marked = store.mark_published
+
+    async def lose_after_first(event_ids: Sequence[str], fence: Fence | None = None) -> int:
+        count = await marked(event_ids, fence)
+        store.take_over("w2")
+        return count
+
+    store.mark_published = lose_after_first  # type: ignore[method-assign]
+    await r.run_chain()
+    assert not r.is_leader
+    # What was sent after the loss is not marked by this relay: the new leader sends it again.
+    assert store.published == ["e0", "e1"]
+    assert len(publisher.sent) <= 6

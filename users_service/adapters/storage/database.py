@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import databases
 from sqlalchemy.dialects import postgresql, sqlite
@@ -53,6 +55,21 @@ class DatabaseAccess:
         self._clock = clock
 
 
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+
+
+def loopback_without_tls(url: str) -> bool:
+    """True when `url` is a PostgreSQL URL on this machine's loopback that says nothing of
+    TLS: asyncpg would then negotiate TLS ("prefer"), which costs CPU on both ends and
+    protects nothing on loopback. A remote host, or an explicit `ssl`/`sslmode`, keeps
+    what it asks for."""
+    if is_sqlite(url):
+        return False
+    parsed = urlsplit(url)
+    query = parse_qs(parsed.query)
+    return (parsed.hostname or "") in LOOPBACK_HOSTS and not ({"ssl", "sslmode"} & set(query))
+
+
 def make_database(url: str, *, max_size: int = 10) -> databases.Database:
     """A Database object for `url` with a pool of at most `max_size` connections
     (connect() is the caller's, at start-up)."""
@@ -65,6 +82,9 @@ def make_database(url: str, *, max_size: int = 10) -> databases.Database:
     # Bounded pool; the statement cache is safe because no DDL runs after migrations.
     # `timeout` bounds each new connection: asyncpg's default waits 60 s for a host that
     # does not answer, which would hold a request (or a shutdown) that long.
+    options: dict[str, Any] = {}
+    if loopback_without_tls(url):
+        options["ssl"] = False
     return databases.Database(  # type: ignore[no-untyped-call]
-        url, min_size=1, max_size=max_size, command_timeout=10, timeout=5
+        url, min_size=1, max_size=max_size, command_timeout=10, timeout=5, **options
     )

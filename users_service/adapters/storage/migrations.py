@@ -19,7 +19,11 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.pool import NullPool
 
-from users_service.adapters.storage.database import is_sqlite, normalize_url
+from users_service.adapters.storage.database import (
+    is_sqlite,
+    loopback_without_tls,
+    normalize_url,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +46,10 @@ def sync_url(url: str) -> str:
     url = normalize_url(url)
     if not url.startswith("postgresql://"):
         return url
+    loopback = loopback_without_tls(url)
     parsed = make_url("postgresql+psycopg://" + url[len("postgresql://") :])
+    if loopback:  # as the service's own pools: no TLS on loopback unless asked for
+        parsed = parsed.update_query_dict({"sslmode": "disable"})
     ssl = parsed.query.get("ssl")
     if isinstance(ssl, str):
         sslmode = "disable" if ssl.lower() == "false" else "require"

@@ -76,7 +76,7 @@ class DatabaseOutboxStore(DatabaseAccess):
             .values(holder=None, expires_at=None)
         )
 
-    async def pending(self, limit: int) -> list[PendingMessage]:
+    async def pending(self, limit: int, after: int | None = None) -> list[PendingMessage]:
         now = db_now()
         older = _o.alias("older")
         # An older unpublished row of the same key that someone's fast path still holds
@@ -90,6 +90,7 @@ class DatabaseOutboxStore(DatabaseAccess):
         )
         query = (
             sa.select(
+                _o.c.id,
                 _o.c.event_id,
                 _o.c.event_type,
                 _o.c.topic,
@@ -104,6 +105,8 @@ class DatabaseOutboxStore(DatabaseAccess):
             .order_by(_o.c.id)
             .limit(limit)
         )
+        if after is not None:
+            query = query.where(_o.c.id > after)
         rows = await self._db.fetch_all(query)
         return [
             PendingMessage(
@@ -114,6 +117,7 @@ class DatabaseOutboxStore(DatabaseAccess):
                 payload=row["payload"].encode("utf-8"),
                 headers=json.loads(row["headers"]),
                 created_at=as_utc(row["created_at"]),
+                position=int(row["id"]),
             )
             for row in rows
         ]

@@ -23,6 +23,8 @@ class PendingMessage:
     payload: bytes
     headers: dict[str, str] = field(default_factory=dict)
     created_at: datetime | None = None
+    # Its place in the outbox (the row id): where the next batch of a chain starts.
+    position: int | None = None
 
     @classmethod
     def of(cls, message: OutboxMessage) -> PendingMessage:
@@ -76,9 +78,10 @@ class OutboxStore(Protocol):
     async def release_lease(self, holder: str) -> None:
         """Give the lease up so another worker can take over at once."""
 
-    async def pending(self, limit: int) -> list[PendingMessage]:
+    async def pending(self, limit: int, after: int | None = None) -> list[PendingMessage]:
         """Unpublished, unclaimed, unparked messages, oldest first, never one that would
-        overtake an older message of the same key."""
+        overtake an older message of the same key that a fast path holds; with `after`,
+        only those placed after that position."""
 
     async def mark_published(self, event_ids: Sequence[str], fence: Fence | None = None) -> int:
         """Record that Kafka acknowledged these messages; with `fence`, only while that

@@ -9,7 +9,14 @@ import time
 from collections.abc import AsyncIterator, Mapping
 
 from users_service.service_layer.outbox.health import PublishHealth
-from users_service.service_layer.outbox.ports import Fence, OutboxStore, Publisher, Purge, Sent
+from users_service.service_layer.outbox.ports import (
+    Fence,
+    OutboxStore,
+    PendingMessage,
+    Publisher,
+    Purge,
+    Sent,
+)
 
 log = logging.getLogger("outbox")
 
@@ -26,6 +33,11 @@ class OutboxRelay:
 
     One cycle runs at a time: the loop, and at shutdown `stop()`, then `drain()`, then
     `release()`, in that order, so a peer never takes over a batch still in flight.
+
+    While full batches come, the loop chains them (`run_chain`): the next batch is read
+    while Kafka acknowledges the current one, and the current one is marked while the next
+    is sent. A batch is sent only once the one before it is acknowledged, and without the
+    messages whose key failed earlier in the chain, so each key keeps its order.
     """
 
     def __init__(
@@ -36,6 +48,7 @@ class OutboxRelay:
         *,
         holder: str,
         batch_size: int = 500,
+        chain_batches: int = 20,
         lease_ttl: float = 15.0,
         poll_interval: float = 1.0,
         max_attempts: int = 10,
@@ -49,6 +62,7 @@ class OutboxRelay:
         self._health = health
         self.holder = holder
         self._batch_size = batch_size
+        self._chain_batches = chain_batches
         self._lease_ttl = lease_ttl
         self._poll_interval = poll_interval
         self._max_attempts = max_attempts
@@ -86,7 +100,12 @@ class OutboxRelay:
     async def run_once(self) -> int:
         """One cycle: renew the lease, publish one batch; return how many were acknowledged."""
         async with self._cycle:
-            return await self._cycle_once()
+            return await self._cycle_once(max_batches=1)
+
+    async def run_chain(self) -> int:
+        """One cycle of up to `chain_batches` batches back to back (see the class)."""
+        async with self._cycle:
+            return await self._cycle_once(max_batches=self._chain_batches)
 
     async def drain(self, timeout: float) -> int:
         """Publish until nothing is pending or `timeout` passes (at shutdown, after stop())."""
@@ -110,7 +129,7 @@ class OutboxRelay:
                 await self._store.release_lease(self.holder)
                 self.is_leader = False
 
-    async def _cycle_once(self) -> int:
+    async def _cycle_once(self, max_batches: int) -> int:
         generation = await self._store.acquire_lease(self.holder, self._lease_ttl)
         self.is_leader = generation is not None
         if generation is None:
@@ -120,9 +139,52 @@ class OutboxRelay:
         batch = await self._store.pending(self._batch_size)
         if not batch:
             return 0
+        acked = 0
+        failed_keys: set[tuple[str, str]] = set()
+        marking: asyncio.Future[int] | None = None
         async with self._lease_kept(fence):
-            results = await self._publish(batch)
-        sent = Sent.of(batch, results)
+            try:
+                for number in range(max_batches):
+                    publishing = asyncio.ensure_future(self._publish(batch))
+                    await asyncio.sleep(0)  # let it hand the batch to the producer first
+                    following: list[PendingMessage] = []
+                    if number + 1 < max_batches and len(batch) >= self._batch_size:
+                        # Read while Kafka acknowledges: what this batch holds is still
+                        # pending, so the read starts after its last position.
+                        try:
+                            following = await self._store.pending(
+                                self._batch_size, after=batch[-1].position
+                            )
+                        except Exception:
+                            # The chain ends here; this batch is still marked below (or, if
+                            # the database is gone, published again by the next cycle).
+                            following = []
+                    results = await publishing
+                    if marking is not None:
+                        await marking
+                    sent = Sent.of(batch, results)
+                    acked += len(sent.acked)
+                    marking = asyncio.ensure_future(self._settle(sent, fence))
+                    failed_keys.update(
+                        (m.topic, m.key)
+                        for m, r in zip(batch, results, strict=True)
+                        if r is not None
+                    )
+                    if sent.outages or not self.is_leader or self._stopped.is_set():
+                        break
+                    # A key that failed in the chain keeps its order: its later messages
+                    # wait for the next cycle, behind the failed one.
+                    batch = [m for m in following if (m.topic, m.key) not in failed_keys]
+                    if not batch:
+                        break
+            finally:
+                if marking is not None:
+                    await marking
+        return acked
+
+    async def _settle(self, sent: Sent, fence: Fence) -> int:
+        """Mark what Kafka acknowledged (while `fence` holds) and record what failed."""
+        marked = 0
         if sent.acked:
             marked = await self._store.mark_published(sent.acked, fence)
             if marked < len(sent.acked):
@@ -136,7 +198,7 @@ class OutboxRelay:
                 self.is_leader = False
             self._health.published(marked)
         await sent.record_failures(self._store, self._health, self._max_attempts)
-        return len(sent.acked)
+        return marked
 
     @contextlib.asynccontextmanager
     async def _lease_kept(self, fence: Fence) -> AsyncIterator[None]:
@@ -164,7 +226,7 @@ class OutboxRelay:
         while not self._stopped.is_set():
             published = 0
             try:
-                published = await self.run_once()
+                published = await self.run_chain()
             except Exception:
                 # Most likely the database is unreachable; the next cycle tries again.
                 if time.monotonic() - self._last_error_log >= 30.0:

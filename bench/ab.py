@@ -1,0 +1,78 @@
+"""Interleaved A/B trials (A B A B …) of one worker at saturation: the machine drifts by up
+to 2x within minutes, so a change is judged only against its alternative run in turns in
+the same sitting."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.harness import (
+    BENCH_DB_URL,
+    Results,
+    Row,
+    loadgen,
+    reset_bench_database,
+    start_worker,
+    worker_env,
+)
+
+ROUNDS = 2
+SECONDS = 8
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    env: dict[str, str] = field(default_factory=dict)
+    args: list[str] = field(default_factory=list)
+
+
+TRIALS: dict[str, tuple[Variant, Variant]] = {
+    "event loop": (Variant("asyncio", args=["-L", "asyncio"]), Variant("uvloop")),
+    "PostgreSQL TLS on loopback": (
+        Variant(
+            "TLS (asyncpg's default 'prefer')", env={"DATABASE_URL": BENCH_DB_URL + "?ssl=true"}
+        ),
+        Variant("no TLS (the loopback default now)"),
+    ),
+}
+
+
+async def saturation(tmp: Path, variant: Variant) -> float:
+    """Creations/s of one worker at rounds 4 under 32 clients back to back."""
+    url = await reset_bench_database()
+    env = worker_env(url, tmp, BCRYPT_ROUNDS="4", **variant.env)
+    worker = start_worker(env, tmp, f"ab-{len(variant.name)}", args=variant.args)
+    try:
+        await worker.wait_serving()
+        run = await loadgen(f"{worker.base}/users/v1/users", duration=SECONDS, concurrency=32)
+    finally:
+        worker.terminate()
+    return float(run["rate"])
+
+
+async def run(results: Results, tmp: Path) -> None:
+    for what, (before, after) in TRIALS.items():
+        rates: dict[str, list[float]] = {before.name: [], after.name: []}
+        for _ in range(ROUNDS):
+            for variant in (before, after):
+                rates[variant.name].append(await saturation(tmp, variant))
+        a, b = (statistics.mean(rates[v.name]) for v in (before, after))
+
+        def runs(name: str, rates: dict[str, list[float]] = rates) -> str:
+            return ", ".join(f"{r:.0f}" for r in rates[name])
+
+        results.add(
+            Row(
+                f"A/B {what}",
+                f"{after.name}: {b:.0f}/s (runs {runs(after.name)})",
+                f"{before.name}: {a:.0f}/s (runs {runs(before.name)})",
+                f"{b / a:.2f}",
+                "> 1: keep it",
+                f"one worker at rounds 4, 32 clients back to back, {SECONDS} s a run, "
+                f"{ROUNDS} rounds of A then B, each on a fresh database",
+                met=b > a,
+            )
+        )
