@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 from faust import Stream
-from faust.types import StreamT
+from faust.types import AgentT, StreamT
 
 from streamapp.app import app
 from users_service.domain.errors import StorageUnavailable
@@ -27,7 +27,6 @@ user_created_topic = app.topic(
 )
 
 
-@app.agent(user_created_topic)
 async def verify_user_created(stream: StreamT[Any]) -> None:
     """Check USER_CREATED events in batches; count outcomes; never die on a bad message."""
     async for events in cast(Stream[Any], stream).take_events(200, within=0.2):
@@ -50,6 +49,15 @@ async def verify_user_created(stream: StreamT[Any]) -> None:
                     event.message.offset,
                     reason,
                 )
+
+
+# VERIFIER_ENABLED=false: this worker does not subscribe to user.created at all; Faust's
+# assignor gives its partitions to the workers of the group that do (a verifier role).
+verifier_agent: AgentT[Any] | None = (
+    app.agent(user_created_topic, name="agents.verifier.verify_user_created")(verify_user_created)
+    if app.settings.verifier_enabled
+    else None
+)
 
 
 async def _until_checked(messages: Sequence[RawMessage]) -> list[str | None]:

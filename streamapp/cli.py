@@ -79,7 +79,9 @@ def worker_arguments(args: Sequence[str], settings: Settings) -> list[str]:
     if settings.log_format == "json":
         head.append("--quiet")
     if not {"-l", "--loglevel"} & set(rest) and not any(a.startswith("--loglevel=") for a in rest):
-        rest += ["--loglevel", settings.log_level.lower()]
+        # Faust's names for the levels (it refuses "warning").
+        faust_level = {"WARNING": "warn"}.get(settings.log_level, settings.log_level.lower())
+        rest += ["--loglevel", faust_level]
     return [*head, "worker", *rest]
 
 

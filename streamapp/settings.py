@@ -89,6 +89,9 @@ class Settings:
     metrics_port: int = 0  # 0: /metrics on WEB_PORT
     migrate_on_start: bool = True
     kafka_group_instance_id: str | None = None
+    # false: this worker does not run the self-verifying consumer (a verifier role runs
+    # it in the same group); creations and commands are unaffected.
+    verifier_enabled: bool = True
 
     @property
     def faust_broker_url(self) -> str:
@@ -360,6 +363,7 @@ def load_settings(
         metrics_port=get("METRICS_PORT", _bounded_int(0, 65535), defaults.metrics_port),
         migrate_on_start=get("MIGRATE_ON_START", _boolean, defaults.migrate_on_start),
         kafka_group_instance_id=get("KAFKA_GROUP_INSTANCE_ID", _nonempty, None),
+        verifier_enabled=get("VERIFIER_ENABLED", _boolean, defaults.verifier_enabled),
     )
     if settings.outbox_lease_ttl <= settings.kafka_request_timeout:
         # A relay whose lease lapses while its batch still waits on Kafka would let a

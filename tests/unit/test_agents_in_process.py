@@ -16,7 +16,7 @@ import faust
 import pytest
 
 from agents.commands import create_users
-from agents.verifier import verify_user_created
+from agents.verifier import verifier_agent
 from models.events import USER_CREATED_SHAPE, RecordEncoder
 from streamapp.app import app
 from streamapp.wiring import Wiring, wire
@@ -68,7 +68,8 @@ async def test_the_verifier_agent_judges_each_message_it_is_given(wired: Wiring)
     event = user_created_message(USER)
     headers = {k: v.encode() for k, v in event.headers.items()}
 
-    async with verify_user_created.test_context(channel=raw_channel()) as agent:
+    assert verifier_agent is not None  # VERIFIER_ENABLED defaults to true
+    async with verifier_agent.test_context(channel=raw_channel()) as agent:
         await agent.put(event.payload, key=USER.id.encode(), headers=headers, wait=False)
         await agent.put(b"not json", key=b"x", wait=False)
         await agent.put(event.payload, key=USER.id.encode(), headers=headers, wait=False)

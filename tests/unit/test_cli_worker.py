@@ -20,3 +20,9 @@ def test_json_logs_drop_the_banner_and_options_given_win() -> None:
         "-A", "streamapp.app", "--loop", "asyncio", "--quiet", "worker",
         "--loglevel=debug", "--web-port", "7000",
     ]  # fmt: skip
+
+
+def test_log_levels_are_given_in_faust_s_names() -> None:
+    for level, name in (("WARNING", "warn"), ("ERROR", "error"), ("DEBUG", "debug")):
+        args = worker_arguments([], replace(Settings(), log_level=level))
+        assert args[-2:] == ["--loglevel", name]
