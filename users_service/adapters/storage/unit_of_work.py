@@ -61,20 +61,22 @@ class DatabaseOutbox:
             "headers": encode_headers(message.headers),
             "created_at": message.created_at,
         }
-        # Only when nothing older is pending for this key may the creating worker publish
-        # it at once: otherwise it would overtake the older event.
-        if self._owner is not None and not await self._key_has_pending(message):
-            # The claim runs on the database's clock, like the relay that honours it.
-            await _INSERT_CLAIMED.execute(
-                self._db, **values, claimed_by=self._owner, claim_seconds=self._claim_seconds
-            )
-            self.claimed.append(message)
-        else:
+        if self._owner is None:
             await _INSERT_UNCLAIMED.execute(self._db, **values)
-
-    async def _key_has_pending(self, message: OutboxMessage) -> bool:
-        row = await _KEY_HAS_PENDING.fetch_one(self._db, topic=message.topic, key=message.key)
-        return row is not None
+            return
+        # Only when nothing older is pending for this key may the creating worker publish
+        # it at once: otherwise it would overtake the older event. One statement decides
+        # and inserts (the check sees the table as it was before this row), and says which.
+        row = await _INSERT_CLAIMED_UNLESS_KEY_PENDING.fetch_one(
+            self._db,
+            **values,
+            key_topic=message.topic,
+            key_value=message.key,
+            claimed_by=self._owner,
+            claim_seconds=self._claim_seconds,
+        )
+        if row is not None and row[0] is not None:
+            self.claimed.append(message)
 
 
 _o = schema.outbox.c
@@ -93,20 +95,33 @@ _COLUMNS = {
     )
 }
 _INSERT_UNCLAIMED = Prepared(schema.outbox.insert().values(_COLUMNS))
-_INSERT_CLAIMED = Prepared(
-    schema.outbox.insert().values(
+_older = schema.outbox.alias("older")
+_KEY_FREE = ~(
+    sa.select(_older.c.id)
+    .where(
+        _older.c.topic == sa.bindparam("key_topic", type_=_o.topic.type),
+        _older.c.message_key == sa.bindparam("key_value", type_=_o.message_key.type),
+    )
+    .where(_older.c.published_at.is_(None))
+    .exists()
+)
+_INSERT_CLAIMED_UNLESS_KEY_PENDING = Prepared(
+    schema.outbox.insert()
+    .values(
         {
             **_COLUMNS,
-            "claimed_by": sa.bindparam("claimed_by", type_=_o.claimed_by.type),
-            "claimed_until": db_now_plus(sa.bindparam("claim_seconds", type_=sa.Float)),
+            "claimed_by": sa.case(
+                # Cast: PostgreSQL infers a bare CASE parameter as text, not varchar.
+                (_KEY_FREE, sa.cast(sa.bindparam("claimed_by"), _o.claimed_by.type)),
+                else_=None,
+            ),
+            "claimed_until": sa.case(
+                (_KEY_FREE, db_now_plus(sa.bindparam("claim_seconds", type_=sa.Float))),
+                else_=None,
+            ),
         }
     )
-)
-_KEY_HAS_PENDING = Prepared(
-    sa.select(_o.id)
-    .where(_o.topic == sa.bindparam("topic"), _o.message_key == sa.bindparam("key"))
-    .where(_o.published_at.is_(None))
-    .limit(1)
+    .returning(_o.claimed_by)
 )
 
 
