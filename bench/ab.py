@@ -30,12 +30,18 @@ class Variant:
 
 
 TRIALS: dict[str, tuple[Variant, Variant]] = {
-    "event loop": (Variant("asyncio", args=["-L", "asyncio"]), Variant("uvloop")),
+    "event loop": (Variant("asyncio", args=["-L", "aio"]), Variant("uvloop")),
     "PostgreSQL TLS on loopback": (
         Variant(
             "TLS (asyncpg's default 'prefer')", env={"DATABASE_URL": BENCH_DB_URL + "?ssl=true"}
         ),
         Variant("no TLS (the loopback default now)"),
+    ),
+    # The cost of verifying in the worker that serves HTTP: what a verifier role (another
+    # worker of the group with VERIFIER_ENABLED=true) takes off it.
+    "verifier off the HTTP worker": (
+        Variant("verifier in the worker"),
+        Variant("VERIFIER_ENABLED=false", env={"VERIFIER_ENABLED": "false"}),
     ),
 }
 

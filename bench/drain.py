@@ -66,13 +66,16 @@ async def drain_once(tmp: Path, count: int) -> dict[str, Any]:
     finally:
         kafka_script("up")
     came_back = time.monotonic()
+    came_back_wall = time.time()
     profiler = profile(worker.process.pid, f"drain-{count}")
     async with rss:
         messages = await read_topic(topic, expect=count, timeout=600, settle=0.0)
     drain_seconds = time.monotonic() - came_back
     stop_profile(profiler)
     worker.terminate()
-    arrivals = sorted(m.received_at for m in messages)
+    # When the producer created each record (Kafka's CreateTime): the consumer may get
+    # them in one burst after the fact, the timestamps say when the relay sent them.
+    arrivals = sorted(m.timestamp_ms / 1000 for m in messages)
     return {
         "topic": topic,
         "payloads": payloads,
@@ -80,7 +83,7 @@ async def drain_once(tmp: Path, count: int) -> dict[str, Any]:
         # The relay's own pace: first event to last. The clock from `kafka.sh up` also holds
         # the worker's reconnection (its gate's backoff, the producer's start, the topics).
         "flow_seconds": arrivals[-1] - arrivals[0],
-        "first_after": arrivals[0] - came_back,
+        "first_after": arrivals[0] - came_back_wall,
         "distinct": len({m.value for m in messages}),
         "waiting_rss": waiting_rss,
         "peak_rss": rss.peak,
@@ -98,14 +101,14 @@ async def run(results: Results, tmp: Path) -> None:
     results.add(
         Row(
             "outbox drain, 20k backlog",
-            f"{relay_rate:,.0f} events/s from the first event to the last; the first "
-            f"{big['first_after']:.1f} s after `kafka.sh up`, the last {big['seconds']:.1f} s",
+            f"{relay_rate:,.0f} events/s from the first event to the last (record "
+            f"timestamps); the first {big['first_after']:+.1f} s from `kafka.sh up` returning",
             f"bare aiokafka producer: {bare:,.0f} events/s",
             f"{relay_rate / bare:.2f}",
             ">= 0.5",
-            f"{count} users+outbox rows seeded in PostgreSQL while Kafka was stopped; arrival "
-            f"times at an independent consumer holding all {count} ({big['distinct']} "
-            "distinct); bare: same payloads, acks=all, await all acks, broker already up",
+            f"{count} users+outbox rows seeded in PostgreSQL while Kafka was stopped; the "
+            f"records' CreateTime at an independent consumer holding all {count} "
+            f"({big['distinct']} distinct); bare: same payloads, acks=all, await all acks",
             met=relay_rate / bare >= 0.5,
         )
     )

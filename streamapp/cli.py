@@ -25,7 +25,7 @@ from typing import Any
 from streamapp.settings import Settings, SettingsError, load_settings, masked
 from users_service.adapters.jwt_tokens import mint_token
 from users_service.adapters.storage.errors import is_unavailable
-from users_service.adapters.storage.migrations import MigrationError, new_revision, upgrade_to_head
+from users_service.adapters.storage.migration_process import MigrationError
 from users_service.domain.access import SCOPES
 
 
@@ -195,6 +195,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in {"outbox", "backfill", "verify", "kafka-check"}:
         return _operate(args)
     try:
+        # Alembic is imported here only: `users-service worker` runs in this process too,
+        # and migrates in a child (migration_process).
+        from users_service.adapters.storage.migrations import new_revision, upgrade_to_head
+
         if args.command == "migrate":
             before, after = upgrade_to_head(_database_url())
             print(f"schema at revision {after} (was {before})")

@@ -24,7 +24,11 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from users_service.adapters.kafka.probe import KafkaCredentialsRefused, broker_answers
 from users_service.adapters.storage.errors import is_unavailable
-from users_service.adapters.storage.migrations import migrate, require_head
+from users_service.adapters.storage.migration_process import (
+    migrate_in_child,
+    revisions_in_child,
+)
+from users_service.domain.errors import StorageUnavailable
 from users_service.service_layer.lifecycle import Lifecycle
 from users_service.service_layer.outbox.fast_path import FastPath
 from users_service.service_layer.outbox.health import PublishHealth
@@ -99,9 +103,9 @@ class DatabaseService(WaitingService):
     async def attempt(self) -> bool:
         try:
             if self.migrate_on_start:
-                await migrate(self.url)
+                await migrate_in_child(self.url)
             else:
-                current, head = await require_head(self.url)
+                current, head = await revisions_in_child(self.url)
                 if current != head:
                     self.what = (
                         f"the database's schema to reach revision {head} (it is at "
@@ -111,6 +115,8 @@ class DatabaseService(WaitingService):
                 self.what = "the database to answer"
             for pool in self.pools:
                 await pool.connect()
+        except StorageUnavailable:
+            return False
         except Exception as exc:
             if is_unavailable(exc):
                 return False

@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from users_service.adapters.storage.migration_process import MigrationError
 from users_service.adapters.storage.migrations import (
-    MigrationError,
     current_revision,
     migrate,
     sync_url,
@@ -156,3 +156,40 @@ async def test_concurrent_upgrades_on_postgres_serialize(postgres_url: str) -> N
     results = await asyncio.gather(*(migrate(postgres_url) for _ in range(3)))
     # The advisory lock makes them take turns: one migrates, the others find it done.
     assert Counter(results) == Counter({(None, HEAD): 1, (HEAD, HEAD): 2})
+
+
+async def test_the_worker_migrates_in_a_child_process_and_keeps_alembic_out_of_its_own(
+    database_url: str,
+) -> None:
+    import asyncio
+    import subprocess
+    import sys
+
+    from users_service.adapters.storage.migration_process import (
+        migrate_in_child,
+        revisions_in_child,
+    )
+
+    _, after = await migrate_in_child(database_url)
+    assert after is not None and await revisions_in_child(database_url) == (after, after)
+    assert await migrate_in_child(database_url) == (after, after)  # idempotent
+    # What a worker process imports (its app, agents and views) loads neither Alembic
+    # nor the synchronous driver: about 20 MiB a worker does not carry for its whole life.
+    probe = (
+        "import sys, streamapp.cli, streamapp.app, agents.commands, agents.verifier, web.users;"
+        "print(sorted(m for m in ('alembic', 'psycopg', 'mako') if m in sys.modules))"
+    )
+    done = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    loaded = done.stdout.strip()
+    assert loaded == "[]"
+
+
+async def test_a_database_that_does_not_answer_is_unavailable_not_an_error() -> None:
+    from tests.support.services import free_port
+    from users_service.adapters.storage.migration_process import revisions_in_child
+    from users_service.domain.errors import StorageUnavailable
+
+    with pytest.raises(StorageUnavailable):
+        await revisions_in_child(f"postgresql://u:secret@127.0.0.1:{free_port()}/db")

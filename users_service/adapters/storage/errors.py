@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import asyncpg
-import psycopg
 import sqlalchemy.exc
 
 from users_service.domain.errors import StorageUnavailable
@@ -51,7 +51,10 @@ def _is_outage(exc: BaseException) -> bool:
     if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.orig is not None:
         # The migrations' synchronous driver, wrapped by SQLAlchemy.
         orig = exc.orig
-        if isinstance(orig, psycopg.OperationalError):
+        # Only the migrations import psycopg (in their own process, or the CLI's): when it
+        # is not loaded, no error of it can be here, and the worker is spared loading it.
+        psycopg = sys.modules.get("psycopg")
+        if psycopg is not None and isinstance(orig, psycopg.OperationalError):
             return getattr(orig, "sqlstate", None) in (None, *UNAVAILABLE_SQLSTATES) or (
                 str(getattr(orig, "sqlstate", "")).startswith("08")
             )

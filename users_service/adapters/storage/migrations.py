@@ -9,7 +9,9 @@ migrate one after another. A database built by the pre-Alembic migrations (their
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import sys
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -24,6 +26,11 @@ from users_service.adapters.storage.database import (
     loopback_without_tls,
     normalize_url,
 )
+from users_service.adapters.storage.migration_process import (
+    EXIT_REFUSED,
+    EXIT_UNAVAILABLE,
+    MigrationError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +40,6 @@ MIGRATION_LOCK = 0x7573657273  # "users"
 # The pre-Alembic migrations' last version, and the revision that reproduces it.
 LEGACY_VERSION = 5
 BASELINE_REVISION = "0001"
-
-
-class MigrationError(RuntimeError):
-    """The database cannot be brought to the head revision as it is."""
 
 
 def sync_url(url: str) -> str:
@@ -152,7 +155,33 @@ def schema_revisions(url: str) -> tuple[str | None, str]:
         engine.dispose()
 
 
-async def require_head(url: str) -> tuple[str | None, str]:
-    """For workers that do not migrate (MIGRATE_ON_START=false): the revisions, read in a
-    worker thread; the caller waits while the database is behind."""
-    return await asyncio.to_thread(schema_revisions, url)
+def main(argv: list[str]) -> int:
+    """`python -m users_service.adapters.storage.migrations upgrade|revisions`, the URL
+    on stdin: one JSON line on stdout; exit 3 when the database does not answer, 1 when it
+    cannot be migrated, with the reason as the last line on stderr (migration_process)."""
+    from users_service.adapters.storage.errors import is_unavailable
+
+    url = sys.stdin.read().strip()
+    try:
+        if argv == ["upgrade"]:
+            before, after = upgrade_to_head(url)
+            print(json.dumps({"before": before, "after": after}))
+        elif argv == ["revisions"]:
+            current, head = schema_revisions(url)
+            print(json.dumps({"current": current, "head": head}))
+        else:
+            print("usage: migrations upgrade|revisions  (the URL on stdin)", file=sys.stderr)
+            return 2
+    except MigrationError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_REFUSED
+    except Exception as exc:
+        if is_unavailable(exc):
+            print(f"the database does not answer ({type(exc).__name__})", file=sys.stderr)
+            return EXIT_UNAVAILABLE
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
