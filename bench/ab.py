@@ -4,6 +4,7 @@ the same sitting."""
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +34,7 @@ TRIALS: dict[str, tuple[Variant, Variant]] = {
     "event loop": (Variant("asyncio", args=["-L", "aio"]), Variant("uvloop")),
     "PostgreSQL TLS on loopback": (
         Variant(
-            "TLS (asyncpg's default 'prefer')", env={"DATABASE_URL": BENCH_DB_URL + "?ssl=true"}
+            "TLS (asyncpg's default 'prefer')", env={"DATABASE_URL": BENCH_DB_URL + "?ssl=prefer"}
         ),
         Variant("no TLS (the loopback default now)"),
     ),
@@ -59,7 +60,26 @@ async def saturation(tmp: Path, variant: Variant) -> float:
     return float(run["rate"])
 
 
+async def two_workers(tmp: Path) -> float:
+    """Creations/s of two workers of one group on this host, 16 clients on each (a
+    balancer's even split), against one database."""
+    url = await reset_bench_database()
+    env = worker_env(url, tmp, BCRYPT_ROUNDS="4")
+    pair = [start_worker(env, tmp, f"ab-pair-{n}") for n in range(2)]
+    try:
+        for worker in pair:
+            await worker.wait_serving()
+        runs = await asyncio.gather(
+            *(loadgen(f"{w.base}/users/v1/users", duration=SECONDS, concurrency=16) for w in pair)
+        )
+    finally:
+        for worker in pair:
+            worker.terminate()
+    return float(sum(r["rate"] for r in runs))
+
+
 async def run(results: Results, tmp: Path) -> None:
+    await compare_processes(results, tmp)
     for what, (before, after) in TRIALS.items():
         rates: dict[str, list[float]] = {before.name: [], after.name: []}
         for _ in range(ROUNDS):
@@ -82,3 +102,24 @@ async def run(results: Results, tmp: Path) -> None:
                 met=b > a,
             )
         )
+
+
+async def compare_processes(results: Results, tmp: Path) -> None:
+    """Both cores at rounds 4: one worker against two on this host, in turns."""
+    rates: dict[str, list[float]] = {"one": [], "two": []}
+    for _ in range(ROUNDS):
+        rates["one"].append(await saturation(tmp, Variant("one worker")))
+        rates["two"].append(await two_workers(tmp))
+    one, two = statistics.mean(rates["one"]), statistics.mean(rates["two"])
+    results.add(
+        Row(
+            "A/B one worker or two on this host",
+            f"two workers: {two:.0f}/s (runs {', '.join(f'{r:.0f}' for r in rates['two'])})",
+            f"one worker: {one:.0f}/s (runs {', '.join(f'{r:.0f}' for r in rates['one'])})",
+            f"{two / one:.2f}",
+            "> 1: run one per core",
+            f"rounds 4, 32 clients in all ({SECONDS} s a run; two workers: 16 on each, one "
+            f"group, one database), {ROUNDS} rounds in turns",
+            met=two > one,
+        )
+    )
