@@ -42,7 +42,9 @@ class UsersWorker(faust.Worker):
         super()._setup_logging()
 
     def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        # No terminal spinner, ever. At WARN and above Faust adds one that sets the root
+        # logger to DEBUG so it can spin on every record: every library's DEBUG record is
+        # then created, formatted and redacted, and dropped (a quarter of the worker's CPU
+        # while draining the outbox). Its frames are not JSON either.
+        self.spinner = None
         super().on_setup_root_logger(logger, level)
-        settings = getattr(self.app, "settings", None)
-        if settings is not None and settings.log_format == "json":
-            self.spinner = None  # its frames are not JSON
