@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run worker migrate test test-tools test-unit soak lint kafka-up kafka-down db-up db-down services-up bench clean
+.PHONY: install run worker migrate test test-tools test-unit soak lint kafka-up kafka-down kafka-cluster-up kafka-cluster-down db-up db-down services-up bench clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
@@ -21,6 +21,14 @@ kafka-up:
 
 kafka-down:
 	ops/kafka/kafka.sh down
+
+# Three KRaft brokers on 127.0.0.1:19092-19094 (RF 3, min.insync.replicas 2), beside the
+# single broker; for the scale-out tests (make test-slow) and local trials.
+kafka-cluster-up:
+	ops/kafka/cluster.sh up
+
+kafka-cluster-down:
+	ops/kafka/cluster.sh down
 
 db-up:
 	ops/postgres/postgres.sh up

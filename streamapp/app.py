@@ -3,6 +3,7 @@ found by autodiscovery of the `agents` and `web` packages."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 from typing import Any, cast
@@ -197,7 +198,7 @@ class UsersApp(faust.App):
         settings = self.settings
         logging.getLogger("users").info(
             "worker %s starting: group %s, Kafka %s, web http://%s:%d, database %s, "
-            "metrics %s, bcrypt cost %d",
+            "metrics %s, bcrypt cost %d, loop %s",
             worker_identity(),
             settings.kafka_group_id,
             ",".join(settings.kafka_brokers),
@@ -206,6 +207,7 @@ class UsersApp(faust.App):
             masked("DATABASE_URL", settings.database_url),
             f":{settings.metrics_port}/metrics" if settings.metrics_port else "/metrics",
             settings.bcrypt_rounds,
+            type(asyncio.get_running_loop()).__module__.split(".")[0],
         )
         if not self.tokens.configured:
             logging.getLogger("users").warning(

@@ -86,10 +86,16 @@ def worker_arguments(args: Sequence[str], settings: Settings) -> list[str]:
 
 
 def _worker(args: Sequence[str]) -> int:
+    import mode.loop
     from faust.cli.faust import cli
 
+    argv = worker_arguments(args, _settings())
+    # Faust applies `--loop` when `faust` is first imported, reading sys.argv, and this
+    # process imported it before (the settings use it): the option alone would be ignored
+    # and the worker would run on asyncio's loop. Set the loop policy here instead.
+    mode.loop.use(argv[argv.index("--loop") + 1])
     # Faust's own CLI, pointed at this app; it exits the process itself.
-    cli.main(worker_arguments(args, _settings()), prog_name="users-service worker")
+    cli.main(argv, prog_name="users-service worker")
     return 0
 
 

@@ -257,5 +257,6 @@ case "${1:-}" in
   status) running_pid >/dev/null && answers ;;
   reset) down; rm -rf "$data" "$logs" "$state/ports.env" ;;
   test-env) test_env ;;
+  fetch) fetch_jars ;;
   *) echo "usage: $0 up|down|status|reset|test-env" >&2; exit 2 ;;
 esac
