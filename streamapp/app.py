@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 from streamapp.health import Readiness
 from streamapp.logging_setup import logging_config
 from streamapp.metrics import ConsumerLag, ServiceMetrics, faust_monitor, render
+from streamapp.producer import IdempotentProducer
 from streamapp.services import MetricsServer
 from streamapp.settings import (
     Settings,
@@ -119,6 +120,11 @@ class UsersApp(faust.App):
         self.monitor = faust_monitor(self.metrics_registry)
         self.metrics_registry.register(ConsumerLag(lambda: self.monitor))
         self.on_before_shutdown.connect(self._drain)
+
+    def _new_producer(self) -> Any:
+        # Idempotent sends (streamapp.producer): a retry never duplicates or reorders.
+        self.transport.Producer = IdempotentProducer  # type: ignore[misc]
+        return super()._new_producer()
 
     @property
     def settings(self) -> Settings:

@@ -22,6 +22,7 @@ from aiohttp import web
 from faust.types import TopicT
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from users_service.adapters.kafka.durability import durability_warnings, read_durability
 from users_service.adapters.kafka.probe import KafkaCredentialsRefused, broker_answers
 from users_service.adapters.storage.errors import is_unavailable
 from users_service.adapters.storage.migration_process import (
@@ -182,16 +183,34 @@ class TopicsService(mode.Service):
         *,
         backoff: Backoff = TOPICS_BACKOFF,
         give_up_after: float = 120.0,
+        brokers: Sequence[str] = (),
+        client_options: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         self.topics = topics
         self.backoff = backoff
         self.give_up_after = give_up_after
+        self.brokers = list(brokers)
+        self.client_options = dict(client_options or {})
         super().__init__(**kwargs)
 
     async def on_start(self) -> None:
         for topic in self.topics:
             await self._declare(topic)
+        if self.brokers:
+            await self._warn_if_not_durable()
+
+    async def _warn_if_not_durable(self) -> None:
+        names = [topic.get_topic_name() for topic in self.topics]
+        try:
+            brokers, durability = await read_durability(
+                self.brokers, names, self.client_options, timeout=5.0
+            )
+        except Exception as exc:  # a check, not a condition of starting
+            log.info("could not read the topics' durability (%s)", type(exc).__name__)
+            return
+        for warning in durability_warnings(brokers, durability):
+            log.warning("%s", warning)
 
     async def _declare(self, topic: TopicT) -> None:
         deadline = time.monotonic() + self.give_up_after

@@ -224,6 +224,8 @@ def wire(app: faust.App, settings: Settings) -> Wiring:
                     settings.user_create_dlq_topic,
                 )
             ],
+            brokers=settings.kafka_brokers,
+            client_options=client_options(kafka_credentials_of(settings)),
             **services,
         ),
         relay_service=RelayService(relay, health, **services),

@@ -1,0 +1,20 @@
+"""Faust's aiokafka producer, idempotent.
+
+Faust turns idempotence on only inside its transactions (exactly-once processing). This
+service needs it for every send: a retried send after a lost acknowledgement (a broker
+restarting, a leader moving) must not write a second copy, and the order of one key must
+hold across those retries. acks=all is Faust's default already (PRODUCER_ACKS)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from faust.transport.drivers.aiokafka import Producer
+
+
+class IdempotentProducer(Producer):
+    """`enable_idempotence` with `acks=all` on every producer this app creates."""
+
+    def _settings_extra(self) -> Mapping[str, Any]:
+        return {**super()._settings_extra(), "acks": "all", "enable_idempotence": True}
