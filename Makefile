@@ -58,7 +58,9 @@ migrate: install
 
 # A broker the tests control (they stop and start it): ours on the usual ports, or on free
 # ports when something else already holds 127.0.0.1:9092 (kafka.sh test-env).
+# And the three-broker cluster for the failure tests on it (tests/e2e/test_cluster.py).
 test: install db-up test-tools
+	ops/kafka/cluster.sh up
 	eval "$$(ops/kafka/kafka.sh test-env)" && $(BIN)/pytest -q
 
 test-tools:

@@ -31,7 +31,7 @@ class Variant:
 
 
 TRIALS: dict[str, tuple[Variant, Variant]] = {
-    "event loop": (Variant("asyncio", args=["-L", "aio"]), Variant("uvloop")),
+    "event loop": (Variant("asyncio (the default)"), Variant("uvloop", args=["-L", "uvloop"])),
     "PostgreSQL TLS on loopback": (
         Variant(
             "TLS (asyncpg's default 'prefer')", env={"DATABASE_URL": BENCH_DB_URL + "?ssl=prefer"}

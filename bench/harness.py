@@ -174,8 +174,8 @@ STARTED: list[Worker] = []
 def start_worker(
     env: dict[str, str], tmp: Path, name: str = "bench", args: list[str] | None = None
 ) -> Worker:
-    """A worker as operators run it: `users-service worker` (uvloop unless `args` say
-    otherwise), logging at WARNING."""
+    """A worker as operators run it: `users-service worker` (asyncio's loop unless `args`
+    say otherwise), logging at WARNING."""
     worker = Worker({"LOG_LEVEL": "WARNING", **env}, tmp, name=name, via_cli=True, args=args)
     worker.start()
     STARTED.append(worker)

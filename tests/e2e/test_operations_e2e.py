@@ -160,7 +160,7 @@ async def test_a_worker_as_operators_see_it(
         for r in records
     )
     starting = [r for r in records if "starting" in r["message"] and r["logger"] == "users"]
-    assert starting and "loop uvloop" in starting[0]["message"], starting
+    assert starting and "loop asyncio" in starting[0]["message"], starting
     text = worker.log_text()
     assert "pw-123456" not in text and "$2b$" not in text
 

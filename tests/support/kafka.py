@@ -60,11 +60,11 @@ async def produce_burst(topic: str, messages: list[tuple[bytes | None, bytes]]) 
 
 
 async def read_topic(
-    topic: str, *, expect: int, timeout: float, settle: float = 0.5
+    topic: str, *, expect: int, timeout: float, settle: float = 0.5, bootstrap: str = KAFKA
 ) -> list[Consumed]:
     """Everything on `topic` from the beginning, once at least `expect` messages arrived
     (then `settle` seconds more, to catch duplicates); fails after `timeout`."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=KAFKA, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
         deadline = time.monotonic() + timeout

@@ -8,16 +8,16 @@ from streamapp.cli import worker_arguments
 from streamapp.settings import Settings
 
 
-def test_defaults_uvloop_and_the_log_level_of_the_settings() -> None:
+def test_defaults_asyncio_s_loop_and_the_log_level_of_the_settings() -> None:
     args = worker_arguments([], Settings())
-    assert args == ["-A", "streamapp.app", "--loop", "uvloop", "worker", "--loglevel", "info"]
+    assert args == ["-A", "streamapp.app", "--loop", "aio", "worker", "--loglevel", "info"]
 
 
 def test_json_logs_drop_the_banner_and_options_given_win() -> None:
     settings = replace(Settings(), log_format="json", log_level="WARNING")
-    args = worker_arguments(["-L", "asyncio", "--loglevel=debug", "--web-port", "7000"], settings)
+    args = worker_arguments(["-L", "uvloop", "--loglevel=debug", "--web-port", "7000"], settings)
     assert args == [
-        "-A", "streamapp.app", "--loop", "asyncio", "--quiet", "worker",
+        "-A", "streamapp.app", "--loop", "uvloop", "--quiet", "worker",
         "--loglevel=debug", "--web-port", "7000",
     ]  # fmt: skip
 
