@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run worker migrate test test-tools test-unit soak lint kafka-up kafka-down kafka-cluster-up kafka-cluster-down db-up db-down services-up bench clean
+.PHONY: install run worker migrate test test-slow test-tools test-unit soak lint kafka-up kafka-down kafka-cluster-up kafka-cluster-down db-up db-down services-up bench clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
@@ -65,6 +65,11 @@ test: install db-up test-tools
 
 test-tools:
 	ops/test-tools.sh
+
+# The long failure runs on the three-broker cluster: two brokers down, a rolling restart.
+test-slow: install db-up test-tools
+	ops/kafka/cluster.sh up
+	eval "$$(ops/kafka/kafka.sh test-env)" && $(BIN)/pytest -q -s -m slow
 
 # No service needed: Kafka and PostgreSQL may be stopped.
 test-unit: install

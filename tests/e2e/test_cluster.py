@@ -56,6 +56,7 @@ class Load:
 
     workers: list[Worker]
     command_topic: str
+    retry_elsewhere: bool = False  # a balancer: a 503 or a refused connection goes to the next
     http_sent: int = 0
     http_statuses: Counter[int] = field(default_factory=Counter)
     created_ids: set[str] = field(default_factory=set)
@@ -67,7 +68,6 @@ class Load:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
             n = 0
             while not stop.is_set():
-                worker = self.workers[n % len(self.workers)]
                 n += 1
                 self.http_sent += 1
                 body = {
@@ -75,14 +75,27 @@ class Load:
                     "email": f"h-{uuid.uuid4().hex}@example.com",
                     "password": "pw-123456",
                 }
-                try:
-                    async with session.post(f"{worker.base}/users/v1/users", json=body) as resp:
-                        self.http_statuses[resp.status] += 1
-                        if resp.status == 201:
-                            self.created_ids.add((await resp.json())["id"])
-                except aiohttp.ClientError:
-                    self.http_statuses[0] += 1  # the worker was killed mid-request
+                key = {"Idempotency-Key": uuid.uuid4().hex}  # a retry creates nothing twice
+                for attempt in range(len(self.workers) if self.retry_elsewhere else 1):
+                    target = self.workers[(n + attempt) % len(self.workers)]
+                    status = await self._post(session, target, body, key)
+                    if status not in (0, 503) or not self.retry_elsewhere:
+                        break
+                self.http_statuses[status] += 1
                 await asyncio.sleep(1 / per_second)
+
+    async def _post(
+        self, session: aiohttp.ClientSession, worker: Worker, body: Any, headers: Any
+    ) -> int:
+        try:
+            async with session.post(
+                f"{worker.base}/users/v1/users", json=body, headers=headers
+            ) as resp:
+                if resp.status == 201:
+                    self.created_ids.add((await resp.json())["id"])
+                return resp.status
+        except aiohttp.ClientError:
+            return 0  # no answer: the worker was killed or had closed its port
 
     async def commands(self, stop: asyncio.Event, per_second: float = 5.0) -> None:
         producer = AIOKafkaProducer(
@@ -244,3 +257,59 @@ async def test_sigkill_one_of_three_workers_under_load_loses_nothing(
         stop.set()
         await asyncio.gather(*running)
     await settle_and_count(load, cluster_env)
+
+
+@pytest.mark.slow
+async def test_two_brokers_down_stall_writes_and_nothing_is_lost(
+    cluster_env: dict[str, str], workers: list[Worker], tmp_path: Path
+) -> None:
+    """With one broker of three, acks=all cannot be met (min.insync.replicas 2): sends
+    stall, sign-ups still answer 201 (their events wait in the outbox), and everything
+    flows once a second broker is back."""
+    [worker] = await start_workers(cluster_env, tmp_path, workers, 1)
+    load = Load([worker], cluster_env["KAFKA_USER_CREATE_TOPIC"])
+    stop = asyncio.Event()
+    running = [asyncio.create_task(load.http(stop)), asyncio.create_task(load.commands(stop))]
+    try:
+        await asyncio.sleep(4)
+        await asyncio.to_thread(cluster, "kill", 2)
+        await asyncio.to_thread(cluster, "kill", 3)
+
+        async def stalled() -> bool:
+            return bool((await worker.verification())["outbox"]["pending"] > 0)
+
+        await eventually(stalled, timeout=60, interval=0.5, what="events waiting in the outbox")
+        await asyncio.sleep(5)
+    finally:
+        await asyncio.to_thread(cluster, "start", 2)
+        await asyncio.to_thread(cluster, "start", 3)
+        stop.set()
+        await asyncio.gather(*running)
+    await settle_and_count(load, cluster_env)
+
+
+@pytest.mark.slow
+async def test_a_rolling_restart_with_static_membership_answers_every_creation(
+    cluster_env: dict[str, str], workers: list[Worker], tmp_path: Path
+) -> None:
+    """Each of three workers in turn: SIGTERM, then started again with the same
+    KAFKA_GROUP_INSTANCE_ID, under load; a client retries a 503 or a refused connection on
+    the next worker, as a balancer would."""
+    trio = await start_workers(cluster_env, tmp_path, workers, 3)
+    load = Load(trio, cluster_env["KAFKA_USER_CREATE_TOPIC"], retry_elsewhere=True)
+    stop = asyncio.Event()
+    running = [asyncio.create_task(load.http(stop)), asyncio.create_task(load.commands(stop))]
+    try:
+        await asyncio.sleep(3)
+        for n, old in enumerate(trio):
+            assert await asyncio.to_thread(old.terminate) == 0
+            again = Worker(old.env, tmp_path, name=f"w{n}-again")
+            workers.append(again)
+            again.start()
+            await again.wait_serving(timeout=120)
+            load.workers = [again if w is old else w for w in load.workers]
+    finally:
+        stop.set()
+        await asyncio.gather(*running)
+    counts = await settle_and_count(load, cluster_env)
+    assert counts["http statuses"] == {201: load.http_sent}, "a creation was not answered"
