@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
+import asyncpg
 import databases
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine.interfaces import BindTyping
@@ -56,7 +57,16 @@ class Prepared:
             process = processors.get(name)
             args.append(process(given[name]) if process is not None else given[name])
         async with database.connection() as connection, connection._query_lock:
-            return await getattr(connection.raw_connection, method)(sql, *args)
+            raw = connection.raw_connection
+            try:
+                return await getattr(raw, method)(sql, *args)
+            except (asyncpg.InternalClientError, asyncpg.InterfaceError) as exc:
+                # Under `databases`' query lock nothing of ours runs beside this query, so
+                # "another operation is in progress" means the protocol was left broken by
+                # a connection the server ended (an administrator, a restart): an outage.
+                if raw.is_closed() or "another operation" in str(exc):
+                    raise ConnectionResetError(f"the database connection broke: {exc}") from exc
+                raise
 
     def _for(
         self, database: databases.Database
