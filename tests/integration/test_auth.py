@@ -8,7 +8,7 @@ import hmac
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import jwt
@@ -91,16 +91,18 @@ def confused() -> str:
     return b".".join([signing_input, jwt.utils.base64url_encode(signature)]).decode()
 
 
-INVALID_HS = {
-    "malformed": "Bearer not.a.jwt",
-    "not a bearer": "Basic dXNlcjpwYXNz",
-    "bad signature": f"Bearer {hs256(secret='another-secret-of-at-least-32-bytes!')}",
-    "wrong audience": f"Bearer {hs256(aud='someone-else')}",
-    "expired": f"Bearer {hs256(exp=int(time.time()) - 300)}",
-    "not yet valid": f"Bearer {hs256(nbf=int(time.time()) + 300)}",
-    "no expiry": f"Bearer {hs256(exp=None)}",
-    "alg none": f"Bearer {unsigned()}",
-    "an RS256 token": f"Bearer {rs256()}",
+# Made when the test runs, not when the module is collected: a token "not yet valid" for
+# five minutes from collection was valid by the time a longer suite reached it.
+INVALID_HS: dict[str, Callable[[], str]] = {
+    "malformed": lambda: "Bearer not.a.jwt",
+    "not a bearer": lambda: "Basic dXNlcjpwYXNz",
+    "bad signature": lambda: f"Bearer {hs256(secret='another-secret-of-at-least-32-bytes!')}",
+    "wrong audience": lambda: f"Bearer {hs256(aud='someone-else')}",
+    "expired": lambda: f"Bearer {hs256(exp=int(time.time()) - 300)}",
+    "not yet valid": lambda: f"Bearer {hs256(nbf=int(time.time()) + 300)}",
+    "no expiry": lambda: f"Bearer {hs256(exp=None)}",
+    "alg none": lambda: f"Bearer {unsigned()}",
+    "an RS256 token": lambda: f"Bearer {rs256()}",
 }
 
 
@@ -128,7 +130,7 @@ async def test_without_a_token_it_is_401_with_a_bearer_challenge(
 async def test_an_invalid_token_is_401_invalid_token(
     anonymous: Client, method: str, path: str, scope: str, kind: str
 ) -> None:
-    resp = await anonymous.request(method, path, headers={"Authorization": INVALID_HS[kind]})
+    resp = await anonymous.request(method, path, headers={"Authorization": INVALID_HS[kind]()})
     assert resp.status == 401, kind
     assert 'error="invalid_token"' in resp.headers["WWW-Authenticate"] or kind == "not a bearer"
     body = await resp.json()
