@@ -161,19 +161,12 @@ def masked(name: str, raw: str) -> str:
 
 
 def _choice(*allowed: str) -> Callable[[str], str]:
+    """One of `allowed`, whatever its case, as `allowed` spells it."""
+    by_key = {value.upper(): value for value in allowed}
+
     def parse(raw: str) -> str:
-        value = raw.strip().upper()
-        if value not in allowed:
-            raise ValueError(f"must be one of {', '.join(allowed)}")
-        return value
-
-    return parse
-
-
-def _lower_choice(*allowed: str) -> Callable[[str], str]:
-    def parse(raw: str) -> str:
-        value = raw.strip().lower()
-        if value not in allowed:
+        value = by_key.get(raw.strip().upper())
+        if value is None:
             raise ValueError(f"must be one of {', '.join(allowed)}")
         return value
 
@@ -356,7 +349,7 @@ def load_settings(
             _boolean,
             defaults.commands_accept_plaintext_password,
         ),
-        log_format=get("LOG_FORMAT", _lower_choice("text", "json"), defaults.log_format),
+        log_format=get("LOG_FORMAT", _choice("text", "json"), defaults.log_format),
         log_level=get(
             "LOG_LEVEL", _choice("DEBUG", "INFO", "WARNING", "ERROR"), defaults.log_level
         ),

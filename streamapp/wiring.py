@@ -140,6 +140,7 @@ def wire(app: faust.App, settings: Settings) -> Wiring:
             acquire_timeout=settings.database_pool_timeout,
         )
 
+    kafka_options = client_options(kafka_credentials_of(settings))
     hasher = BcryptHasher(
         settings.bcrypt_rounds, workers=settings.hash_workers or None, queue=settings.hash_queue
     )
@@ -165,11 +166,7 @@ def wire(app: faust.App, settings: Settings) -> Wiring:
         health=health,
         relay=relay,
         partitions_assigned=assigned_partitions(app),
-        kafka_answers=partial(
-            kafka_answers,
-            settings.kafka_brokers,
-            client_options(kafka_credentials_of(settings)),
-        ),
+        kafka_answers=partial(kafka_answers, settings.kafka_brokers, kafka_options),
     )
     dead_letters = DeadLetters(app, settings.user_create_dlq_topic)
     metrics = ServiceMetrics(
@@ -207,7 +204,7 @@ def wire(app: faust.App, settings: Settings) -> Wiring:
         ),
         kafka_gate=KafkaGate(
             settings.kafka_brokers,
-            options=client_options(kafka_credentials_of(settings)),
+            options=kafka_options,
             **services,
         ),
         topics_service=TopicsService(
@@ -225,7 +222,7 @@ def wire(app: faust.App, settings: Settings) -> Wiring:
                 )
             ],
             brokers=settings.kafka_brokers,
-            client_options=client_options(kafka_credentials_of(settings)),
+            client_options=kafka_options,
             **services,
         ),
         relay_service=RelayService(relay, health, **services),

@@ -119,9 +119,14 @@ start_node() {
 }
 
 wait_ready() {
-  # The quorum has formed and the brokers are unfenced once a topic with RF 3 and
-  # min.insync.replicas 2 can be created.
+  # Every node listens, and the quorum has formed with the brokers unfenced once a topic
+  # with RF 3 can be created. (Once the topic exists, `--if-not-exists` succeeds with one
+  # broker up: hence the listeners first.)
   local deadline=$((SECONDS + start_timeout))
+  until status; do
+    if [ $SECONDS -ge $deadline ]; then log "a node is not listening after ${start_timeout}s"; exit 1; fi
+    sleep 0.5
+  done
   until java_cmd org.apache.kafka.tools.TopicCommand --bootstrap-server "$(bootstrap)" --create \
       --if-not-exists --topic kafka-cluster.ready --partitions 1 --replication-factor 3 \
       >> "$state/tools.log" 2>&1; do

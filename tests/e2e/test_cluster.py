@@ -11,6 +11,8 @@ import json
 import subprocess
 import uuid
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,7 +85,17 @@ class Load:
                     if status not in (0, 503) or not self.retry_elsewhere:
                         break
                 self.http_statuses[status] += 1
-                await asyncio.sleep(1 / per_second)
+                await asyncio.sleep(1 / per_second)  # the offered rate, not a wait
+
+    async def answered(self, count: int, what: str, timeout: float = 60.0) -> None:
+        """Until `count` more sign-ups have been answered 201: load that happened, not a
+        guessed time."""
+        target = len(self.created_ids) + count
+
+        async def enough() -> bool:
+            return len(self.created_ids) >= target
+
+        await eventually(enough, timeout=timeout, interval=0.1, what=what)
 
     async def _post(
         self, session: aiohttp.ClientSession, worker: Worker, body: Any, headers: Any
@@ -118,9 +130,21 @@ class Load:
                     self.commands_acked.add(command_id)
                 except Exception:
                     self.command_errors += 1
-                await asyncio.sleep(1 / per_second)
+                await asyncio.sleep(1 / per_second)  # the offered rate, not a wait
         finally:
             await producer.stop()
+
+
+@asynccontextmanager
+async def running(load: Load) -> AsyncIterator[None]:
+    """HTTP sign-ups and commands sent for as long as the block runs."""
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(load.http(stop)), asyncio.create_task(load.commands(stop))]
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
 
 
 async def stored_users(url: str) -> set[str]:
@@ -218,16 +242,13 @@ async def test_sigkill_one_broker_under_load_loses_nothing(
 ) -> None:
     pair = await start_workers(cluster_env, tmp_path, workers, 2)
     load = Load(pair, cluster_env["KAFKA_USER_CREATE_TOPIC"])
-    stop = asyncio.Event()
-    running = [asyncio.create_task(load.http(stop)), asyncio.create_task(load.commands(stop))]
-    try:
-        await asyncio.sleep(4)  # load before the fault
+    async with running(load):
+        await load.answered(40, "sign-ups before the fault")
         await asyncio.to_thread(cluster, "kill", 2)
-        await asyncio.sleep(12)  # load while a broker is gone
-    finally:
-        await asyncio.to_thread(cluster, "start", 2)
-        stop.set()
-        await asyncio.gather(*running)
+        try:
+            await load.answered(150, "sign-ups while a broker is gone")
+        finally:
+            await asyncio.to_thread(cluster, "start", 2)
     await settle_and_count(load, cluster_env)
     # The restarted broker catches up: every partition's replicas are in sync again.
     await eventually(
@@ -249,10 +270,8 @@ async def test_sigkill_one_of_three_workers_under_load_loses_nothing(
     membership. The failure prints the commands without an outcome."""
     trio = await start_workers(cluster_env, tmp_path, workers, 3)
     load = Load(trio, cluster_env["KAFKA_USER_CREATE_TOPIC"])
-    stop = asyncio.Event()
-    running = [asyncio.create_task(load.http(stop)), asyncio.create_task(load.commands(stop))]
-    try:
-        await asyncio.sleep(4)
+    async with running(load):
+        await load.answered(40, "sign-ups before the fault")
         trio[0].kill()
         load.workers = trio[1:]  # a balancer stops sending to a dead worker
 
@@ -267,10 +286,7 @@ async def test_sigkill_one_of_three_workers_under_load_loses_nothing(
             interval=0.5,
             what="the dead worker's partitions on the survivors",
         )
-        await asyncio.sleep(4)
-    finally:
-        stop.set()
-        await asyncio.gather(*running)
+        await load.answered(40, "sign-ups after the partitions moved")
     await settle_and_count(load, cluster_env)
 
 
@@ -283,23 +299,20 @@ async def test_two_brokers_down_stall_writes_and_nothing_is_lost(
     flows once a second broker is back."""
     [worker] = await start_workers(cluster_env, tmp_path, workers, 1)
     load = Load([worker], cluster_env["KAFKA_USER_CREATE_TOPIC"])
-    stop = asyncio.Event()
-    running = [asyncio.create_task(load.http(stop)), asyncio.create_task(load.commands(stop))]
-    try:
-        await asyncio.sleep(4)
+    async with running(load):
+        await load.answered(40, "sign-ups before the fault")
         await asyncio.to_thread(cluster, "kill", 2)
         await asyncio.to_thread(cluster, "kill", 3)
+        try:
 
-        async def stalled() -> bool:
-            return bool((await worker.verification())["outbox"]["pending"] > 0)
+            async def stalled() -> bool:
+                return bool((await worker.verification())["outbox"]["pending"] > 0)
 
-        await eventually(stalled, timeout=60, interval=0.5, what="events waiting in the outbox")
-        await asyncio.sleep(5)
-    finally:
-        await asyncio.to_thread(cluster, "start", 2)
-        await asyncio.to_thread(cluster, "start", 3)
-        stop.set()
-        await asyncio.gather(*running)
+            await eventually(stalled, timeout=60, interval=0.5, what="events in the outbox")
+            await load.answered(50, "sign-ups answered while sends stall")
+        finally:
+            await asyncio.to_thread(cluster, "start", 2)
+            await asyncio.to_thread(cluster, "start", 3)
     await settle_and_count(load, cluster_env)
 
 
@@ -312,10 +325,8 @@ async def test_a_rolling_restart_with_static_membership_answers_every_creation(
     the next worker, as a balancer would."""
     trio = await start_workers(cluster_env, tmp_path, workers, 3)
     load = Load(trio, cluster_env["KAFKA_USER_CREATE_TOPIC"], retry_elsewhere=True)
-    stop = asyncio.Event()
-    running = [asyncio.create_task(load.http(stop)), asyncio.create_task(load.commands(stop))]
-    try:
-        await asyncio.sleep(3)
+    async with running(load):
+        await load.answered(30, "sign-ups before the restarts")
         for n, old in enumerate(trio):
             assert await asyncio.to_thread(old.terminate) == 0
             again = Worker(old.env, tmp_path, name=f"w{n}-again")
@@ -323,8 +334,5 @@ async def test_a_rolling_restart_with_static_membership_answers_every_creation(
             again.start()
             await again.wait_serving(timeout=120)
             load.workers = [again if w is old else w for w in load.workers]
-    finally:
-        stop.set()
-        await asyncio.gather(*running)
     counts = await settle_and_count(load, cluster_env)
     assert counts["http statuses"] == {201: load.http_sent}, "a creation was not answered"
