@@ -13,14 +13,24 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.support.kafka import produce, read_topic
+from tests.support.kafka import create_topic, produce, read_topic
 from tests.support.services import KAFKA, ROOT, free_port
 from tests.support.waiting import eventually
 from tests.support.worker import Worker
 
 
 @pytest.fixture
-def downstream(worker_env: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, Path]]:
+async def topic_exists(worker_env: dict[str, str]) -> None:
+    """The topic exists before the example starts, as it would in production: a Faust
+    consumer that joins before its topic exists is assigned nothing, and waits for a
+    metadata refresh (minutes)."""
+    await create_topic(worker_env["KAFKA_USER_CREATED_TOPIC"], partitions=3)
+
+
+@pytest.fixture
+def downstream(
+    worker_env: dict[str, str], tmp_path: Path, topic_exists: None
+) -> Iterator[tuple[str, Path]]:
     """The example's worker: its own group and port; killed afterwards."""
     port = free_port()
     log_path = tmp_path / "downstream.log"
