@@ -207,8 +207,13 @@ class ServiceMetrics(Collector):
         if report is not None:
             yield self._gauge(
                 "outbox_relay_leader",
-                "1 when this worker holds the relay lease",
+                "1 when this worker holds the relay lease (with shards, at least one)",
                 report.relay_leader,
+            )
+            yield self._gauge(
+                "outbox_relay_shards",
+                "How many outbox shards this worker publishes (1 without shards)",
+                len(report.relay_shards),
             )
             backlog = report.backlog
             yield self._gauge("outbox_pending", "Events waiting to be published", backlog.pending)

@@ -33,7 +33,7 @@ from users_service.domain.errors import StorageUnavailable
 from users_service.service_layer.lifecycle import Lifecycle
 from users_service.service_layer.outbox.fast_path import FastPath
 from users_service.service_layer.outbox.health import PublishHealth
-from users_service.service_layer.outbox.relay import OutboxRelay
+from users_service.service_layer.outbox.ports import Relay
 from users_service.service_layer.retry import Backoff
 
 log = logging.getLogger("users")
@@ -234,7 +234,7 @@ class TopicsService(mode.Service):
 class RelayService(mode.Service):
     """Runs the outbox relay once the producer has started (i.e. Kafka answered)."""
 
-    def __init__(self, relay: OutboxRelay, health: PublishHealth, **kwargs: Any) -> None:
+    def __init__(self, relay: Relay, health: PublishHealth, **kwargs: Any) -> None:
         self.relay = relay
         self.health = health
         super().__init__(**kwargs)
@@ -250,7 +250,7 @@ class RelayService(mode.Service):
         await release_lease(self.relay)
 
 
-async def release_lease(relay: OutboxRelay) -> None:
+async def release_lease(relay: Relay) -> None:
     """Give the lease up at shutdown; a failure only means a peer waits for it to lapse."""
     try:
         await relay.release()
@@ -320,7 +320,7 @@ class ShutdownDrain:
 
     lifecycle: Lifecycle
     fast_path: FastPath
-    relay: OutboxRelay
+    relay: Relay
     health: PublishHealth
     timeout: float
     watchdog: ShutdownWatchdog

@@ -60,6 +60,9 @@ class Settings:
     outbox_poll_interval: float = 1.0
     outbox_batch_size: int = 500
     outbox_lease_ttl: float = 15.0
+    # 1: one relay at a time publishes everything (the others stand by). More: that many
+    # shards by key hash, shared out between the workers' relays (the same on every worker).
+    outbox_shards: int = 1
     outbox_max_attempts: int = 10
     outbox_retention: float = 7 * 24 * 3600.0
     shutdown_flush_timeout: float = 5.0
@@ -311,6 +314,7 @@ def load_settings(
             "OUTBOX_BATCH_SIZE", _bounded_int(1, 10_000), defaults.outbox_batch_size
         ),
         outbox_lease_ttl=get("OUTBOX_LEASE_TTL", _positive_float, defaults.outbox_lease_ttl),
+        outbox_shards=get("OUTBOX_SHARDS", _bounded_int(1, 256), defaults.outbox_shards),
         outbox_max_attempts=get(
             "OUTBOX_MAX_ATTEMPTS", _bounded_int(1, 1000), defaults.outbox_max_attempts
         ),

@@ -38,13 +38,17 @@ from users_service.adapters.passwords import BcryptHasher
 from users_service.adapters.storage.database import make_database
 from users_service.adapters.storage.idempotency_keys import DatabaseIdempotencyKeys
 from users_service.adapters.storage.outbox_store import DatabaseOutboxStore
+from users_service.adapters.storage.relay_members import DatabaseRelayMembers
 from users_service.adapters.storage.unit_of_work import DatabaseUnitOfWork
 from users_service.adapters.storage.users import DatabaseUsers
 from users_service.adapters.storage.verifications import DatabaseVerificationStore
+from users_service.domain.sharding import Shard
 from users_service.service_layer.lifecycle import Lifecycle
 from users_service.service_layer.outbox.fast_path import FastPath
 from users_service.service_layer.outbox.health import PublishHealth
+from users_service.service_layer.outbox.ports import Purge, Relay
 from users_service.service_layer.outbox.relay import OutboxRelay
+from users_service.service_layer.outbox.shards import ShardedRelay
 from users_service.service_layer.status import ServiceStatus
 from users_service.service_layer.users import UsersService
 from users_service.service_layer.verifier import Verifier
@@ -101,26 +105,45 @@ def wire(app: faust.App, settings: Settings) -> Wiring:
     # Three pools, so that no flood of one kind of work starves another: requests and
     # commands; the relay (its lease renewal above all); the verifier.
     database = make_database(settings.database_url, max_size=settings.database_pool_size)
-    relay_pool = make_database(settings.database_url, max_size=2)
+    # Lanes of several shards publish at once, each on its own connection.
+    relay_pool = make_database(
+        settings.database_url, max_size=2 if settings.outbox_shards == 1 else 4
+    )
     verifier_pool = make_database(settings.database_url, max_size=2)
     health = PublishHealth()
     store = DatabaseOutboxStore(relay_pool)
     publisher = KafkaPublisher(app)
     holder = worker_identity()
-    relay = OutboxRelay(
-        store,
-        publisher,
-        health,
-        holder=holder,
-        batch_size=settings.outbox_batch_size,
-        lease_ttl=settings.outbox_lease_ttl,
-        poll_interval=settings.outbox_poll_interval,
-        max_attempts=settings.outbox_max_attempts,
-        purges={
-            "published outbox rows": partial(store.purge_published, settings.outbox_retention),
-            "expired idempotency keys": DatabaseIdempotencyKeys(relay_pool).purge_expired,
-        },
-    )
+    purges: dict[str, Purge] = {
+        "published outbox rows": partial(store.purge_published, settings.outbox_retention),
+        "expired idempotency keys": DatabaseIdempotencyKeys(relay_pool).purge_expired,
+    }
+
+    def lane(shard: Shard) -> OutboxRelay:
+        return OutboxRelay(
+            store.for_shard(shard),
+            publisher,
+            health,
+            holder=holder,
+            batch_size=settings.outbox_batch_size,
+            lease_ttl=settings.outbox_lease_ttl,
+            poll_interval=settings.outbox_poll_interval,
+            max_attempts=settings.outbox_max_attempts,
+            # Retention is the whole outbox's: the relay of shard 0 keeps it.
+            purges=purges if shard.index == 0 else {},
+        )
+
+    relay: Relay
+    if settings.outbox_shards == 1:
+        relay = lane(Shard(0, 1))
+    else:
+        relay = ShardedRelay(
+            lane,
+            DatabaseRelayMembers(relay_pool),
+            holder=holder,
+            shards=settings.outbox_shards,
+            lease_ttl=settings.outbox_lease_ttl,
+        )
     fast_path = FastPath(
         store,
         publisher,

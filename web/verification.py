@@ -40,6 +40,7 @@ class VerificationView(ApiView):
                 "lastErrorAt": isoformat(report.last_error_at) if report.last_error_at else None,
                 "kafkaAvailable": report.kafka_available,
                 "relayLeader": report.relay_leader,
+                "relayShards": report.relay_shards,
             },
         }
         return self.json(body)

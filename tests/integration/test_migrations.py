@@ -23,9 +23,10 @@ from users_service.adapters.storage.migrations import (
     upgrade_to_head,
 )
 from users_service.adapters.storage.schema import metadata
+from users_service.domain.sharding import key_hash
 
 LEGACY = Path(__file__).resolve().parent / "legacy"
-HEAD = "0003"
+HEAD = "0004"
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 
@@ -139,6 +140,16 @@ def test_a_database_from_the_old_migrations_upgrades_without_losing_rows(
                 sa.text(f"SELECT {', '.join(columns[table])} FROM {table} ORDER BY 1")
             ).all()
             assert after == rows and len(after) == counts[table], table
+        # Pending rows got their key's hash (their shard); published ones are never read.
+        hashes = connection.execute(
+            sa.text("SELECT message_key, key_hash, published_at FROM outbox ORDER BY id")
+        ).all()
+    assert (
+        [h for key, h, published in hashes if published is None]
+        == [key_hash(key) for key, _, published in hashes if published is None]
+        != [0]
+    )
+    assert {h for _, h, published in hashes if published is not None} == {0}
     assert schema_differences(engine) == []
 
 

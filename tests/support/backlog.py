@@ -12,6 +12,7 @@ from users_service.adapters.storage.migrations import migrate
 from users_service.adapters.storage.unit_of_work import encode_headers
 from users_service.domain.clock import utc_now_ms
 from users_service.domain.model import User, new_id
+from users_service.domain.sharding import key_hash
 
 FAKE_HASH = "$2b$04$" + "b" * 53
 
@@ -56,6 +57,7 @@ async def seed_backlog(url: str, topic: str, count: int, prefix: str = "backlog"
                         "event_type": event.event_type,
                         "topic": topic,
                         "message_key": event.key,
+                        "key_hash": key_hash(event.key),
                         "payload": event.payload.decode(),
                         "headers": encode_headers(event.headers),
                         "created_at": event.created_at,

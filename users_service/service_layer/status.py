@@ -11,8 +11,7 @@ from typing import Any
 
 from users_service.domain.clock import utc_now
 from users_service.service_layer.outbox.health import PublishHealth
-from users_service.service_layer.outbox.ports import Backlog, OutboxStore
-from users_service.service_layer.outbox.relay import OutboxRelay
+from users_service.service_layer.outbox.ports import Backlog, OutboxStore, Relay
 from users_service.service_layer.ports import Reconciliation, VerificationStore
 from users_service.service_layer.verifier import Verifier
 
@@ -32,6 +31,7 @@ class StatusReport:
     last_error_at: datetime | None
     kafka_available: bool
     relay_leader: bool
+    relay_shards: list[int] = field(default_factory=list)  # the outbox shards it publishes
 
     def age(self, since: datetime | None) -> float | None:
         """Seconds from `since` to this reading, or None."""
@@ -62,7 +62,7 @@ class ServiceStatus:
     outbox: OutboxStore
     verifier: Verifier
     health: PublishHealth
-    relay: OutboxRelay
+    relay: Relay
     partitions_assigned: Callable[[], int]
     # Asked, not inferred from the last send: a worker with nothing to publish would
     # otherwise report Kafka available for as long as it sends nothing.
@@ -87,6 +87,7 @@ class ServiceStatus:
             last_error_at=self.health.last_error_at,
             kafka_available=await self._kafka_available(),
             relay_leader=self.relay.is_leader,
+            relay_shards=self.relay.shards_held,
         )
 
     async def _kafka_available(self) -> bool:

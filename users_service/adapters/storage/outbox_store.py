@@ -8,46 +8,65 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import datetime
 
+import databases
 import sqlalchemy as sa
 
 from users_service.adapters.storage import schema
 from users_service.adapters.storage.database import DatabaseAccess, read_timestamp
 from users_service.adapters.storage.db_clock import db_now, db_now_plus
 from users_service.adapters.storage.errors import UNIQUE_VIOLATIONS, unavailable_as_storage_error
-from users_service.domain.clock import as_utc
+from users_service.domain.clock import as_utc, utc_now
+from users_service.domain.sharding import Shard
 from users_service.service_layer.outbox.ports import Backlog, Fence, PendingMessage
 
-RELAY_LEASE = "outbox-relay"
+WHOLE_OUTBOX = Shard(0, 1)
+RELAY_LEASE = WHOLE_OUTBOX.lease_name
 
 _o = schema.outbox
 _leases = schema.relay_leases
 
 
-def _holds(fence: Fence) -> sa.ColumnElement[bool]:
-    """True while `fence`'s holder still holds the lease at `fence`'s generation."""
-    return (
-        sa.select(_leases.c.name)
-        .where(_leases.c.name == RELAY_LEASE)
-        .where(_leases.c.holder == fence.holder, _leases.c.generation == fence.generation)
-        .exists()
-    )
-
-
 class DatabaseOutboxStore(DatabaseAccess):
-    """OutboxStore on the `outbox` and `outbox_relay_leases` tables."""
+    """OutboxStore on the `outbox` and `outbox_relay_leases` tables, for one shard.
+
+    The whole outbox by default; `for_shard` gives the store of one shard, whose rows are
+    those whose key hash falls in it and whose lease is that shard's own."""
+
+    def __init__(
+        self,
+        database: databases.Database,
+        clock: Callable[[], datetime] = utc_now,
+        *,
+        shard: Shard = WHOLE_OUTBOX,
+    ) -> None:
+        super().__init__(database, clock)
+        self.shard = shard
+
+    def for_shard(self, shard: Shard) -> DatabaseOutboxStore:
+        """The same tables, seen by the relay of `shard`."""
+        return DatabaseOutboxStore(self._db, self._clock, shard=shard)
+
+    def _holds(self, fence: Fence) -> sa.ColumnElement[bool]:
+        """True while `fence`'s holder still holds this shard's lease at its generation."""
+        return (
+            sa.select(_leases.c.name)
+            .where(_leases.c.name == self.shard.lease_name)
+            .where(_leases.c.holder == fence.holder, _leases.c.generation == fence.generation)
+            .exists()
+        )
 
     async def acquire_lease(self, holder: str, ttl: float) -> int | None:
+        name = self.shard.lease_name
         with contextlib.suppress(*UNIQUE_VIOLATIONS):  # the row exists: the usual case
-            await self._db.execute(
-                _leases.insert().values(name=RELAY_LEASE, holder=None, expires_at=None)
-            )
+            await self._db.execute(_leases.insert().values(name=name, holder=None, expires_at=None))
         # One atomic conditional update decides the leader; RETURNING tells us who won and
         # at which generation (unchanged on renewal, one more on every change of hands).
         query = (
             _leases.update()
-            .where(_leases.c.name == RELAY_LEASE)
+            .where(_leases.c.name == name)
             .where(
                 sa.or_(
                     _leases.c.holder == holder,
@@ -72,7 +91,7 @@ class DatabaseOutboxStore(DatabaseAccess):
     async def release_lease(self, holder: str) -> None:
         await self._db.execute(
             _leases.update()
-            .where(_leases.c.name == RELAY_LEASE, _leases.c.holder == holder)
+            .where(_leases.c.name == self.shard.lease_name, _leases.c.holder == holder)
             .values(holder=None, expires_at=None)
         )
 
@@ -107,6 +126,13 @@ class DatabaseOutboxStore(DatabaseAccess):
         )
         if after is not None:
             query = query.where(_o.c.id > after)
+        if self.shard.count > 1:
+            # key_hash mod count, spelt without "%": `databases` formats SQLite's statements
+            # with Python's "%", which would take it for a placeholder.
+            count = self.shard.count
+            query = query.where(
+                _o.c.key_hash - (_o.c.key_hash // count) * count == self.shard.index
+            )
         rows = await self._db.fetch_all(query)
         return [
             PendingMessage(
@@ -130,7 +156,7 @@ class DatabaseOutboxStore(DatabaseAccess):
             .returning(_o.c.id)
         )
         if fence is not None:
-            query = query.where(_holds(fence))
+            query = query.where(self._holds(fence))
         return len(await self._db.fetch_all(query))
 
     async def mark_failed(

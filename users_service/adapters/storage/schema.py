@@ -35,6 +35,8 @@ outbox = sa.Table(
     sa.Column("event_type", sa.String(50), nullable=False),
     sa.Column("topic", sa.String(249), nullable=False),
     sa.Column("message_key", sa.String(255), nullable=False),
+    # sharding.key_hash(message_key): the shard is this modulo OUTBOX_SHARDS.
+    sa.Column("key_hash", sa.Integer, nullable=False, server_default="0"),
     sa.Column("payload", sa.Text, nullable=False),
     sa.Column("headers", sa.Text, nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
@@ -92,7 +94,9 @@ idempotency_keys = sa.Table(
 relay_leases = sa.Table(
     "outbox_relay_leases",
     metadata,
-    sa.Column("name", sa.String(50), primary_key=True),
+    # "outbox-relay", "outbox-relay:<shard>/<shards>", or "relay-member:<holder>" (a
+    # relay's heartbeat, by which the others count the live relays).
+    sa.Column("name", sa.String(150), primary_key=True),
     sa.Column("holder", sa.String(100), nullable=True),
     sa.Column("expires_at", UtcDateTime, nullable=True),
     # The fencing token: incremented each time the lease changes hands.

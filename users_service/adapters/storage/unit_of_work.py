@@ -22,6 +22,7 @@ from users_service.adapters.storage.users import DatabaseUsers
 from users_service.domain.clock import utc_now
 from users_service.domain.errors import OutcomeUnknown
 from users_service.domain.model import OutboxMessage
+from users_service.domain.sharding import key_hash
 from users_service.service_layer.outbox.ports import Dispatcher
 
 
@@ -56,6 +57,7 @@ class DatabaseOutbox:
             "event_type": message.event_type,
             "topic": message.topic,
             "message_key": message.key,
+            "key_hash": key_hash(message.key),
             # The exact bytes to publish; every value is JSON, hence valid UTF-8.
             "payload": message.payload.decode("utf-8"),
             "headers": encode_headers(message.headers),
@@ -89,6 +91,7 @@ _COLUMNS = {
         "event_type",
         "topic",
         "message_key",
+        "key_hash",
         "payload",
         "headers",
         "created_at",

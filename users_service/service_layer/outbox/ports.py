@@ -97,6 +97,61 @@ class OutboxStore(Protocol):
         """How many messages wait, since when, and how many are parked."""
 
 
+@dataclass(frozen=True)
+class ShardLease:
+    """A shard's relay lease as stored: its live holder (None when free or lapsed)."""
+
+    shard: int
+    holder: str | None
+    expires_at: datetime | None
+    generation: int
+
+
+class RelayMembers(Protocol):
+    """The relays alive, by their heartbeats, and the shards' leases."""
+
+    async def heartbeat(self, holder: str, ttl: float) -> int:
+        """Say `holder` is alive for `ttl` seconds; return how many relays are."""
+
+    async def leave(self, holder: str) -> None:
+        """Stop counting `holder` at once (at shutdown)."""
+
+    async def leases(self, shards: int) -> list[ShardLease]:
+        """Every shard's lease, in shard order."""
+
+    async def other_schemes(self, shards: int) -> list[str]:
+        """Live leases of relays configured with another number of shards."""
+
+
+class Relay(Protocol):
+    """What a worker runs to publish the outbox: one relay, or the lanes of its shards."""
+
+    holder: str
+
+    @property
+    def is_leader(self) -> bool:
+        """True while this worker publishes (all or some of) the outbox."""
+
+    @property
+    def shards_held(self) -> list[int]:
+        """The shards this worker publishes now."""
+
+    def wake(self) -> None:
+        """Run the next cycle now."""
+
+    def start(self) -> None:
+        """Start relaying in the background."""
+
+    async def stop(self) -> None:
+        """Stop, and wait for the batches in flight."""
+
+    async def drain(self, timeout: float) -> int:
+        """Publish what waits, for at most `timeout` seconds; return how many."""
+
+    async def release(self) -> None:
+        """Give the lease(s) up so another worker takes over at once."""
+
+
 class Purge(Protocol):
     async def __call__(self, limit: int) -> int:
         """Delete at most `limit` rows that are past their retention; return how many."""

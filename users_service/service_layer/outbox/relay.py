@@ -78,6 +78,18 @@ class OutboxRelay:
         self._last_error_log = float("-inf")
         self.is_leader = False
 
+    @property
+    def shards_held(self) -> list[int]:
+        """The one shard (the whole outbox) while this relay leads."""
+        return [0] if self.is_leader else []
+
+    async def acquire(self) -> bool:
+        """Take (or renew) the lease now; True when this relay holds it."""
+        async with self._cycle:
+            generation = await self._store.acquire_lease(self.holder, self._lease_ttl)
+            self.is_leader = generation is not None
+            return self.is_leader
+
     def wake(self) -> None:
         """Run the next cycle now rather than at the next poll."""
         self._wakeup.set()
