@@ -26,10 +26,12 @@ from users_service.adapters.storage.database import make_database
 from users_service.adapters.storage.errors import is_unavailable
 from users_service.adapters.storage.outbox_admin import DatabaseOutboxAdmin
 from users_service.adapters.storage.outbox_store import DatabaseOutboxStore
+from users_service.adapters.storage.relay_members import DatabaseRelayMembers
 from users_service.adapters.storage.unit_of_work import DatabaseUnitOfWork
 from users_service.adapters.storage.verifications import DatabaseVerificationStore
 from users_service.domain.clock import isoformat, utc_now
 from users_service.service_layer.backfill import backfill
+from users_service.service_layer.outbox.ports import Backlog, ShardLease
 
 T = TypeVar("T")
 
@@ -112,31 +114,67 @@ async def outbox_status(settings: Settings, out: Output) -> int:
     """Backlog, oldest pending age, parked rows, and who holds the relay lease."""
     async with database(settings) as db:
         backlog = await DatabaseOutboxStore(db).backlog()
+        if settings.outbox_shards > 1:
+            leases = await DatabaseRelayMembers(db).leases(settings.outbox_shards)
+            return _report_shards(backlog, leases, out)
         lease = await DatabaseOutboxAdmin(db).lease()
-    now = utc_now()
-    oldest = _age(backlog.oldest_pending_created_at, now)
+    lines, doc = _backlog_lines(backlog)
     leader = (
         f"{lease.holder} (generation {lease.generation}, lease until {isoformat(lease.expires_at)})"
         if lease.holder and lease.expires_at and not lease.lapsed
         else "none (no worker holds the lease: nothing is being relayed)"
     )
     out.report(
-        [
-            f"pending: {backlog.pending}"
-            + (f" (oldest {oldest:g}s old)" if oldest is not None else ""),
-            f"parked: {backlog.parked}"
-            + (" (after a fix: users-service outbox retry-parked)" if backlog.parked else ""),
-            f"relay leader: {leader}",
-        ],
+        [*lines, f"relay leader: {leader}"],
         {
-            "pending": backlog.pending,
-            "oldestPendingAgeSeconds": oldest,
-            "parked": backlog.parked,
+            **doc,
             "relayLeader": None if lease.lapsed else lease.holder,
             "leaseGeneration": lease.generation,
         },
     )
     return 0
+
+
+def _backlog_lines(backlog: Backlog) -> tuple[list[str], dict[str, Any]]:
+    oldest = _age(backlog.oldest_pending_created_at, utc_now())
+    return [
+        f"pending: {backlog.pending}"
+        + (f" (oldest {oldest:g}s old)" if oldest is not None else ""),
+        f"parked: {backlog.parked}"
+        + (" (after a fix: users-service outbox retry-parked)" if backlog.parked else ""),
+    ], {"pending": backlog.pending, "oldestPendingAgeSeconds": oldest, "parked": backlog.parked}
+
+
+def _report_shards(backlog: Backlog, leases: Sequence[ShardLease], out: Output) -> int:
+    """With OUTBOX_SHARDS > 1: which relay publishes each shard, and which none does."""
+    lines, doc = _backlog_lines(backlog)
+    by_holder: dict[str, list[int]] = {}
+    for lease in leases:
+        if lease.holder is not None:
+            by_holder.setdefault(lease.holder, []).append(lease.shard)
+    unheld = [lease.shard for lease in leases if lease.holder is None]
+    lines.append(
+        f"relay shards: {len(leases) - len(unheld)} of {len(leases)} held"
+        + (f"; not held (not being relayed): {_ranges(unheld)}" if unheld else "")
+    )
+    lines.extend(f"  {holder}: {_ranges(shards)}" for holder, shards in sorted(by_holder.items()))
+    doc["shards"] = [
+        {"shard": lease.shard, "holder": lease.holder, "generation": lease.generation}
+        for lease in leases
+    ]
+    out.report(lines, doc)
+    return 0
+
+
+def _ranges(numbers: Sequence[int]) -> str:
+    """[0, 1, 2, 5] as "0-2, 5"."""
+    parts: list[str] = []
+    for n in sorted(numbers):
+        if parts and parts[-1].split("-")[-1] == str(n - 1):
+            parts[-1] = f"{parts[-1].split('-')[0]}-{n}"
+        else:
+            parts.append(str(n))
+    return ", ".join(parts)
 
 
 async def outbox_retry_parked(settings: Settings, event_ids: Sequence[str], out: Output) -> int:

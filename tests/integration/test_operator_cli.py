@@ -20,7 +20,9 @@ from streamapp import operator_commands as ops
 from streamapp.wiring import Wiring
 from tests.support.services import KAFKA, ROOT, free_port
 from users_service.adapters.storage import schema
+from users_service.adapters.storage.outbox_store import DatabaseOutboxStore
 from users_service.domain.clock import utc_now
+from users_service.domain.sharding import Shard
 
 _o = schema.outbox
 
@@ -70,6 +72,31 @@ async def test_outbox_status_reports_backlog_parked_and_the_leader(wiring: Wirin
     text, lines = output(as_json=False)
     await ops.outbox_status(wiring.settings, text)
     assert lines.lines[0].startswith("pending: 2") and "relay leader: none" in lines.lines[2]
+
+
+async def test_outbox_status_with_shards_says_who_relays_which_shard(wiring: Wiring) -> None:
+    await register(wiring, 2)
+    store = DatabaseOutboxStore(wiring.database)
+    for shard, holder in [(0, "w1"), (1, "w1"), (2, "w2")]:
+        assert await store.for_shard(Shard(shard, 4)).acquire_lease(holder, ttl=30) is not None
+    settings = replace(wiring.settings, outbox_shards=4)
+    out, printed = output()
+    assert await ops.outbox_status(settings, out) == 0
+    doc = printed.document()
+    assert doc["pending"] == 2
+    assert [(s["shard"], s["holder"]) for s in doc["shards"]] == [
+        (0, "w1"),
+        (1, "w1"),
+        (2, "w2"),
+        (3, None),
+    ]
+    text, lines = output(as_json=False)
+    await ops.outbox_status(settings, text)
+    assert lines.lines[2:] == [
+        "relay shards: 3 of 4 held; not held (not being relayed): 3",
+        "  w1: 0-1",
+        "  w2: 2",
+    ]
 
 
 async def test_retry_parked_puts_them_back_with_their_attempts_reset(wiring: Wiring) -> None:
