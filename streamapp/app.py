@@ -13,6 +13,7 @@ from faust.app.base import BootStrategy
 from mode import ServiceT
 from prometheus_client import CollectorRegistry
 
+from streamapp.consumer import RewindingConsumer
 from streamapp.health import Readiness
 from streamapp.logging_setup import logging_config
 from streamapp.metrics import ConsumerLag, ServiceMetrics, faust_monitor, render
@@ -120,6 +121,12 @@ class UsersApp(faust.App):
         self.monitor = faust_monitor(self.metrics_registry)
         self.metrics_registry.register(ConsumerLag(lambda: self.monitor))
         self.on_before_shutdown.connect(self._drain)
+
+    def _new_consumer(self) -> Any:
+        # Seeking back to committed offsets rewinds every partition (streamapp.consumer):
+        # Faust's own skips the first records of a partition nobody has committed yet.
+        self.transport.Consumer = RewindingConsumer  # type: ignore[misc]
+        return super()._new_consumer()
 
     def _new_producer(self) -> Any:
         # Idempotent sends (streamapp.producer): a retry never duplicates or reorders.
