@@ -8,7 +8,7 @@ import datetime
 import tempfile
 from pathlib import Path
 
-from bench import ab, commands, drain, http_load
+from bench import ab, commands, drain, http_load, relays
 from bench.harness import (
     RESULTS_DIR,
     Results,
@@ -21,6 +21,7 @@ from bench.harness import (
 BENCHMARKS = {
     "http": http_load.run,
     "drain": drain.run,
+    "relays": relays.run,
     "commands": commands.run,
     "ab": ab.run,
 }
