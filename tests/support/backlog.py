@@ -26,8 +26,11 @@ class Seeded:
     value: bytes
 
 
-async def seed_backlog(url: str, topic: str, count: int, prefix: str = "backlog") -> list[Seeded]:
-    """`count` users and their pending USER_CREATED rows, 1,000 per transaction."""
+async def seed_backlog(
+    url: str, topic: str, count: int, prefix: str = "backlog", *, held: bool = False
+) -> list[Seeded]:
+    """`count` users and their pending USER_CREATED rows, 1,000 per transaction; with
+    `held`, parked, out of every relay's sight until `release_backlog`."""
     await migrate(url)
     db = make_database(url)
     await db.connect()
@@ -61,6 +64,7 @@ async def seed_backlog(url: str, topic: str, count: int, prefix: str = "backlog"
                         "payload": event.payload.decode(),
                         "headers": encode_headers(event.headers),
                         "created_at": event.created_at,
+                        "parked_at": event.created_at if held else None,
                     }
                 )
                 seeded.append(Seeded(event.event_id, event.key, event.payload))
@@ -70,3 +74,13 @@ async def seed_backlog(url: str, topic: str, count: int, prefix: str = "backlog"
     finally:
         await db.disconnect()
     return seeded
+
+
+async def release_backlog(url: str) -> None:
+    """Make a held backlog pending, all of it at once (one statement)."""
+    db = make_database(url)
+    await db.connect()
+    try:
+        await db.execute(schema.outbox.update().values(parked_at=None))
+    finally:
+        await db.disconnect()
