@@ -144,16 +144,17 @@ def wire(app: faust.App, settings: Settings) -> Wiring:
             shards=settings.outbox_shards,
             lease_ttl=settings.outbox_lease_ttl,
         )
+    # A fast-path claim must outlive a send that waits the whole request timeout.
+    claim_ttl = settings.kafka_request_timeout * 3
     fast_path = FastPath(
         store,
         publisher,
         health,
         owner=holder,
         max_attempts=settings.outbox_max_attempts,
+        claim_ttl=claim_ttl,
         on_failure=relay.wake,
     )
-    # A fast-path claim must outlive a send that waits the whole request timeout.
-    claim_ttl = settings.kafka_request_timeout * 3
 
     def unit_of_work() -> DatabaseUnitOfWork:
         return DatabaseUnitOfWork(

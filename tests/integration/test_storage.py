@@ -17,7 +17,7 @@ from tests.support.services import POSTGRES_URL
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.waiting import eventually
 from users_service.adapters.storage import schema
-from users_service.adapters.storage.database import make_database
+from users_service.adapters.storage.database import make_database, read_timestamp
 from users_service.adapters.storage.idempotency_keys import DatabaseIdempotencyKeys
 from users_service.adapters.storage.migrations import migrate
 from users_service.adapters.storage.outbox_store import DatabaseOutboxStore
@@ -154,6 +154,35 @@ async def test_a_claim_lapses_by_the_databases_clock(database: databases.Databas
         return len(await store.pending(10)) == 1
 
     await eventually(lapsed, timeout=10, what="the claim lapsed")
+
+
+async def test_only_the_owner_extends_a_claim_and_only_while_unpublished(
+    database: databases.Database,
+) -> None:
+    store = DatabaseOutboxStore(database)
+    users = [a_user(f"{n}@example.com") for n in "ab"]
+    events = []
+    for user in users:
+        async with DatabaseUnitOfWork(database, FakeDispatcher("w1"), claim_ttl=2) as uow:
+            await uow.users.add(user)
+            event = user_created_message(user)
+            await uow.outbox.add(event)
+            events.append(event.event_id)
+
+    async def claimed_until() -> dict[str, datetime]:
+        rows = await database.fetch_all(
+            sa.select(schema.outbox.c.event_id, schema.outbox.c.claimed_until)
+        )
+        return {row[0]: read_timestamp(row[1]) for row in rows}  # type: ignore[misc]
+
+    before = await claimed_until()
+    await store.mark_published([events[1]])
+    await store.extend_claims(events, "w2", ttl=600)  # not w2's: nothing changes
+    assert await claimed_until() == {events[0]: before[events[0]], events[1]: None}
+    await store.extend_claims(events, "w1", ttl=600)
+    after = await claimed_until()
+    assert after[events[0]] > before[events[0]] + timedelta(seconds=500)
+    assert after[events[1]] is None  # published: its claim is over
 
 
 async def test_a_row_that_keeps_failing_is_parked_and_leaves_the_rest(

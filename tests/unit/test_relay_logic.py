@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from tests.support.waiting import eventually
 from users_service.domain.model import OutboxMessage
 from users_service.service_layer.outbox.fast_path import FastPath
 from users_service.service_layer.outbox.health import PublishHealth
@@ -44,6 +45,7 @@ class FakeStore:
         self.generation = 0
         self.lease_calls = 0
         self.reads: list[int | None] = []
+        self.extended: list[tuple[list[str], str, float]] = []
 
     async def acquire_lease(self, holder: str, ttl: float) -> int | None:
         self.lease_calls += 1
@@ -79,6 +81,9 @@ class FakeStore:
         self.published.extend(event_ids)
         self.waiting = [m for m in self.waiting if m.event_id not in event_ids]
         return len(event_ids)
+
+    async def extend_claims(self, event_ids: Sequence[str], owner: str, ttl: float) -> None:
+        self.extended.append((list(event_ids), owner, ttl))
 
     async def mark_failed(
         self, event_ids: Sequence[str], error: str, *, count_attempt: bool, max_attempts: int
@@ -306,6 +311,40 @@ async def test_fast_path_failure_releases_the_claim_and_wakes_the_relay() -> Non
     assert await fast.wait_idle(1.0)
     assert store.released_claims == ["e1"] and woken == [True]
     assert fast.fast_path_owner is None  # until the outage's cool-down passes
+
+
+async def test_the_fast_path_keeps_its_claims_while_their_sends_are_in_flight() -> None:
+    """With the broker away, aiokafka holds a message for longer than any fixed claim and
+    delivers it when the broker is back; a claim that lapsed meanwhile let the relay send a
+    second copy. So claims are extended, every third of their lifetime, until the send
+    ends, and no longer."""
+    release = asyncio.Event()
+
+    class Held(FakePublisher):
+        async def __call__(self, messages: Sequence[PendingMessage]) -> list[SendFailure | None]:
+            await release.wait()
+            return await super().__call__(messages)
+
+    store = FakeStore([])
+    fast = FastPath(store, Held(), PublishHealth(producer_started=True), owner="w1", claim_ttl=0.15)
+    event = OutboxMessage("e1", "T", "user", "u1", "t", "u1", b'{"a":1}', {}, datetime.now(UTC))
+    fast.dispatch([event])
+
+    async def extended_twice() -> bool:
+        return len(store.extended) >= 2
+
+    await eventually(extended_twice, timeout=5, interval=0.01, what="claims extended")
+    assert store.extended[0] == (["e1"], "w1", 0.15)
+    release.set()
+    assert await fast.wait_idle(1.0)
+    assert store.published == ["e1"]
+    after = len(store.extended)
+
+    async def renewer_stopped() -> bool:
+        return fast._renewing is not None and fast._renewing.done()
+
+    await eventually(renewer_stopped, timeout=5, interval=0.01, what="renewal stopped")
+    assert len(store.extended) == after  # nothing extended once the send was over
 
 
 async def test_the_leader_purges_in_bounded_chunks_at_most_once_per_period() -> None:

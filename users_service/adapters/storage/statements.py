@@ -112,3 +112,10 @@ class Prepared:
             return await self._on_asyncpg(database, "fetchrow", values)
         sql, bound = self._values(database, values)
         return await database.fetch_one(query=sql, values=bound)
+
+    async def fetch_all(self, database: databases.Database, **values: Any) -> list[Any]:
+        """Every row (each read by index or column name)."""
+        if not is_sqlite(str(database.url)):
+            return list(await self._on_asyncpg(database, "fetch", values))
+        sql, bound = self._values(database, values)
+        return list(await database.fetch_all(query=sql, values=bound))

@@ -87,6 +87,10 @@ class OutboxStore(Protocol):
         """Record that Kafka acknowledged these messages; with `fence`, only while that
         lease generation is still held. Return how many were marked."""
 
+    async def extend_claims(self, event_ids: Sequence[str], owner: str, ttl: float) -> None:
+        """Keep `owner`'s fast-path claims on these unpublished messages for `ttl` more
+        seconds of the database's clock (while their sends are still in flight)."""
+
     async def mark_failed(
         self, event_ids: Sequence[str], error: str, *, count_attempt: bool, max_attempts: int
     ) -> None:
