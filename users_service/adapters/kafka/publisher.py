@@ -8,6 +8,7 @@ from typing import Any, cast
 
 import faust
 from aiokafka.errors import KafkaTimeoutError
+from faust.exceptions import ProducerSendError
 from faust.types import RecordMetadata, TopicT
 
 from users_service.service_layer.outbox.ports import PendingMessage, SendFailure
@@ -34,7 +35,10 @@ async def send_message(
 
 def is_outage(exc: BaseException) -> bool:
     """True when Kafka could not be reached or did not answer in time (not the message's
-    fault); aiokafka marks such errors retriable."""
+    fault); aiokafka marks such errors retriable. Faust's producer raises aiokafka's errors
+    wrapped in its ProducerSendError, which says neither: the cause does."""
+    if isinstance(exc, ProducerSendError) and exc.__cause__ is not None:
+        exc = exc.__cause__
     return isinstance(exc, KafkaTimeoutError | OSError | asyncio.TimeoutError) or bool(
         getattr(exc, "retriable", False)
     )
