@@ -48,7 +48,6 @@ class ShardedRelay:
         self._wakeup = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None
         self._last_error_log = float("-inf")
-        self.relays_seen = 0
 
     @property
     def is_leader(self) -> bool:
@@ -99,7 +98,6 @@ class ShardedRelay:
         """One round: heartbeat, drop lost shards, give back extras, take free ones."""
         async with self._balancing:
             relays = await self._members.heartbeat(self.holder, self._lease_ttl)
-            self.relays_seen = relays
             for index, lane in list(self._lanes.items()):
                 if not lane.is_leader:  # its lease lapsed and another relay took it
                     await self._drop(index, release=False)
