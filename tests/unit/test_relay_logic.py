@@ -217,10 +217,21 @@ async def test_marks_are_fenced_by_the_lease_generation() -> None:
 
 async def test_the_lease_is_renewed_while_a_batch_is_in_flight() -> None:
     store = FakeStore([message(1)])
-    r = relay(store, FakePublisher(delay=0.35), PublishHealth(), lease_ttl=0.3)
-    await r.run_once()
-    # One renewal to start the cycle, then every ttl/3 (0.1 s) during the 0.35 s publish.
-    assert store.lease_calls >= 3
+
+    class AcknowledgedAfterTwoRenewals(FakePublisher):
+        """Kafka answers only once the relay has renewed its lease twice meanwhile."""
+
+        async def __call__(self, messages: Sequence[PendingMessage]) -> list[SendFailure | None]:
+            async def renewed_twice() -> bool:
+                return store.lease_calls >= 3
+
+            await eventually(renewed_twice, timeout=5, interval=0.01, what="lease renewals")
+            return await super().__call__(messages)
+
+    r = relay(store, AcknowledgedAfterTwoRenewals(), PublishHealth(), lease_ttl=0.3)
+    # One renewal to start the cycle, then every ttl/3 (0.1 s) while the batch is in flight.
+    assert await r.run_once() == 1
+    assert store.lease_calls >= 3 and store.published == ["e1"]
 
 
 async def test_one_cycle_at_a_time() -> None:
