@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import asyncpg
 import databases
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
@@ -70,6 +71,16 @@ def loopback_without_tls(url: str) -> bool:
     return (parsed.hostname or "") in LOOPBACK_HOSTS and not ({"ssl", "sslmode"} & set(query))
 
 
+async def keep_session(connection: asyncpg.Connection) -> None:
+    """The pool's reset for a returned connection, beyond the leftover transaction asyncpg
+    always rolls back itself: nothing.
+
+    asyncpg's default runs `RESET ALL`, `UNLISTEN *`, `CLOSE ALL` and an advisory unlock:
+    one more round trip on every release, 8 % of the worker's main thread at saturation.
+    The pool's connections never change session state (no SET, LISTEN, cursor or
+    session lock; migrations run in their own process), so there is nothing to reset."""
+
+
 def make_database(url: str, *, max_size: int = 10) -> databases.Database:
     """A Database object for `url` with a pool of at most `max_size` connections
     (connect() is the caller's, at start-up)."""
@@ -86,5 +97,11 @@ def make_database(url: str, *, max_size: int = 10) -> databases.Database:
     if loopback_without_tls(url):
         options["ssl"] = False
     return databases.Database(  # type: ignore[no-untyped-call]
-        url, min_size=1, max_size=max_size, command_timeout=10, timeout=5, **options
+        url,
+        min_size=1,
+        max_size=max_size,
+        command_timeout=10,
+        timeout=5,
+        reset=keep_session,
+        **options,
     )
