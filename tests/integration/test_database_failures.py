@@ -100,11 +100,17 @@ async def test_a_read_only_node_after_failover_is_503_not_500(
     assert await stored_users() == 0
 
 
+# A creation without an Idempotency-Key commits as one statement (the user and its event
+# chained, `storage.writes`): its commit is the message that binds the event's values, the
+# first to carry its type (the statement's text, sent before, has only placeholders).
+CREATION_COMMIT = b"USER_CREATED"
+
+
 async def test_a_commit_that_happened_but_whose_answer_was_lost_is_a_201(
     proxied: tuple[Client, TcpProxy],
 ) -> None:
     client, proxy = proxied
-    trap = proxy.arm(Trap(b"COMMIT", forward=True))
+    trap = proxy.arm(Trap(CREATION_COMMIT, forward=True))
     resp = await client.post(URL, json=BODY)
     assert trap.sprung
     assert resp.status == 201, await resp.text()  # the service looked, and found the user
@@ -115,7 +121,7 @@ async def test_a_commit_that_never_reached_the_server_is_503_and_nothing_was_wri
     proxied: tuple[Client, TcpProxy],
 ) -> None:
     client, proxy = proxied
-    trap = proxy.arm(Trap(b"COMMIT", forward=False))
+    trap = proxy.arm(Trap(CREATION_COMMIT, forward=False))
     resp = await client.post(URL, json=BODY)
     assert trap.sprung
     assert_unavailable(resp.status, dict(resp.headers), await resp.json())
@@ -127,7 +133,8 @@ async def test_a_commit_whose_outcome_cannot_be_learned_says_so_and_a_keyed_retr
 ) -> None:
     client, proxy = proxied
     headers = {"Idempotency-Key": "signup-lost-commit"}
-    # The COMMIT of the creating transaction (the key's lookup before it commits too).
+    # The COMMIT of the creating transaction: with a key, its writes (a DELETE of an expired
+    # key then the INSERT that must see it) run in BEGIN … COMMIT.
     proxy.arm(
         Trap(b"COMMIT", forward=True, stop_listening=True, after=b"INSERT INTO idempotency_keys")
     )

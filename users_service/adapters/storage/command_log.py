@@ -2,19 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+
+import databases
+import sqlalchemy as sa
+
 from users_service.adapters.storage import schema
 from users_service.adapters.storage.database import DatabaseAccess
-from users_service.adapters.storage.errors import UNIQUE_VIOLATIONS
+from users_service.adapters.storage.statements import Prepared
+from users_service.adapters.storage.writes import Immediate, Template, Write, Writes
+from users_service.domain.clock import utc_now
 from users_service.domain.commands import CommandOutcome
 from users_service.domain.errors import CommandAlreadyHandled
 
 
 class DatabaseCommandLog(DatabaseAccess):
-    """CommandLog on `processed_commands`."""
+    """CommandLog on `processed_commands`; `writes` holds its records for the unit of work's
+    commit (at once without it)."""
+
+    def __init__(
+        self,
+        database: databases.Database,
+        clock: Callable[[], datetime] = utc_now,
+        writes: Writes | None = None,
+    ) -> None:
+        super().__init__(database, clock)
+        self._writes = writes if writes is not None else Immediate(database)
 
     async def outcome(self, command_id: str) -> CommandOutcome | None:
-        t = schema.processed_commands
-        row = await self._db.fetch_one(t.select().where(t.c.command_id == command_id))
+        row = await _OUTCOME.fetch_one(self._db, command_id=command_id)
         if row is None:
             return None
         return CommandOutcome(
@@ -27,15 +44,42 @@ class DatabaseCommandLog(DatabaseAccess):
 
     async def record(self, outcome: CommandOutcome) -> None:
         assert outcome.command_id is not None
-        try:
-            await self._db.execute(
-                schema.processed_commands.insert().values(
-                    command_id=outcome.command_id,
-                    outcome=outcome.result,
-                    user_id=outcome.user_id,
-                    code=outcome.code,
-                    processed_at=self._clock(),
-                )
-            )
-        except UNIQUE_VIOLATIONS:
-            raise CommandAlreadyHandled(outcome.command_id) from None
+        values = {
+            "command_id": outcome.command_id,
+            "outcome": outcome.result,
+            "user_id": outcome.user_id,
+            "code": outcome.code,
+            "processed_at": self._clock(),
+        }
+        await self._writes.submit(
+            Write(_INSERT_OUTCOME, values, conflict=_already_handled(outcome.command_id))
+        )
+
+
+# Asked for every command consumed: compiled once (statements.Prepared).
+_OUTCOME = Prepared(
+    schema.processed_commands.select().where(
+        schema.processed_commands.c.command_id == sa.bindparam("command_id", type_=sa.String)
+    )
+)
+_INSERT_OUTCOME = Template(
+    lambda prefix: schema.processed_commands.insert().values(
+        {
+            c.name: sa.bindparam(prefix + c.name, type_=c.type)
+            for c in schema.processed_commands.columns
+        }
+    )
+)
+
+
+def _already_handled(command_id: str) -> Callable[[BaseException], Exception | None]:
+    def conflict(exc: BaseException) -> Exception | None:
+        # Its primary key is the command id; among chained writes, only its own violation.
+        constraint = getattr(exc, "constraint_name", None)
+        if constraint is not None and constraint != "processed_commands_pkey":
+            return None
+        if constraint is None and "processed_commands." not in str(exc):
+            return None
+        return CommandAlreadyHandled(command_id)
+
+    return conflict

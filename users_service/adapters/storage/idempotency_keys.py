@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import databases
@@ -9,15 +10,16 @@ import sqlalchemy as sa
 
 from users_service.adapters.storage import schema
 from users_service.adapters.storage.db_clock import db_now
-from users_service.adapters.storage.errors import UNIQUE_VIOLATIONS
+from users_service.adapters.storage.writes import Immediate, Template, Write, Writes
 from users_service.domain.errors import IdempotencyKeyTaken
 
 
 class DatabaseIdempotencyKeys:
     """IdempotencyKeys on `idempotency_keys`."""
 
-    def __init__(self, database: databases.Database) -> None:
+    def __init__(self, database: databases.Database, writes: Writes | None = None) -> None:
         self._db = database
+        self._writes = writes if writes is not None else Immediate(database)
 
     async def purge_expired(self, limit: int) -> int:
         """Delete up to `limit` keys that have expired (a Purge, run by the relay leader)."""
@@ -43,17 +45,43 @@ class DatabaseIdempotencyKeys:
     async def save(
         self, key: str, fingerprint: str, user_id: str, now: datetime, ttl: float
     ) -> None:
-        t = schema.idempotency_keys
-        await self._db.execute(t.delete().where(t.c.key == key, t.c.expires_at <= now))
-        try:
-            await self._db.execute(
-                t.insert().values(
-                    key=key,
-                    fingerprint=fingerprint,
-                    user_id=user_id,
-                    created_at=now,
-                    expires_at=now + timedelta(seconds=ttl),
-                )
-            )
-        except UNIQUE_VIOLATIONS:
-            raise IdempotencyKeyTaken(key) from None
+        await self._writes.submit(Write(_DELETE_EXPIRED, {"key": key, "now": now}))
+        values = {
+            "key": key,
+            "fingerprint": fingerprint,
+            "user_id": user_id,
+            "created_at": now,
+            "expires_at": now + timedelta(seconds=ttl),
+        }
+        await self._writes.submit(Write(_INSERT_KEY, values, conflict=_taken(key)))
+
+
+_k = schema.idempotency_keys.c
+# The INSERT must see this DELETE's effect, so it cannot share a statement's snapshot.
+_DELETE_EXPIRED = Template(
+    lambda prefix: schema.idempotency_keys.delete().where(
+        _k.key == sa.bindparam(prefix + "key", type_=_k.key.type),
+        _k.expires_at <= sa.bindparam(prefix + "now", type_=_k.expires_at.type),
+    ),
+    chainable=False,
+)
+_INSERT_KEY = Template(
+    lambda prefix: schema.idempotency_keys.insert().values(
+        {
+            c.name: sa.bindparam(prefix + c.name, type_=c.type)
+            for c in schema.idempotency_keys.columns
+        }
+    )
+)
+
+
+def _taken(key: str) -> Callable[[BaseException], Exception | None]:
+    def conflict(exc: BaseException) -> Exception | None:
+        constraint = getattr(exc, "constraint_name", None)
+        if constraint is not None and constraint != "idempotency_keys_pkey":
+            return None
+        if constraint is None and "idempotency_keys." not in str(exc):
+            return None
+        return IdempotencyKeyTaken(key)
+
+    return conflict

@@ -1,4 +1,5 @@
-"""The unit of work over `databases`: one transaction, and delivery of its outbox after commit."""
+"""The unit of work over `databases`: its writes committed together, then delivery of its
+outbox."""
 
 from __future__ import annotations
 
@@ -17,10 +18,10 @@ from users_service.adapters.storage.command_log import DatabaseCommandLog
 from users_service.adapters.storage.db_clock import db_now_plus
 from users_service.adapters.storage.errors import is_unavailable, unavailable
 from users_service.adapters.storage.idempotency_keys import DatabaseIdempotencyKeys
-from users_service.adapters.storage.statements import Prepared
 from users_service.adapters.storage.users import DatabaseUsers
+from users_service.adapters.storage.writes import PendingWrites, Template, Write, Writes
 from users_service.domain.clock import utc_now
-from users_service.domain.errors import OutcomeUnknown
+from users_service.domain.errors import StorageUnavailable
 from users_service.domain.model import OutboxMessage
 from users_service.domain.sharding import key_hash
 from users_service.service_layer.outbox.ports import Dispatcher
@@ -32,19 +33,19 @@ def encode_headers(headers: dict[str, str]) -> str:
 
 
 class DatabaseOutbox:
-    """Outbox writes inside the unit of work's transaction.
+    """Outbox writes of a unit of work, held for its commit.
 
     A message is claimed for `owner`'s fast path when one is given and nothing older of its
     key is pending; the claimed ones are handed to the dispatcher after the commit."""
 
     def __init__(
         self,
-        database: databases.Database,
+        writes: Writes,
         *,
         owner: str | None,
         claim_ttl: timedelta,
     ) -> None:
-        self._db = database
+        self._writes = writes
         self._owner = owner
         self._claim_seconds = claim_ttl.total_seconds()
         self.claimed: list[OutboxMessage] = []
@@ -64,72 +65,82 @@ class DatabaseOutbox:
             "created_at": message.created_at,
         }
         if self._owner is None:
-            await _INSERT_UNCLAIMED.execute(self._db, **values)
+            await self._writes.submit(Write(_INSERT_UNCLAIMED, values))
             return
         # Only when nothing older is pending for this key may the creating worker publish
         # it at once: otherwise it would overtake the older event. One statement decides
         # and inserts (the check sees the table as it was before this row), and says which.
-        row = await _INSERT_CLAIMED_UNLESS_KEY_PENDING.fetch_one(
-            self._db,
-            **values,
+        values.update(
             key_topic=message.topic,
             key_value=message.key,
             claimed_by=self._owner,
             claim_seconds=self._claim_seconds,
         )
-        if row is not None and row[0] is not None:
-            self.claimed.append(message)
+
+        def claimed(row: Any) -> None:
+            if row is not None and row[0] is not None:
+                self.claimed.append(message)
+
+        write = Write(_INSERT_CLAIMED_UNLESS_KEY_PENDING, values, returned=claimed)
+        await self._writes.submit(write)
 
 
 _o = schema.outbox.c
-_COLUMNS = {
-    column: sa.bindparam(column, type_=schema.outbox.c[column].type)
-    for column in (
-        "event_id",
-        "aggregate_type",
-        "aggregate_id",
-        "event_type",
-        "topic",
-        "message_key",
-        "key_hash",
-        "payload",
-        "headers",
-        "created_at",
-    )
-}
-_INSERT_UNCLAIMED = Prepared(schema.outbox.insert().values(_COLUMNS))
-_older = schema.outbox.alias("older")
-_KEY_FREE = ~(
-    sa.select(_older.c.id)
-    .where(
-        _older.c.topic == sa.bindparam("key_topic", type_=_o.topic.type),
-        _older.c.message_key == sa.bindparam("key_value", type_=_o.message_key.type),
-    )
-    .where(_older.c.published_at.is_(None))
-    .exists()
+_COLUMNS = (
+    "event_id",
+    "aggregate_type",
+    "aggregate_id",
+    "event_type",
+    "topic",
+    "message_key",
+    "key_hash",
+    "payload",
+    "headers",
+    "created_at",
 )
-_INSERT_CLAIMED_UNLESS_KEY_PENDING = Prepared(
-    schema.outbox.insert()
-    .values(
-        {
-            **_COLUMNS,
-            "claimed_by": sa.case(
-                # Cast: PostgreSQL infers a bare CASE parameter as text, not varchar.
-                (_KEY_FREE, sa.cast(sa.bindparam("claimed_by"), _o.claimed_by.type)),
-                else_=None,
-            ),
-            "claimed_until": sa.case(
-                (_KEY_FREE, db_now_plus(sa.bindparam("claim_seconds", type_=sa.Float))),
-                else_=None,
-            ),
-        }
+
+
+def _columns(prefix: str) -> dict[str, Any]:
+    return {c: sa.bindparam(prefix + c, type_=schema.outbox.c[c].type) for c in _COLUMNS}
+
+
+def _insert_claimed_unless_key_pending(prefix: str) -> sa.Insert:
+    older = schema.outbox.alias("older")
+    key_free = ~(
+        sa.select(older.c.id)
+        .where(
+            older.c.topic == sa.bindparam(prefix + "key_topic", type_=_o.topic.type),
+            older.c.message_key == sa.bindparam(prefix + "key_value", type_=_o.message_key.type),
+        )
+        .where(older.c.published_at.is_(None))
+        .exists()
     )
-    .returning(_o.claimed_by)
-)
+    claim_seconds = sa.bindparam(prefix + "claim_seconds", type_=sa.Float)
+    return (
+        schema.outbox.insert()
+        .values(
+            {
+                **_columns(prefix),
+                "claimed_by": sa.case(
+                    # Cast: PostgreSQL infers a bare CASE parameter as text, not varchar.
+                    (key_free, sa.cast(sa.bindparam(prefix + "claimed_by"), _o.claimed_by.type)),
+                    else_=None,
+                ),
+                "claimed_until": sa.case((key_free, db_now_plus(claim_seconds)), else_=None),
+            }
+        )
+        .returning(_o.claimed_by)
+    )
+
+
+_INSERT_UNCLAIMED = Template(lambda prefix: schema.outbox.insert().values(_columns(prefix)))
+_INSERT_CLAIMED_UNLESS_KEY_PENDING = Template(_insert_claimed_unless_key_pending)
 
 
 class DatabaseUnitOfWork:
-    """A `databases` transaction exposed as the service layer's UnitOfWork."""
+    """The service layer's UnitOfWork over `databases`: reads run at once, writes are held
+    and committed together on a clean exit (`writes.PendingWrites`), nothing on an
+    exception."""
 
     def __init__(
         self,
@@ -143,34 +154,37 @@ class DatabaseUnitOfWork:
         self._db = database
         self._dispatcher = dispatcher
         self._acquire_timeout = acquire_timeout
-        self.users = DatabaseUsers(database)
+        self._writes = PendingWrites()
+        self.users = DatabaseUsers(database, writes=self._writes)
         self.outbox = DatabaseOutbox(
-            database,
+            self._writes,
             owner=dispatcher.fast_path_owner if dispatcher is not None else None,
             claim_ttl=timedelta(seconds=claim_ttl),
         )
-        self.commands = DatabaseCommandLog(database, clock)
-        self.idempotency = DatabaseIdempotencyKeys(database)
-        self._transaction: Any = None
+        self.commands = DatabaseCommandLog(database, clock, writes=self._writes)
+        self.idempotency = DatabaseIdempotencyKeys(database, writes=self._writes)
+        self._connection: databases.core.Connection | None = None
 
     async def __aenter__(self) -> DatabaseUnitOfWork:
+        # The task's connection, held to the end: its reads and the commit share it.
+        connection = self._db.connection()
         try:
             # Taking a connection from a busy pool is bounded: a 503, not an endless wait.
             async with asyncio.timeout(self._acquire_timeout):
-                self._transaction = await self._db.transaction().__aenter__()
+                await connection.__aenter__()
         except Exception as exc:
             if is_unavailable(exc):
                 self._forget_broken_connection()
                 raise unavailable(exc) from exc
             raise
+        self._connection = connection
         return self
 
     def _forget_broken_connection(self) -> None:
-        # `databases` keeps one connection wrapper per task. After the connection broke in
-        # a transaction, that wrapper still points at a connection the pool has taken back,
-        # and the task's next query (looking for the row, say) fails on it with
-        # "connection has been released back to the pool". Dropped, the next query
-        # acquires a fresh connection.
+        # `databases` keeps one connection wrapper per task. After the connection broke,
+        # that wrapper still points at a connection the pool has taken back, and the
+        # task's next query (looking for the row, say) fails on it with "connection has
+        # been released back to the pool". Dropped, the next query acquires a fresh one.
         self._db._connection = None
 
     async def __aexit__(
@@ -179,27 +193,32 @@ class DatabaseUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        transaction, self._transaction = self._transaction, None
-        if exc is not None:
-            # Rolling back: whatever happens now, nothing was committed.
-            try:
-                await transaction.__aexit__(exc_type, exc, tb)
-            except Exception as error:
-                if not is_unavailable(error):
-                    raise
-            if is_unavailable(exc):
-                self._forget_broken_connection()
-                raise unavailable(exc) from exc
-            return  # the body's own exception goes on
+        connection, self._connection = self._connection, None
+        assert connection is not None
         try:
-            await transaction.__aexit__(None, None, None)
-        except Exception as error:
-            if is_unavailable(error):
-                # The COMMIT may have reached the server before the connection broke:
-                # only the database can say whether it happened.
+            if exc is not None:
+                self._writes.discard()  # nothing was sent: nothing to roll back
+                if is_unavailable(exc):
+                    self._forget_broken_connection()
+                    raise unavailable(exc) from exc
+                return  # the body's own exception goes on
+            try:
+                await self._writes.flush(self._db)
+            except StorageUnavailable:
                 self._forget_broken_connection()
-                raise OutcomeUnknown(f"commit outcome unknown: {type(error).__name__}") from error
-            raise
+                raise
+        finally:
+            await _release(connection)
         if self._dispatcher is not None and self.outbox.claimed:
             claimed, self.outbox.claimed = self.outbox.claimed, []
             self._dispatcher.dispatch(claimed)
+
+
+async def _release(connection: databases.core.Connection) -> None:
+    # A connection that broke is the pool's to replace; releasing it must not hide the
+    # error being raised.
+    try:
+        await connection.__aexit__(None, None, None)
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise

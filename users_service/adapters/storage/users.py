@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import databases
 import sqlalchemy as sa
 
 from users_service.adapters.storage import schema
-from users_service.adapters.storage.errors import UNIQUE_VIOLATIONS, unavailable_as_storage_error
+from users_service.adapters.storage.errors import unavailable_as_storage_error
 from users_service.adapters.storage.statements import Prepared
+from users_service.adapters.storage.writes import Immediate, Template, Write, Writes
 from users_service.domain.clock import as_utc
 from users_service.domain.errors import EmailAlreadyRegistered
 from users_service.domain.model import User
@@ -25,11 +27,18 @@ def _is_email_conflict(exc: BaseException) -> bool:
 _EMAIL_EXISTS = Prepared(
     sa.select(schema.users.c.id).where(schema.users.c.email == sa.bindparam("email")).limit(1)
 )
-_INSERT_USER = Prepared(
-    schema.users.insert().values(
-        {c.name: sa.bindparam(c.name, type_=c.type) for c in schema.users.columns}
+INSERT_USER = Template(
+    lambda prefix: schema.users.insert().values(
+        {c.name: sa.bindparam(prefix + c.name, type_=c.type) for c in schema.users.columns}
     )
 )
+
+
+def _email_taken(email: str) -> Callable[[BaseException], Exception | None]:
+    def conflict(exc: BaseException) -> Exception | None:
+        return EmailAlreadyRegistered(email) if _is_email_conflict(exc) else None
+
+    return conflict
 
 
 class DatabaseUsers:
@@ -37,28 +46,29 @@ class DatabaseUsers:
     work or on their own (autocommit); either way an unreachable database is
     StorageUnavailable."""
 
-    def __init__(self, database: databases.Database, timeout: float | None = None) -> None:
+    def __init__(
+        self,
+        database: databases.Database,
+        timeout: float | None = None,
+        writes: Writes | None = None,
+    ) -> None:
         self._db = database
         self._timeout = timeout
+        self._writes = writes if writes is not None else Immediate(database)
 
     async def email_exists(self, email: str) -> bool:
         async with unavailable_as_storage_error(self._timeout):
             return await _EMAIL_EXISTS.fetch_one(self._db, email=email) is not None
 
     async def add(self, user: User) -> None:
-        try:
-            await _INSERT_USER.execute(
-                self._db,
-                id=user.id,
-                nombre=user.nombre,
-                email=user.email,
-                password_hash=user.password_hash,
-                created_at=user.created_at,
-            )
-        except UNIQUE_VIOLATIONS as exc:
-            if _is_email_conflict(exc):
-                raise EmailAlreadyRegistered(user.email) from None
-            raise
+        values = {
+            "id": user.id,
+            "nombre": user.nombre,
+            "email": user.email,
+            "password_hash": user.password_hash,
+            "created_at": user.created_at,
+        }
+        await self._writes.submit(Write(INSERT_USER, values, conflict=_email_taken(user.email)))
 
     async def get(self, user_id: str) -> User | None:
         async with unavailable_as_storage_error(self._timeout):
