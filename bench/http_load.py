@@ -16,6 +16,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.harness import (
     BENCH_DB_URL,
+    NO_SHEDDING,
+    CpuClock,
     Results,
     Row,
     RssSampler,
@@ -111,17 +113,37 @@ async def start_bare(topic: str) -> tuple[asyncio.subprocess.Process, str]:
     return proc, base
 
 
+def per_creation(clock: CpuClock, run: dict[str, Any], *, main_thread: bool) -> str:
+    created = max(1, run["created"])
+    text = f"CPU {clock.process_seconds / created * 1000:.2f} ms per creation"
+    if main_thread:
+        text += f" (main thread {clock.main_seconds / created * 1000:.2f} ms)"
+    return text
+
+
 async def overhead(results: Results, tmp: Path) -> None:
     figures: dict[str, dict[str, Any]] = {}
-    worker = await serving_worker(tmp, BCRYPT_ROUNDS="4")
+    cpu: dict[str, str] = {}
+    worker = await serving_worker(tmp, BCRYPT_ROUNDS="4", **NO_SHEDDING)
     profiler = None
     try:
         url = f"{worker.base}/users/v1/users"
         async with RssSampler(worker.process.pid) as rss:
             figures["service fixed"] = await loadgen(url, duration=10, rate=100)
             profiler = profile(worker.process.pid, "service-saturation")
+            clock = CpuClock(worker.process.pid)
+            clock.start()
             figures["service saturation"] = await loadgen(url, duration=10, concurrency=32)
+            clock.stop()
+            cpu["service"] = per_creation(clock, figures["service saturation"], main_thread=True)
             stop_profile(profiler)
+    finally:
+        worker.terminate()
+    # The same load with the default admission queue: what a client that ignores
+    # Retry-After sees.
+    worker = await serving_worker(tmp, BCRYPT_ROUNDS="4")
+    try:
+        shedding = await loadgen(f"{worker.base}/users/v1/users", duration=10, concurrency=32)
     finally:
         worker.terminate()
     await reset_bench_database()
@@ -130,30 +152,50 @@ async def overhead(results: Results, tmp: Path) -> None:
     bare, base = await start_bare(topic)
     try:
         figures["bare fixed"] = await loadgen(f"{base}/users/v1/users", duration=10, rate=100)
+        clock = CpuClock(bare.pid)
+        clock.start()
         figures["bare saturation"] = await loadgen(
             f"{base}/users/v1/users", duration=10, concurrency=32
         )
+        clock.stop()
+        cpu["bare"] = per_creation(clock, figures["bare saturation"], main_thread=False)
     finally:
         bare.terminate()
         await bare.wait()
     for load in ("fixed", "saturation"):
         ours, peer = figures[f"service {load}"], figures[f"bare {load}"]
         offered = "100 req/s offered (open loop)" if load == "fixed" else "32 clients back to back"
+        saturated = load == "saturation"
         results.add(
             Row(
                 f"service at rounds 4, {offered}",
-                f"{ours['rate']:.0f}/s, p50 {ms(ours['p50'])}, p99 {ms(ours['p99'])}",
+                f"{ours['rate']:.0f}/s, p50 {ms(ours['p50'])}, p99 {ms(ours['p99'])}"
+                + (f"; {cpu['service']}; answers {ours['statuses']}" if saturated else ""),
                 f"bare aiohttp+asyncpg+aiokafka: {peer['rate']:.0f}/s, p50 {ms(peer['p50'])}, "
-                f"p99 {ms(peer['p99'])}",
+                f"p99 {ms(peer['p99'])}" + (f"; {cpu['bare']}" if saturated else ""),
                 f"{ours['rate'] / peer['rate']:.2f}",
-                ">= 0.9" if load == "saturation" else "",
+                ">= 0.9" if saturated else "",
                 "one process each on PostgreSQL, 10 s, bench.loadgen in its own process"
                 + (
-                    f"; service RSS peak {rss.peak / 2**20:.0f} MiB" if load == "saturation" else ""
+                    f"; HASH_QUEUE=64 (nothing shed, as the bare service); service RSS peak "
+                    f"{rss.peak / 2**20:.0f} MiB; CPU: psutil, user + system"
+                    if saturated
+                    else ""
                 ),
-                met=ours["rate"] / peer["rate"] >= 0.9 if load == "saturation" else None,
+                met=ours["rate"] / peer["rate"] >= 0.9 if saturated else None,
             )
         )
+    results.add(
+        Row(
+            "service at rounds 4, 32 clients back to back, default HASH_QUEUE (16)",
+            f"{shedding['rate']:.0f} creations/s; answers {shedding['statuses']}",
+            f"HASH_QUEUE=64: {figures['service saturation']['rate']:.0f}/s",
+            f"{shedding['rate'] / figures['service saturation']['rate']:.2f}",
+            "",
+            "clients that ignore Retry-After and retry at once: the service refuses what its "
+            "hash queue cannot hold, and refusing costs the loop too",
+        )
+    )
 
 
 async def event_latency(results: Results, tmp: Path) -> None:

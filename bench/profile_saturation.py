@@ -8,14 +8,14 @@ import os
 import tempfile
 from pathlib import Path
 
-from bench.harness import kill_leftovers, loadgen, profile, stop_profile
+from bench.harness import NO_SHEDDING, kill_leftovers, loadgen, profile, stop_profile
 from bench.http_load import serving_worker
 
 
 async def main() -> None:
     os.environ.setdefault("BENCH_PROFILE", "1")
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        worker = await serving_worker(Path(tmp), BCRYPT_ROUNDS="4")
+        worker = await serving_worker(Path(tmp), BCRYPT_ROUNDS="4", **NO_SHEDDING)
         try:
             profiler = profile(worker.process.pid, "service-saturation")
             run = await loadgen(f"{worker.base}/users/v1/users", duration=10, concurrency=32)
