@@ -187,7 +187,9 @@ class ServiceMetrics(Collector):
         yield parked
         slots = self.hasher.slots
         yield self._gauge("hash_queue_depth", "Hashes waiting for a bcrypt thread", slots.waiting)
-        yield self._gauge("hash_in_progress", "Hashes running on bcrypt threads", slots.running)
+        yield self._gauge(
+            "hash_in_progress", "Hashes on the bcrypt threads (running or next)", slots.running
+        )
 
     def _outbox(self) -> Iterator[Metric]:
         published = CounterMetricFamily(

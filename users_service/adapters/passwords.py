@@ -15,13 +15,16 @@ from users_service.service_layer.admission import HashingSlots
 
 T = TypeVar("T")
 
+HANDED_OVER_PER_THREAD = 2
+
 
 class BcryptHasher:
     """Hashes at a fixed cost; bcrypt releases the GIL, so its threads hash in parallel.
 
     Its own pool of `workers` threads (one per core by default): hashing neither waits
     behind nor delays other work sent to the default executor, and `slots` bounds how many
-    hashes wait (see HashingSlots)."""
+    hashes wait (see HashingSlots): two per thread are handed to the pool, the running one
+    and the next, and at most `queue` more wait for that."""
 
     def __init__(
         self,
@@ -35,7 +38,11 @@ class BcryptHasher:
         # Told the seconds each hash or check took on its thread (the metrics' histogram).
         self.observe = observe
         workers = workers or os.cpu_count() or 1
-        self.slots = HashingSlots(workers, queue)
+        # Two hashes handed over per thread: each thread finds its next hash already queued
+        # in the executor when it finishes one. With one per thread, it idled until the
+        # event loop had run the finished hash's callback and the next request's
+        # submission, a gap as long as a busy loop's turn, between every two hashes.
+        self.slots = HashingSlots(workers * HANDED_OVER_PER_THREAD, queue)
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bcrypt")
 
     async def hash(self, password: str, *, shed: bool = False) -> str:
