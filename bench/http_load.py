@@ -7,6 +7,7 @@ import asyncio
 import os
 import statistics
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,26 @@ def hash_seconds(rounds: int) -> float:
     return statistics.mean(samples)
 
 
+def parallel_hashes_per_second(rounds: int) -> float:
+    """Hashes/s of one bcrypt thread per core hashing flat out, nothing else running: what
+    the cores really give (two logical cores do not hash twice as fast as one)."""
+    count = max(3, 2 ** (14 - rounds))
+    threads = [
+        threading.Thread(
+            target=lambda: [
+                bcrypt.hashpw(b"bench-password", bcrypt.gensalt(rounds)) for _ in range(count)
+            ]
+        )
+        for _ in range(CORES)
+    ]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return float(CORES * count / (time.perf_counter() - started))
+
+
 async def serving_worker(tmp: Path, **env: str) -> Any:
     url = await reset_bench_database()
     worker = start_worker(worker_env(url, tmp, **env), tmp, f"http-{env.get('BCRYPT_ROUNDS')}")
@@ -57,6 +78,7 @@ async def bcrypt_bound(results: Results, tmp: Path) -> None:
     for rounds in (12, 10):
         per_hash = hash_seconds(rounds)
         ceiling = CORES / per_hash
+        measured = parallel_hashes_per_second(rounds)
         worker = await serving_worker(tmp, BCRYPT_ROUNDS=str(rounds))
         try:
             async with RssSampler(worker.process.pid) as rss:
@@ -69,18 +91,21 @@ async def bcrypt_bound(results: Results, tmp: Path) -> None:
         finally:
             worker.terminate()
         ratio = run["rate"] / ceiling
+        measured_ratio = run["rate"] / measured
         results.add(
             Row(
                 f"creations/s at bcrypt rounds {rounds}",
                 f"{run['rate']:.2f}/s (POST p50 {ms(run['p50'])}, p99 {ms(run['p99'])}); "
                 f"GET / p99 during it {ms(run['probe_p99'])}; "
                 f"worker RSS peak {rss.peak / 2**20:.0f} MiB",
-                f"ceiling {CORES} cores / {per_hash * 1000:.0f} ms per hash = {ceiling:.2f}/s",
-                f"{ratio:.2f}",
+                f"ceiling {CORES} cores / {per_hash * 1000:.0f} ms per hash = {ceiling:.2f}/s; "
+                f"{CORES} bcrypt threads alone: {measured:.2f}/s",
+                f"{ratio:.2f}; {measured_ratio:.2f} of the threads alone",
                 ">= 0.95, and GET / p99 < 20 ms",
                 "one worker on PostgreSQL; bench.loadgen in its own process, 16 clients back to "
                 "back for 15 s, GET / every 50 ms meanwhile; hash time: mean of single-thread "
-                "bcrypt.hashpw in the bench process",
+                "bcrypt.hashpw in the bench process; threads alone: one per core hashing flat "
+                "out in the bench process before the worker starts. Judged on the first ratio",
                 met=ratio >= 0.95 and run["probe_p99"] < 0.020,
             )
         )
