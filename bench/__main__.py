@@ -12,6 +12,7 @@ from bench import ab, commands, drain, http_load, relays
 from bench.harness import (
     RESULTS_DIR,
     Results,
+    delete_bench_topics,
     kafka_script,
     kill_leftovers,
     machine,
@@ -29,6 +30,7 @@ BENCHMARKS = {
 
 async def main(names: list[str]) -> None:
     require_kafka()
+    print(f"deleted {await delete_bench_topics()} topics of earlier runs", flush=True)
     results = Results()
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         try:
