@@ -6,7 +6,6 @@ on every worker, however far their own clocks drift apart.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -14,12 +13,12 @@ from typing import Any
 import databases
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import postgresql, sqlite
 
 from users_service.adapters.storage import schema
 from users_service.adapters.storage.database import DatabaseAccess, is_sqlite, read_timestamp
 from users_service.adapters.storage.db_clock import db_now, db_now_plus
-from users_service.adapters.storage.errors import UNIQUE_VIOLATIONS, unavailable_as_storage_error
+from users_service.adapters.storage.errors import unavailable_as_storage_error
 from users_service.adapters.storage.statements import Prepared
 from users_service.domain.clock import utc_now
 from users_service.domain.sharding import Shard
@@ -98,6 +97,43 @@ def _mark_statement(*, fenced: bool) -> sa.Update:
 _MARK_ON_POSTGRES = {fenced: Prepared(_mark_statement(fenced=fenced)) for fenced in (False, True)}
 
 
+def _ensure_lease_row(insert: Any) -> Prepared:
+    return Prepared(
+        insert(_leases)
+        .values(name=sa.bindparam("name", type_=sa.String), holder=None, expires_at=None)
+        .on_conflict_do_nothing(index_elements=["name"])
+    )
+
+
+# Run on every relay cycle (per shard): compiled once. Keyed by "on SQLite".
+_ENSURE_LEASE_ROW = {
+    True: _ensure_lease_row(sqlite.insert),
+    False: _ensure_lease_row(postgresql.insert),
+}
+_holder = sa.bindparam("holder", type_=sa.String)
+_TAKE_OR_RENEW_LEASE = Prepared(
+    _leases.update()
+    .where(_leases.c.name == sa.bindparam("name", type_=sa.String))
+    .where(
+        sa.or_(
+            _leases.c.holder == _holder,
+            _leases.c.holder.is_(None),
+            _leases.c.expires_at.is_(None),
+            _leases.c.expires_at < db_now(),
+        )
+    )
+    .values(
+        holder=_holder,
+        expires_at=db_now_plus(sa.bindparam("ttl", type_=sa.Float)),
+        generation=sa.case(
+            (_leases.c.holder == _holder, _leases.c.generation),
+            else_=_leases.c.generation + 1,
+        ),
+    )
+    .returning(_leases.c.generation)
+)
+
+
 class DatabaseOutboxStore(DatabaseAccess):
     """OutboxStore on the `outbox` and `outbox_relay_leases` tables, for one shard.
 
@@ -129,32 +165,14 @@ class DatabaseOutboxStore(DatabaseAccess):
 
     async def acquire_lease(self, holder: str, ttl: float) -> int | None:
         name = self.shard.lease_name
-        with contextlib.suppress(*UNIQUE_VIOLATIONS):  # the row exists: the usual case
-            await self._db.execute(_leases.insert().values(name=name, holder=None, expires_at=None))
+        # The row exists but the first time: a plain INSERT failed on every relay cycle,
+        # raising in the worker and logging an ERROR in PostgreSQL's log each time.
+        await _ENSURE_LEASE_ROW[is_sqlite(str(self._db.url))].execute(self._db, name=name)
         # One atomic conditional update decides the leader; RETURNING tells us who won and
         # at which generation (unchanged on renewal, one more on every change of hands).
-        query = (
-            _leases.update()
-            .where(_leases.c.name == name)
-            .where(
-                sa.or_(
-                    _leases.c.holder == holder,
-                    _leases.c.holder.is_(None),
-                    _leases.c.expires_at.is_(None),
-                    _leases.c.expires_at < db_now(),
-                )
-            )
-            .values(
-                holder=holder,
-                expires_at=db_now_plus(float(ttl)),
-                generation=sa.case(
-                    (_leases.c.holder == holder, _leases.c.generation),
-                    else_=_leases.c.generation + 1,
-                ),
-            )
-            .returning(_leases.c.generation)
+        row = await _TAKE_OR_RENEW_LEASE.fetch_one(
+            self._db, name=name, holder=holder, ttl=float(ttl)
         )
-        row = await self._db.fetch_one(query)
         return None if row is None else int(row[0])
 
     async def release_lease(self, holder: str) -> None:
