@@ -47,24 +47,21 @@ async def test_a_conflict_on_the_event_leaves_no_user(database: databases.Databa
     assert await count(database, schema.outbox) == 1
 
 
+async def create_by_command(database: databases.Database, email: str, command_id: str) -> None:
+    user = a_user(email)
+    async with DatabaseUnitOfWork(database, FakeDispatcher("w1")) as uow:
+        await uow.users.add(user)
+        await uow.outbox.add(user_created_message(user))
+        await uow.commands.record(CommandOutcome(command_id, "created", user_id=user.id))
+
+
 async def test_a_command_handled_twice_writes_nothing_the_second_time(
     database: databases.Database,
 ) -> None:
     command_id = new_id()
-    for n, email in enumerate(("a@example.com", "b@example.com")):
-        user = a_user(email)
-        work = DatabaseUnitOfWork(database, FakeDispatcher("w1"))
-        if n == 0:
-            async with work as uow:
-                await uow.users.add(user)
-                await uow.outbox.add(user_created_message(user))
-                await uow.commands.record(CommandOutcome(command_id, "created", user_id=user.id))
-            continue
-        with pytest.raises(CommandAlreadyHandled):
-            async with work as uow:
-                await uow.users.add(user)
-                await uow.outbox.add(user_created_message(user))
-                await uow.commands.record(CommandOutcome(command_id, "created", user_id=user.id))
+    await create_by_command(database, "a@example.com", command_id)
+    with pytest.raises(CommandAlreadyHandled):
+        await create_by_command(database, "b@example.com", command_id)
     assert await count(database, schema.users) == 1
     assert await count(database, schema.outbox) == 1
     assert await count(database, schema.processed_commands) == 1

@@ -15,13 +15,18 @@ from users_service.service_layer.verifier import Verifier
 
 
 class CountingStore(FakeVerificationStore):
+    """A query that stays in flight until the test lets it answer."""
+
     def __init__(self) -> None:
         super().__init__([])
         self.reads = 0
+        self.started = asyncio.Event()
+        self.answer = asyncio.Event()
 
     async def reconcile(self) -> Reconciliation:
         self.reads += 1
-        await asyncio.sleep(0.01)  # a query takes a moment: callers pile up meanwhile
+        self.started.set()
+        await self.answer.wait()
         return await super().reconcile()
 
 
@@ -43,7 +48,12 @@ async def test_a_flood_of_status_requests_is_one_read_per_period() -> None:
         cache_for=1.0,
         monotonic=lambda: now[0],
     )
-    reports = await asyncio.gather(*(status.report() for _ in range(50)))
+    flood = asyncio.gather(*(status.report() for _ in range(50)))
+    # The first request's read is in flight; the other 49 ran before this test resumed
+    # (they were scheduled first), so they all asked while it was.
+    await store.started.wait()
+    store.answer.set()
+    reports = await flood
     assert store.reads == 1
     assert {(r.backlog.pending, r.backlog.parked) for r in reports} == {(3, 1)}
     now[0] += 0.5

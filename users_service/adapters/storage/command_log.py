@@ -11,7 +11,13 @@ import sqlalchemy as sa
 from users_service.adapters.storage import schema
 from users_service.adapters.storage.database import DatabaseAccess
 from users_service.adapters.storage.statements import Prepared
-from users_service.adapters.storage.writes import Immediate, Template, Write, Writes
+from users_service.adapters.storage.writes import (
+    Immediate,
+    Write,
+    Writes,
+    conflict_on,
+    insert_every_column,
+)
 from users_service.domain.clock import utc_now
 from users_service.domain.commands import CommandOutcome
 from users_service.domain.errors import CommandAlreadyHandled
@@ -43,16 +49,25 @@ class DatabaseCommandLog(DatabaseAccess):
         )
 
     async def record(self, outcome: CommandOutcome) -> None:
-        assert outcome.command_id is not None
+        command_id = outcome.command_id
+        assert command_id is not None
         values = {
-            "command_id": outcome.command_id,
+            "command_id": command_id,
             "outcome": outcome.result,
             "user_id": outcome.user_id,
             "code": outcome.code,
             "processed_at": self._clock(),
         }
         await self._writes.submit(
-            Write(_INSERT_OUTCOME, values, conflict=_already_handled(outcome.command_id))
+            Write(
+                _INSERT_OUTCOME,
+                values,
+                conflict=conflict_on(
+                    "processed_commands_pkey",
+                    "processed_commands.command_id",
+                    lambda: CommandAlreadyHandled(command_id),
+                ),
+            )
         )
 
 
@@ -62,24 +77,4 @@ _OUTCOME = Prepared(
         schema.processed_commands.c.command_id == sa.bindparam("command_id", type_=sa.String)
     )
 )
-_INSERT_OUTCOME = Template(
-    lambda prefix: schema.processed_commands.insert().values(
-        {
-            c.name: sa.bindparam(prefix + c.name, type_=c.type)
-            for c in schema.processed_commands.columns
-        }
-    )
-)
-
-
-def _already_handled(command_id: str) -> Callable[[BaseException], Exception | None]:
-    def conflict(exc: BaseException) -> Exception | None:
-        # Its primary key is the command id; among chained writes, only its own violation.
-        constraint = getattr(exc, "constraint_name", None)
-        if constraint is not None and constraint != "processed_commands_pkey":
-            return None
-        if constraint is None and "processed_commands." not in str(exc):
-            return None
-        return CommandAlreadyHandled(command_id)
-
-    return conflict
+_INSERT_OUTCOME = insert_every_column(schema.processed_commands)

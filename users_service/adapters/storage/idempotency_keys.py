@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import databases
@@ -10,7 +9,14 @@ import sqlalchemy as sa
 
 from users_service.adapters.storage import schema
 from users_service.adapters.storage.db_clock import db_now
-from users_service.adapters.storage.writes import Immediate, Template, Write, Writes
+from users_service.adapters.storage.writes import (
+    Immediate,
+    Template,
+    Write,
+    Writes,
+    conflict_on,
+    insert_every_column,
+)
 from users_service.domain.errors import IdempotencyKeyTaken
 
 
@@ -53,7 +59,17 @@ class DatabaseIdempotencyKeys:
             "created_at": now,
             "expires_at": now + timedelta(seconds=ttl),
         }
-        await self._writes.submit(Write(_INSERT_KEY, values, conflict=_taken(key)))
+        await self._writes.submit(
+            Write(
+                _INSERT_KEY,
+                values,
+                conflict=conflict_on(
+                    "idempotency_keys_pkey",
+                    "idempotency_keys.key",
+                    lambda: IdempotencyKeyTaken(key),
+                ),
+            )
+        )
 
 
 _k = schema.idempotency_keys.c
@@ -65,23 +81,4 @@ _DELETE_EXPIRED = Template(
     ),
     chainable=False,
 )
-_INSERT_KEY = Template(
-    lambda prefix: schema.idempotency_keys.insert().values(
-        {
-            c.name: sa.bindparam(prefix + c.name, type_=c.type)
-            for c in schema.idempotency_keys.columns
-        }
-    )
-)
-
-
-def _taken(key: str) -> Callable[[BaseException], Exception | None]:
-    def conflict(exc: BaseException) -> Exception | None:
-        constraint = getattr(exc, "constraint_name", None)
-        if constraint is not None and constraint != "idempotency_keys_pkey":
-            return None
-        if constraint is None and "idempotency_keys." not in str(exc):
-            return None
-        return IdempotencyKeyTaken(key)
-
-    return conflict
+_INSERT_KEY = insert_every_column(schema.idempotency_keys)

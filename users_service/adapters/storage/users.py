@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import databases
@@ -11,34 +10,21 @@ import sqlalchemy as sa
 from users_service.adapters.storage import schema
 from users_service.adapters.storage.errors import unavailable_as_storage_error
 from users_service.adapters.storage.statements import Prepared
-from users_service.adapters.storage.writes import Immediate, Template, Write, Writes
+from users_service.adapters.storage.writes import (
+    Immediate,
+    Write,
+    Writes,
+    conflict_on,
+    insert_every_column,
+)
 from users_service.domain.clock import as_utc
 from users_service.domain.errors import EmailAlreadyRegistered
 from users_service.domain.model import User
 
-
-def _is_email_conflict(exc: BaseException) -> bool:
-    constraint = getattr(exc, "constraint_name", None)
-    if constraint is not None:
-        return bool(constraint == "users_email_key")
-    return "users.email" in str(exc)
-
-
 _EMAIL_EXISTS = Prepared(
     sa.select(schema.users.c.id).where(schema.users.c.email == sa.bindparam("email")).limit(1)
 )
-INSERT_USER = Template(
-    lambda prefix: schema.users.insert().values(
-        {c.name: sa.bindparam(prefix + c.name, type_=c.type) for c in schema.users.columns}
-    )
-)
-
-
-def _email_taken(email: str) -> Callable[[BaseException], Exception | None]:
-    def conflict(exc: BaseException) -> Exception | None:
-        return EmailAlreadyRegistered(email) if _is_email_conflict(exc) else None
-
-    return conflict
+INSERT_USER = insert_every_column(schema.users)
 
 
 class DatabaseUsers:
@@ -68,7 +54,10 @@ class DatabaseUsers:
             "password_hash": user.password_hash,
             "created_at": user.created_at,
         }
-        await self._writes.submit(Write(INSERT_USER, values, conflict=_email_taken(user.email)))
+        taken = conflict_on(
+            "users_email_key", "users.email", lambda: EmailAlreadyRegistered(user.email)
+        )
+        await self._writes.submit(Write(INSERT_USER, values, conflict=taken))
 
     async def get(self, user_id: str) -> User | None:
         async with unavailable_as_storage_error(self._timeout):

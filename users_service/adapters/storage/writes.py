@@ -42,8 +42,33 @@ class Template:
         self.alone = Prepared(make(""))
 
 
+Conflict = Callable[[BaseException], Exception | None]
+
+
 def no_conflict(exc: BaseException) -> Exception | None:
     return None
+
+
+def conflict_on(constraint: str, sqlite_column: str, error: Callable[[], Exception]) -> Conflict:
+    """A write's conflict: `error()` when a unique violation is of `constraint`, by the
+    name PostgreSQL gives, or by the `table.column` SQLite's message names. Among chained
+    writes, each claims only its own violation."""
+
+    def conflict(exc: BaseException) -> Exception | None:
+        name = getattr(exc, "constraint_name", None)
+        ours = name == constraint if name is not None else sqlite_column in str(exc)
+        return error() if ours else None
+
+    return conflict
+
+
+def insert_every_column(table: sa.Table) -> Template:
+    """An INSERT of every column of `table`, each a parameter named after its column."""
+    return Template(
+        lambda prefix: table.insert().values(
+            {c.name: sa.bindparam(prefix + c.name, type_=c.type) for c in table.columns}
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -53,7 +78,7 @@ class Write:
 
     template: Template
     values: Mapping[str, Any]
-    conflict: Callable[[BaseException], Exception | None] = no_conflict
+    conflict: Conflict = no_conflict
     returned: Callable[[Any], None] | None = None
 
 
