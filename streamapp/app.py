@@ -105,6 +105,11 @@ class UsersApp(faust.App):
             broker_heartbeat_interval=settings.kafka_session_timeout / 5,
             # Faust's default is 20 minutes: a send to a dead broker must fail well before.
             producer_request_timeout=settings.kafka_request_timeout,
+            producer_linger=settings.kafka_linger_ms / 1000,
+            producer_max_batch_size=settings.kafka_max_batch_bytes,
+            producer_compression_type=(
+                None if settings.kafka_compression == "none" else settings.kafka_compression
+            ),
             topic_partitions=settings.kafka_partitions,
             topic_replication_factor=settings.kafka_replication_factor,
             # Faust's /router and /table endpoints expose internals and no tables exist here;

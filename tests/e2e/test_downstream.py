@@ -1,5 +1,6 @@
 """The downstream example (`examples/downstream`) beside the service, on the real broker:
-another team's Faust app reads `user.created` through the Record and counts once."""
+another team's Faust app reads `user.created` through the Record and counts once, with
+the service's events compressed (KAFKA_COMPRESSION)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.support.kafka import create_topic, produce, read_topic
+from tests.support.kafka import compression_codecs, create_topic, produce, read_topic
 from tests.support.services import KAFKA, ROOT, free_port
 from tests.support.waiting import eventually
 from tests.support.worker import Worker
@@ -80,7 +81,9 @@ async def test_a_downstream_app_counts_each_user_once_by_domain(
     downstream: tuple[str, Path],
 ) -> None:
     url, log_path = downstream
-    worker = Worker(worker_env, tmp_path)
+    # zstd: what the consumers of this repository (this example, the service's verifier)
+    # must read if an operator turns compression on.
+    worker = Worker({**worker_env, "KAFKA_COMPRESSION": "zstd"}, tmp_path)
     workers.append(worker)
     worker.start()
     await worker.wait_serving()
@@ -97,9 +100,10 @@ async def test_a_downstream_app_counts_each_user_once_by_domain(
         return bool((await domains(url))["domains"] == expected)
 
     await eventually(counted, timeout=90, interval=0.5, what=f"counts {expected}")
+    topic = worker_env["KAFKA_USER_CREATED_TOPIC"]
+    assert compression_codecs(topic) == {"zstd"}
 
     # A redelivery (as after a relay retry) is recognized by its eventId and not counted.
-    topic = worker_env["KAFKA_USER_CREATED_TOPIC"]
     first = (await read_topic(topic, expect=3, timeout=30))[0]
     await produce(topic, first.value, key=first.key, headers=first.headers)
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import re
+import subprocess
 import time
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from tests.support.services import KAFKA
+from tests.support.services import KAFKA, ROOT
 from tests.support.waiting import eventually
 
 
@@ -108,3 +111,20 @@ async def read_topic(
                 )
     finally:
         await consumer.stop()
+
+
+def compression_codecs(topic: str) -> set[str]:
+    """The codecs of the record batches on `topic`, as the broker stored them, read by
+    Kafka's own DumpLogSegments from the local broker's data (`make kafka-up`'s)."""
+    state = ROOT / os.environ.get("KAFKA_STATE_DIR", ".cache/kafka")
+    libs = ROOT / os.environ.get("KAFKA_LIBS_DIR", ".cache/kafka/libs")
+    segments = sorted(str(p) for p in (state / "data").glob(f"{topic}-*/*.log"))
+    assert segments, f"no log segments of {topic} under {state / 'data'}"
+    dumped = subprocess.run(
+        ["java", "-cp", f"{libs}/*", "kafka.tools.DumpLogSegments", "--files", ",".join(segments)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    return set(re.findall(r"compresscodec: (\w+)", dumped))

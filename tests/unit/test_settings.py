@@ -43,6 +43,9 @@ def test_broker_forms(raw: str, expected: tuple[str, ...]) -> None:
         ("DATABASE_URL", "mysql://x"),
         ("KAFKA_USER_CREATED_TOPIC", "bad topic"),
         ("KAFKA_REQUEST_TIMEOUT", "-1"),
+        ("KAFKA_COMPRESSION", "brotli"),
+        ("KAFKA_MAX_BATCH_BYTES", "2000000"),
+        ("KAFKA_LINGER_MS", "-5"),
     ],
 )
 def test_bad_value_names_the_variable(name: str, value: str) -> None:
