@@ -38,13 +38,15 @@ CORES = os.cpu_count() or 1
 
 
 def hash_seconds(rounds: int) -> float:
-    """Mean time of one bcrypt hash at `rounds` on one core."""
+    """The fastest of several bcrypt hashes at `rounds` on one core: the core's own pace,
+    as undisturbed as this shared machine allows (timeit's rule: the minimum, since noise
+    only ever adds time)."""
     samples = []
     for _ in range(max(3, 2 ** (14 - rounds))):
         started = time.perf_counter()
         bcrypt.hashpw(b"bench-password", bcrypt.gensalt(rounds))
         samples.append(time.perf_counter() - started)
-    return statistics.mean(samples)
+    return min(samples)
 
 
 def parallel_hashes_per_second(rounds: int) -> float:
@@ -76,8 +78,9 @@ async def serving_worker(tmp: Path, **env: str) -> Any:
 
 async def bcrypt_bound(results: Results, tmp: Path) -> None:
     for rounds in (12, 10):
+        # Before and after the load, the faster of the two: a limit measured while
+        # something else held a core (a broker deleting topics, say) would flatter the run.
         per_hash = hash_seconds(rounds)
-        ceiling = CORES / per_hash
         measured = parallel_hashes_per_second(rounds)
         worker = await serving_worker(tmp, BCRYPT_ROUNDS=str(rounds))
         try:
@@ -90,6 +93,9 @@ async def bcrypt_bound(results: Results, tmp: Path) -> None:
                 )
         finally:
             worker.terminate()
+        per_hash = min(per_hash, hash_seconds(rounds))
+        measured = max(measured, parallel_hashes_per_second(rounds))
+        ceiling = CORES / per_hash
         ratio = run["rate"] / ceiling
         measured_ratio = run["rate"] / measured
         results.add(
@@ -103,9 +109,10 @@ async def bcrypt_bound(results: Results, tmp: Path) -> None:
                 f"{ratio:.2f}; {measured_ratio:.2f} of the threads alone",
                 ">= 0.95, and GET / p99 < 20 ms",
                 "one worker on PostgreSQL; bench.loadgen in its own process, 16 clients back to "
-                "back for 15 s, GET / every 50 ms meanwhile; hash time: mean of single-thread "
-                "bcrypt.hashpw in the bench process; threads alone: one per core hashing flat "
-                "out in the bench process before the worker starts. Judged on the first ratio",
+                "back for 15 s, GET / every 50 ms meanwhile; hash time: the fastest "
+                "single-thread bcrypt.hashpw in the bench process; threads alone: one per core "
+                "hashing flat out in the bench process; both taken before and after the load, "
+                "the better of the two kept. Judged on the first ratio",
                 met=ratio >= 0.95 and run["probe_p99"] < 0.020,
             )
         )
