@@ -225,11 +225,17 @@ STARTED: list[Worker] = []
 
 
 def start_worker(
-    env: dict[str, str], tmp: Path, name: str = "bench", args: list[str] | None = None
+    env: dict[str, str],
+    tmp: Path,
+    name: str = "bench",
+    args: list[str] | None = None,
+    port: int | None = None,
 ) -> Worker:
     """A worker as operators run it: `users-service worker` (asyncio's loop unless `args`
-    say otherwise), logging at WARNING."""
-    worker = Worker({"LOG_LEVEL": "WARNING", **env}, tmp, name=name, via_cli=True, args=args)
+    say otherwise), logging at WARNING; on `port` if given (workers sharing it)."""
+    worker = Worker(
+        {"LOG_LEVEL": "WARNING", **env}, tmp, name=name, via_cli=True, args=args, port=port
+    )
     worker.start()
     STARTED.append(worker)
     return worker

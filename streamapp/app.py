@@ -26,6 +26,7 @@ from streamapp.settings import (
     load_settings,
     masked,
 )
+from streamapp.web_server import SharedPortWeb
 from streamapp.wiring import Wiring, wire, worker_identity
 from users_service.adapters.kafka.dead_letters import DeadLetters
 from users_service.adapters.kafka.partitioner import KafkaPartitioner
@@ -144,6 +145,12 @@ class UsersApp(faust.App):
         # Faust's own skips the first records of a partition nobody has committed yet.
         self.transport.Consumer = RewindingConsumer  # type: ignore[misc]
         return super()._new_consumer()
+
+    def _new_web(self) -> Any:
+        # One port for every worker on the host, when asked (WEB_REUSE_PORT).
+        if self.settings.web_reuse_port:
+            return SharedPortWeb(self)
+        return super()._new_web()
 
     def _new_producer(self) -> Any:
         # Idempotent sends (streamapp.producer): a retry never duplicates or reorders.

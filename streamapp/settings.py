@@ -61,6 +61,8 @@ class Settings:
     # Loopback unless told otherwise: the container sets 0.0.0.0 explicitly.
     web_bind: str = "127.0.0.1"
     web_port: int = 6066
+    # SO_REUSEPORT: the workers on one host share WEB_PORT (streamapp.web_server).
+    web_reuse_port: bool = False
     bcrypt_rounds: int = 12
     hash_workers: int = 0  # 0: one per core
     hash_queue: int = 16
@@ -320,6 +322,7 @@ def load_settings(
         ),
         web_bind=get("WEB_BIND", _nonempty, defaults.web_bind),
         web_port=get("WEB_PORT", _bounded_int(1, 65535), defaults.web_port),
+        web_reuse_port=get("WEB_REUSE_PORT", _boolean, defaults.web_reuse_port),
         bcrypt_rounds=get("BCRYPT_ROUNDS", _bounded_int(4, 31), defaults.bcrypt_rounds),
         hash_workers=get("HASH_WORKERS", _bounded_int(0, 256), defaults.hash_workers),
         hash_queue=get("HASH_QUEUE", _bounded_int(0, 100_000), defaults.hash_queue),

@@ -63,3 +63,12 @@ async def empty_postgres(url: str) -> str:
     finally:
         await conn.close()
     return url
+
+
+def listening_sockets(port: int) -> int:
+    """Sockets listening on TCP `port`, as the kernel lists them (`ss`): more than one
+    when workers share it with SO_REUSEPORT."""
+    out = subprocess.run(
+        ["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True, check=True
+    ).stdout
+    return len(out.splitlines())

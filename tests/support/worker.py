@@ -28,11 +28,13 @@ class Worker:
         *,
         via_cli: bool = False,
         args: list[str] | None = None,
+        port: int | None = None,
     ) -> None:
         # via_cli: `users-service worker` (uvloop, LOG_* settings) rather than `faust worker`.
+        # port: a given WEB_PORT (workers sharing one with WEB_REUSE_PORT); else a free one.
         self.via_cli = via_cli
         self.args = list(args or [])
-        self.port = free_port()
+        self.port = port or free_port()
         self.env = {**os.environ, **env, "WEB_PORT": str(self.port)}
         self.log_path = log_dir / f"{name}-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None

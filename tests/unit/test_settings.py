@@ -46,6 +46,7 @@ def test_broker_forms(raw: str, expected: tuple[str, ...]) -> None:
         ("KAFKA_COMPRESSION", "brotli"),
         ("KAFKA_MAX_BATCH_BYTES", "2000000"),
         ("KAFKA_LINGER_MS", "-5"),
+        ("WEB_REUSE_PORT", "sometimes"),
     ],
 )
 def test_bad_value_names_the_variable(name: str, value: str) -> None:
