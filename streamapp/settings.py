@@ -49,9 +49,9 @@ class Settings:
     kafka_request_timeout: float = 10.0
     kafka_session_timeout: float = 10.0
     # The producer's batching, chosen by measurement (BENCHMARKS.md): batches up to 256 KiB
-    # (aiokafka's 16 KiB cost the broker three times the CPU per event of a backlog), no
-    # linger (it only added latency) and no compression (it cost more than it saved on
-    # loopback; across a network lz4 or zstd save bytes).
+    # (with aiokafka's 16 KiB the broker spent two to four times the CPU per event of a
+    # backlog), no linger (it only added latency) and no compression (it cost more than it
+    # saved on loopback; across a network lz4 or zstd save bytes).
     kafka_linger_ms: int = 0
     kafka_max_batch_bytes: int = 256 * 1024
     kafka_compression: str = "none"
