@@ -4,8 +4,9 @@ fencing, parking, retention."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
 import pytest
@@ -100,12 +101,17 @@ class FakeStore:
 
 
 class FakePublisher:
-    """Acknowledges everything, except what `fail` says for a message (by event id)."""
+    """Acknowledges everything, except what `fail` says for a message (by event id); with
+    `hold`, only once that returns: Kafka's latency, under the test's control."""
 
-    def __init__(self, fail: dict[str, SendFailure] | None = None, delay: float = 0.0) -> None:
+    def __init__(
+        self,
+        fail: dict[str, SendFailure] | None = None,
+        hold: Callable[[], Awaitable[object]] | None = None,
+    ) -> None:
         self.sent: list[str] = []
         self.fail = dict(fail or {})
-        self.delay = delay
+        self.hold = hold
         self.in_flight = 0
         self.most_in_flight = 0
         self.started = asyncio.Event()
@@ -115,8 +121,8 @@ class FakePublisher:
         self.started.set()
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
         try:
-            if self.delay:
-                await asyncio.sleep(self.delay)
+            if self.hold is not None:
+                await self.hold()
             results: list[SendFailure | None] = []
             for m in messages:
                 failure = self.fail.get(m.event_id)
@@ -236,20 +242,31 @@ async def test_the_lease_is_renewed_while_a_batch_is_in_flight() -> None:
 
 async def test_one_cycle_at_a_time() -> None:
     store = FakeStore([message(i) for i in range(6)])
-    publisher = FakePublisher(delay=0.05)
+    kafka_answers = asyncio.Event()
+    publisher = FakePublisher(hold=kafka_answers.wait)
     r = relay(store, publisher, PublishHealth())
-    await asyncio.gather(r.run_once(), r.run_once(), r.drain(5.0))
+    cycles = asyncio.gather(r.run_once(), r.run_once(), r.drain(5.0))
+    await asyncio.wait_for(publisher.started.wait(), timeout=5)
+    # The first batch is held. Every cycle has had its turn meanwhile: one that did not
+    # wait for it would be in the publisher too by now.
+    kafka_answers.set()
+    await cycles
     assert publisher.most_in_flight == 1
     assert store.published == [f"e{i}" for i in range(6)]  # each once, in order
 
 
 async def test_stop_waits_for_the_batch_in_flight_then_drain_then_release() -> None:
     store = FakeStore([message(i) for i in range(3)])
-    publisher = FakePublisher(delay=0.1)
+    kafka_answers = asyncio.Event()
+    publisher = FakePublisher(hold=kafka_answers.wait)
     r = relay(store, publisher, PublishHealth(), batch=1, poll_interval=0.01)
     r.start()
     await asyncio.wait_for(publisher.started.wait(), timeout=5)
-    await r.stop()
+    stopping = asyncio.ensure_future(r.stop())
+    # Kafka answers only after stop() has begun (its first step was queued first): a stop
+    # that did not wait for the batch in flight would return with it still in flight.
+    kafka_answers.set()
+    await stopping
     assert publisher.in_flight == 0  # the batch in flight finished, and was marked
     assert store.published == publisher.sent and len(store.published) >= 1
     await r.drain(5.0)
@@ -392,12 +409,22 @@ async def test_a_chain_publishes_full_batches_back_to_back_in_order() -> None:
 
 async def test_the_next_batch_is_read_while_kafka_acknowledges_the_current_one() -> None:
     store = FakeStore([message(i) for i in range(4)])
-    publisher = FakePublisher(delay=0.05)
+    next_read = asyncio.Event()
+
+    async def until_the_next_read() -> None:
+        # Kafka acknowledges a batch once the relay has started reading the next one, or
+        # after 5 s if it never does (a relay that reads only after the acknowledgement).
+        next_read.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(next_read.wait(), timeout=5)
+
+    publisher = FakePublisher(hold=until_the_next_read)
     in_flight_at_read: list[int] = []
     read = store.pending
 
     async def watched(limit: int, after: int | None = None) -> list[PendingMessage]:
         in_flight_at_read.append(publisher.in_flight)
+        next_read.set()
         return await read(limit, after)
 
     store.pending = watched  # type: ignore[method-assign]
