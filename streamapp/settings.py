@@ -7,20 +7,20 @@ message that names the variable, instead of failing later at first use.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+import re2
 from faust.types.auth import CredentialsT
 
 from users_service.adapters.kafka.security import kafka_credentials
 
 T = TypeVar("T")
 
-_HOST_PORT = re.compile(r"^[A-Za-z0-9._\-\[\]:]+:\d{1,5}$")
-_TOPIC = re.compile(r"^[A-Za-z0-9._\-]{1,249}$")
+_HOST_PORT = re2.compile(r"^[A-Za-z0-9._\-\[\]:]+:\d{1,5}$")
+_TOPIC = re2.compile(r"^[A-Za-z0-9._\-]{1,249}$")
 
 
 class SettingsError(ValueError):
@@ -127,7 +127,7 @@ def kafka_credentials_of(settings: Settings) -> CredentialsT | None:
 def parse_brokers(raw: str) -> tuple[str, ...]:
     """Accept `host:port`, a comma-separated list, or `kafka://` URLs."""
     brokers: list[str] = []
-    for part in re.split(r"[,;]", raw):
+    for part in re2.split(r"[,;]", raw):
         item = part.strip()
         if not item:
             continue
@@ -162,7 +162,7 @@ SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 # Their values never appear in an error message, a repr or a log line.
 SECRET_VARIABLES = frozenset({"AUTH_JWT_SECRET", "KAFKA_SASL_PASSWORD", "DATABASE_URL"})
-_URL_PASSWORD = re.compile(r"(://[^:/@]*:)[^@/]*@")
+_URL_PASSWORD = re2.compile(r"(://[^:/@]*:)[^@/]*@")
 
 
 def masked(name: str, raw: str) -> str:

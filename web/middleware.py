@@ -11,17 +11,18 @@ like the views (so the app module never imports the web package):
 from __future__ import annotations
 
 import logging
-import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 
+import re2
 from aiohttp import web
 from faust.web import Blueprint
 from faust.web import Web as FaustWeb
 
 from streamapp.app import app
 from users_service.service_layer import log_context
+from web.log_quoting import quoted
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -29,7 +30,7 @@ log = logging.getLogger("users.http")
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # A client's id is kept only when it is short and plain: it goes into every log line.
-_CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_CLIENT_REQUEST_ID = re2.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 # Probed every few seconds by orchestrators and Prometheus: logged at DEBUG, not INFO.
 _QUIET_ROUTES = frozenset({"/livez", "/readyz", "/metrics", "/"})
 
@@ -71,8 +72,8 @@ async def observe_requests(request: web.Request, handler: Handler) -> web.Stream
             log.log(
                 logging.DEBUG if route in _QUIET_ROUTES else logging.INFO,
                 "%s %s %d %.1fms",
-                request.method,
-                request.path,
+                quoted(request.method),
+                quoted(request.path),
                 status,
                 elapsed * 1000,
                 extra={"http_status": status, "route": route, "duration_ms": elapsed * 1000},

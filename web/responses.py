@@ -20,6 +20,7 @@ from users_service.domain.errors import (
     StorageUnavailable,
     UsersError,
 )
+from web.log_quoting import quoted
 
 log = logging.getLogger("users.http")
 
@@ -100,7 +101,9 @@ class ApiView(View):
             raise
         except Exception:
             # A bug. The client still gets the API's JSON shape, and the log the traceback.
-            log.exception("unexpected error answering %s %s", request.method, request.path)
+            log.exception(
+                "unexpected error answering %s %s", quoted(request.method), quoted(request.path)
+            )
             return await self.on_request_error(
                 request, ApiError(500, "internal_error", "unexpected error")
             )

@@ -10,20 +10,28 @@ arguments, are emptied outright.
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
+import re2
+
+# RE2, not `re`: it cannot backtrack, so a match costs time linear in the line, whatever a
+# client put in it (under `re`, a long run of letters before a marker is quadratic).
+# RE2's \s and \d are ASCII; these classes are what `re` meant by them in str patterns.
+_SPACE = r"\t-\r\x1c-\x20\x85\xa0\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}"
+_DIGIT = r"\p{Nd}"
+
 # A bcrypt hash anywhere.
-_BCRYPT = re.compile(r"\$2[abxy]?\$\d\d\$[./A-Za-z0-9]{53}")
+_BCRYPT = re2.compile(rf"\$2[abxy]?\${_DIGIT}{_DIGIT}\$[./A-Za-z0-9]{{53}}")
 # "password": "…", 'passwordHash': '…', password=…, also as escaped JSON inside a bytes repr.
-_FIELD = re.compile(
-    r"""(?P<key>\\?["']?(?:password|passwordHash|password_hash|secret)\\?["']?\s*[:=]\s*)"""
+_FIELD = re2.compile(
+    rf"""(?i)(?P<key>\\?["']?(?:password|passwordHash|password_hash|secret)\\?["']?[{_SPACE}]*[:=][{_SPACE}]*)"""
     # A quoted value runs to a closing quote that ends the field (then , } or ]), so an
-    # escaped quote inside a password does not end the redaction early.
-    r"""(?P<value>\\?"(?:.*?)\\?"(?=\s*[,}\]]|\s*$)|'(?:.*?)'(?=\s*[,}\]]|\s*$)|[^\s,;&)}\]]+)""",
-    re.IGNORECASE,
+    # escaped quote inside a password does not end the redaction early. RE2 has no
+    # lookahead: what ends the field is matched too (`end`) and put back.
+    rf"""(?:(?P<quoted>\\?"(?:.*?)\\?"|'(?:.*?)')(?P<end>[{_SPACE}]*[,}}\]]|[{_SPACE}]*$)"""
+    rf"""|[^{_SPACE},;&)}}\]]+)"""
 )
-_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@/\s]+@", re.IGNORECASE)
+_URL_PASSWORD = re2.compile(rf"(?i)(?P<head>[a-z][a-z0-9+.-]*://[^:/@{_SPACE}]*:)[^@/{_SPACE}]+@")
 REDACTED = "<redacted>"
 
 
@@ -37,7 +45,7 @@ def redact(text: str) -> str:
     if not any(marker in lowered for marker in _MARKERS):
         return text
     text = _BCRYPT.sub(REDACTED, text)
-    text = _FIELD.sub(lambda m: m.group("key") + REDACTED, text)
+    text = _FIELD.sub(lambda m: m.group("key") + REDACTED + (m.group("end") or ""), text)
     return _URL_PASSWORD.sub(lambda m: m.group("head") + REDACTED + "@", text)
 
 

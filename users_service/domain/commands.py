@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
+
+import re2
 
 from users_service.domain.clock import is_iso8601
 from users_service.domain.model import is_uuid
@@ -16,7 +17,7 @@ from users_service.domain.validation import normalize_email
 COMMAND_FIELDS = frozenset({"commandId", "requestedAt"})
 # Never kept in a parked command: neither the password nor a hash of it.
 SECRET_FIELDS = ("password", "passwordHash")
-_MENTIONS_SECRET = re.compile(rb"password|\$2[abxy]?\$\d\d\$", re.IGNORECASE)
+_MENTIONS_SECRET = re2.compile(rb"(?i)password|\$2[abxy]?\$\d\d\$")
 
 CommandResult = Literal["created", "rejected"]
 

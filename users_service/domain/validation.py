@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import re2
 
 from users_service.domain.errors import InvalidInput
 
@@ -20,7 +21,7 @@ FIELDS = ("nombre", "email", "password")
 
 # Deliberately pragmatic (the WHATWG "valid email address" shape, ASCII only):
 # full RFC 5322 accepts addresses no mail system delivers to.
-_EMAIL = re.compile(
+_EMAIL = re2.compile(
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}"
     r"@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
@@ -28,7 +29,7 @@ _EMAIL = re.compile(
 
 
 # A bcrypt hash as bcrypt writes it: $2a$, $2b$ or $2y$, a two-digit cost, 53 characters.
-_BCRYPT_HASH = re.compile(r"^\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}$")
+_BCRYPT_HASH = re2.compile(r"^\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}$")
 
 
 @dataclass(frozen=True)
