@@ -80,6 +80,8 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 	$(BIN)/lint-imports
+	# Every `re` pattern literal linear (the service's own patterns are RE2's).
+	$(BIN)/python ops/redos_check.py .
 
 bench: install services-up
 	$(BIN)/python -m bench

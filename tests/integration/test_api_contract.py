@@ -382,7 +382,7 @@ async def test_the_served_documents_are_the_ones_in_the_repository(client: Clien
 def _normalized(path: str) -> str:
     import re
 
-    return re.sub(r"\{[^}]+\}", "{}", path)
+    return re.sub(r"\{[^{}]+\}", "{}", path)
 
 
 async def test_served_routes_and_the_document_agree(client: Client) -> None:
