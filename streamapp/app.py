@@ -13,6 +13,8 @@ from faust.app.base import BootStrategy
 from mode import ServiceT
 from prometheus_client import CollectorRegistry
 
+# Imported for its effect: Faust's `worker` subcommand becomes this app's.
+from streamapp import worker_command  # noqa: F401
 from streamapp.consumer import RewindingConsumer
 from streamapp.health import Readiness
 from streamapp.logging_setup import logging_config

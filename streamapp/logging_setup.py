@@ -11,6 +11,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from pythonjsonlogger.json import JsonEncoder, JsonFormatter
+
+from users_service.adapters.log_redaction import redact, redact_value
 from users_service.service_layer import log_context
 
 # The order of the ids in text lines; JSON lines carry them as fields of their own.
@@ -33,8 +36,33 @@ class ContextFilter(logging.Filter):
         return True
 
 
+class RedactingJsonFormatter(JsonFormatter):
+    """python-json-logger's lines, every field redacted as the line is written: the
+    record factory's redaction sees the message and `exc_text`, but this formatter writes
+    `exc_info` anew, `stack_info`, and whatever `extra` fields a library passes."""
+
+    # Terminal colours that `databases` logs beside its message, escapes and all.
+    DROPPED = frozenset({"color_message"})
+
+    def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
+        encoder = JsonEncoder()
+        ready = {k: _json_ready(v, encoder) for k, v in log_data.items() if k not in self.DROPPED}
+        cleaned: dict[str, Any] = redact_value(ready)
+        return cleaned
+
+
+def _json_ready(value: Any, encoder: JsonEncoder) -> Any:
+    # What python-json-logger would make of a value, so that the redaction sees it: bytes
+    # as their repr (not base64, which would hide a secret from it), others as it encodes.
+    if value is None or isinstance(value, str | bool | int | float | dict | list | tuple):
+        return value
+    if isinstance(value, bytes | bytearray):
+        return repr(value)
+    return encoder.default(value)
+
+
 class TextFormatter(logging.Formatter):
-    """`[time] [LEVEL] logger: message  request_id=… user_id=…`."""
+    """`[time] [LEVEL] logger: message  request_id=… user_id=…`, redacted as written."""
 
     def __init__(self) -> None:
         super().__init__("[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s")
@@ -44,17 +72,17 @@ class TextFormatter(logging.Formatter):
         ids = " ".join(
             f"{name}={getattr(record, name)}" for name in CONTEXT_FIELDS if hasattr(record, name)
         )
-        if not ids:
-            return line
-        head, newline, rest = line.partition("\n")  # ids on the first line, before a traceback
-        return f"{head}  {ids}{newline}{rest}"
+        if ids:
+            head, newline, rest = line.partition("\n")  # ids on the first line, before a traceback
+            line = f"{head}  {ids}{newline}{rest}"
+        return redact(line)
 
 
 def logging_config(log_format: str, level: str, worker_id: str) -> dict[str, Any]:
     """The dictConfig for `log_format` ("json" or "text") at `level`."""
     if log_format == "json":
         formatter: dict[str, Any] = {
-            "()": "pythonjsonlogger.json.JsonFormatter",
+            "()": RedactingJsonFormatter,
             "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
             "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
             "timestamp": False,

@@ -44,3 +44,19 @@ def test_every_logger_at_every_level_goes_through_it(caplog: pytest.LogCaptureFi
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert "Secret-123" not in text and "Secret-456" not in text
     assert "Sending" in text and "login" in text
+
+
+JWT = (
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJvcHMiLCJzY29wZSI6Im9wczpyZWFkIn0"
+    ".c2lnbmF0dXJlLW9mLXRoZS10b2tlbg"
+)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [f"Authorization: Bearer {JWT}", f"token {JWT} rejected", f"bearer opaque-{JWT[:20]}"],
+)
+def test_bearer_tokens_are_redacted(text: str) -> None:
+    cleaned = redact(text)
+    assert JWT[:20] not in cleaned and JWT not in cleaned
+    assert "<redacted>" in cleaned

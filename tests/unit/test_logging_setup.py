@@ -76,3 +76,43 @@ def test_no_secret_reaches_a_json_line(captured: io.StringIO) -> None:
     logging.getLogger("aiokafka").error("payload %s", {"password": "hunter2-x", "h": secret_hash})
     text = captured.getvalue()
     assert "hunter2-x" not in text and secret_hash not in text
+
+
+@pytest.mark.parametrize("log_format", ["json", "text"])
+def test_no_secret_of_a_traceback_reaches_a_line(captured: io.StringIO, log_format: str) -> None:
+    """python-json-logger formats `exc_info` anew: the redaction of `exc_text` alone left
+    the traceback's secrets in JSON lines (issue 26, case 9)."""
+    install_log_redaction()
+    configure(log_format)
+    try:
+        try:
+            raise ConnectionError("postgresql://users:db-secret-1@db/users")
+        except ConnectionError as cause:
+            raise ValueError({"password": "hunter2-tb"}) from cause
+    except ValueError:
+        logging.getLogger("some.library").exception("failed")
+    text = captured.getvalue()
+    assert "ValueError" in text and "ConnectionError" in text
+    assert "hunter2-tb" not in text and "db-secret-1" not in text
+
+
+def test_no_secret_of_an_extra_field_reaches_a_json_line(captured: io.StringIO) -> None:
+    install_log_redaction()
+    configure("json")
+    logging.getLogger("some.library").warning(
+        "sent", extra={"body": '{"password": "hunter2-extra"}', "password": "hunter2-key"}
+    )
+    (line,) = captured.getvalue().splitlines()
+    record = json.loads(line)
+    assert "hunter2-extra" not in line and "hunter2-key" not in line
+    assert record["message"] == "sent" and "body" in record
+
+
+def test_json_lines_carry_no_terminal_colours(captured: io.StringIO) -> None:
+    """`databases` logs a `color_message` with ANSI escapes beside its message."""
+    configure("json")
+    logging.getLogger("databases").info(
+        "Connected to database %s", "x", extra={"color_message": "\x1b[1m%s\x1b[0m"}
+    )
+    (line,) = captured.getvalue().splitlines()
+    assert "color_message" not in json.loads(line)

@@ -31,12 +31,19 @@ _FIELD = re2.compile(
     rf"""(?:(?P<quoted>\\?"(?:.*?)\\?"|'(?:.*?)')(?P<end>[{_SPACE}]*[,}}\]]|[{_SPACE}]*$)"""
     rf"""|[^{_SPACE},;&)}}\]]+)"""
 )
+# A JWT (its header is JSON, so base64url of `{"`: "eyJ"), and any bearer credential.
+_TOKEN = re2.compile(
+    r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"
+    rf"|(?i)(?P<scheme>bearer[{_SPACE}]+)[^{_SPACE},;&)}}\]'\"]+"
+)
+# Field names whose value is a secret whatever it looks like (JSON lines' extra fields).
+_SECRET_NAME = re2.compile(r"(?i)pass(?:word|wd)?|pwd|secret|token|authorization|credential")
 _URL_PASSWORD = re2.compile(rf"(?i)(?P<head>[a-z][a-z0-9+.-]*://[^:/@{_SPACE}]*:)[^@/{_SPACE}]+@")
 REDACTED = "<redacted>"
 
 
 # Every pattern above needs one of these: most lines have none, and skip the regexes.
-_MARKERS = ("$2", "pass", "secret", "://")
+_MARKERS = ("$2", "pass", "secret", "://", "eyj", "bearer")
 
 
 def redact(text: str) -> str:
@@ -45,8 +52,33 @@ def redact(text: str) -> str:
     if not any(marker in lowered for marker in _MARKERS):
         return text
     text = _BCRYPT.sub(REDACTED, text)
+    text = _TOKEN.sub(lambda m: (m.group("scheme") or "") + REDACTED, text)
     text = _FIELD.sub(lambda m: m.group("key") + REDACTED + (m.group("end") or ""), text)
     return _URL_PASSWORD.sub(lambda m: m.group("head") + REDACTED + "@", text)
+
+
+def is_secret_name(name: str) -> bool:
+    """True for a field name (`password`, `apiToken`, …) whose value is never logged."""
+    return _SECRET_NAME.search(name) is not None
+
+
+def redact_value(value: Any, depth: int = 0) -> Any:
+    """`value` (text, or JSON-like data) without anything that looks like a secret: every
+    string redacted, and every value under a secret's name replaced."""
+    if isinstance(value, str):
+        return redact(value)
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if depth > 20:  # deeper than any log line needs, and cycles end here
+        return redact(repr(value))
+    if isinstance(value, dict):
+        return {
+            key: REDACTED if is_secret_name(str(key)) else redact_value(item, depth + 1)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple | set | frozenset):
+        return [redact_value(item, depth + 1) for item in value]
+    return redact(repr(value) if isinstance(value, bytes | bytearray) else str(value))
 
 
 _installed = False
