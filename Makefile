@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run worker migrate test test-slow test-tools test-unit soak lint kafka-up kafka-down kafka-cluster-up kafka-cluster-down db-up db-down services-up bench clean
+.PHONY: install run worker migrate test test-slow test-tools test-unit fuzz soak lint kafka-up kafka-down kafka-cluster-up kafka-cluster-down db-up db-down services-up bench clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
@@ -70,6 +70,10 @@ test-tools:
 test-slow: install db-up test-tools
 	ops/kafka/cluster.sh up
 	eval "$$(ops/kafka/kafka.sh test-env)" && $(BIN)/pytest -q -s -m slow
+
+# The properties (pytest -m property) with many more generated examples than `make test`.
+fuzz: install db-up test-tools
+	eval "$$(ops/kafka/kafka.sh test-env)" && HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -q -m property
 
 # No service needed: Kafka and PostgreSQL may be stopped.
 test-unit: install
