@@ -37,11 +37,11 @@ SECRET_KEYS = ["password", "passwordHash", "password_hash", "secret", "Password"
 # What separates a key=value pair from the text around it (and what quotes a value).
 _SEPARATORS = ",;&)}]'\"\\"
 
-passwords = st.text(st.characters(exclude_categories=("Cs",)), min_size=8, max_size=72)
+passwords = st.text(st.characters(exclude_categories=["Cs"]), min_size=8, max_size=72)
 # A key=value value runs to the first separator or space: the secret has neither.
 bare_passwords = st.text(
     st.characters(
-        exclude_categories=("Cs", "Cc", "Zs", "Zl", "Zp"), exclude_characters=_SEPARATORS
+        exclude_categories=["Cs", "Cc", "Zs", "Zl", "Zp"], exclude_characters=_SEPARATORS
     ),
     min_size=8,
     max_size=72,
@@ -53,7 +53,7 @@ loggers = st.sampled_from(
 levels = st.sampled_from([logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR]) | (
     st.integers(logging.DEBUG, logging.CRITICAL + 10)
 )
-surroundings = st.text(st.characters(exclude_categories=("Cs",)), max_size=20)
+surroundings = st.text(st.characters(exclude_categories=["Cs"]), max_size=20)
 
 
 @dataclass(frozen=True)
@@ -180,12 +180,12 @@ def worker_logging(log_format: str) -> Iterator[io.StringIO]:
     root = logging.getLogger()
     handlers, level, stdout = root.handlers[:], root.level, sys.__stdout__
     stream = io.StringIO()
-    sys.__stdout__ = stream  # type: ignore[misc]  # the handler's stream, read at config time
+    sys.__stdout__ = stream  # type: ignore[misc,assignment]  # the handler's stream, read at config time
     try:
         logging.config.dictConfig(logging_config(log_format, "DEBUG", "property:1"))
         yield stream
     finally:
-        sys.__stdout__ = stdout  # type: ignore[misc]
+        sys.__stdout__ = stdout  # type: ignore[misc,assignment]
         root.handlers[:] = handlers
         root.setLevel(level)
 
