@@ -37,17 +37,23 @@ DEFAULT_SOURCE = "urn:com.example.users:users-service"
 @dataclass(frozen=True)
 class Message:
     """One kind of message: where it goes, what it is called, its current schema version
-    and the compatibility its topic promises between versions."""
+    and the compatibility its topic promises between versions.
+
+    `version` counts the schema's released revisions, each compatible with every earlier
+    one as `compatibility` says. `major` is part of the event type's name and never
+    changes: a change that breaks compatibility is a new event type (`…v2`) on a new topic.
+    """
 
     name: str  # the default topic, and the schema's name (schemas/<name>.json)
     event_type: str | None  # the `eventType` field and header; None for a command
     version: int
     compatibility: str  # FULL_TRANSITIVE, BACKWARD_TRANSITIVE (as in schema registries)
     key: str  # what the key is (UTF-8)
+    major: int = 1
 
     def ce_type(self, prefix: str = DEFAULT_TYPE_PREFIX) -> str:
-        """`com.example.users.user.created.v1`: the version is the schema's major one."""
-        return f"{prefix}.{self.name}.v{self.version}"
+        """`com.example.users.user.created.v1`: what a consumer routes on."""
+        return f"{prefix}.{self.name}.v{self.major}"
 
     @property
     def dataschema(self) -> str:
