@@ -9,6 +9,7 @@ import uuid
 from datetime import datetime
 from pathlib import Path
 
+from cloudevents.core.base import BaseCloudEvent
 from cloudevents.core.bindings.kafka import KafkaMessage, from_binary
 from cloudevents.core.formats.json import JSONFormat
 from users_service_events import schemas
@@ -22,7 +23,7 @@ from users_service.domain.model import User
 SOURCE = "urn:test:users-service"
 
 
-def as_cloud_event(message: Consumed):  # type: ignore[no-untyped-def]
+def as_cloud_event(message: Consumed) -> BaseCloudEvent:
     return from_binary(KafkaMessage(message.headers, message.key, message.value), JSONFormat())
 
 
@@ -53,7 +54,7 @@ async def test_the_published_events_are_cloud_events(
     assert event.get_id() == value["eventId"] == created.headers["eventId"].decode()
     assert event.get_type() == "org.test.users.user.created.v1"
     assert event.get_source() == SOURCE
-    assert event.get_subject() == user["id"] == created.key.decode()  # type: ignore[union-attr]
+    assert event.get_subject() == user["id"] == (created.key or b"").decode()
     assert event.get_time() == parse_time(value["timestamp"])
     assert event.get_datacontenttype() == "application/json"
     assert event.get_data() == value and value["data"] == user

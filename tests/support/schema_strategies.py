@@ -41,9 +41,8 @@ class _LegacyMany:
 
 
 if not hasattr(_conjecture_utils.many, "more"):
-    _generator.cu = SimpleNamespace(  # type: ignore[assignment]
-        **{**vars(_conjecture_utils), "many": _LegacyMany}
-    )
+    _legacy = SimpleNamespace(**{**vars(_conjecture_utils), "many": _LegacyMany})
+    setattr(_generator, "cu", _legacy)  # noqa: B010 - the module does not export `cu`
 
 
 # Formats hypothesis-jsonschema does not know (it would draw any string).

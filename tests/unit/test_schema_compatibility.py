@@ -32,7 +32,7 @@ PAIRS = [
 
 
 def valid(instance: Any, schema: dict[str, Any]) -> bool:
-    return jsonschema.Draft202012Validator(schema, format_checker=_FORMATS).is_valid(instance)
+    return bool(jsonschema.Draft202012Validator(schema, format_checker=_FORMATS).is_valid(instance))
 
 
 def counterexample(writer: dict[str, Any], reader: dict[str, Any]) -> Any:
