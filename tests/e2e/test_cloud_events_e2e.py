@@ -1,6 +1,6 @@
 """The events on the real broker, read as CloudEvents (Kafka binding, binary content mode)
 by the CloudEvents SDK: the attributes in `ce_` headers, the value the event's JSON, byte
-for byte what the service's Record writes."""
+for byte what the service's Record writes; and by kafkajs, as a Node.js team reads them."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from users_service_events import schemas
 from models.events import RecordEncoder
 from tests.support.asyncapi import assert_conforms
 from tests.support.kafka import Consumed, produce, read_topic
+from tests.support.kafkajs_reader import read_with_kafkajs
 from tests.support.worker import Worker
 from users_service.domain.model import User
 
@@ -82,3 +83,11 @@ async def test_the_published_events_are_cloud_events(
     assert event.get_data() == value and value["commandId"] == command_id
     assert schemas.by_id(str(event.get_dataschema())) == schemas.load("user.create.rejected")
     assert_conforms(rejected, "UserCreateRejected")
+
+    # A Node.js consumer on kafkajs reads the same bytes, key and headers, and its
+    # JSON.parse the same event.
+    [node] = read_with_kafkajs(worker_env["KAFKA_USER_CREATED_TOPIC"], expect=1)
+    assert node.value == created.value
+    assert node.key == user["id"]
+    assert node.headers == {k: v.decode() for k, v in created.headers.items()}
+    assert node.parsed == json.loads(created.value)
