@@ -28,6 +28,9 @@ PYTHON = "python3.11"
 
 
 def _build(source: Path, outdir: Path) -> Path:
+    # setuptools copies sources into build/lib and packs that: a module deleted since the
+    # last build would still ship.
+    shutil.rmtree(source / "build", ignore_errors=True)
     subprocess.run(
         [sys.executable, "-m", "build", "--wheel", "--outdir", str(outdir), str(source)],
         check=True,
