@@ -11,8 +11,8 @@ import os
 import time
 import uuid
 from dataclasses import dataclass, field
-from functools import cache
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from users_service_events import envelope
