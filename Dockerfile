@@ -3,7 +3,7 @@ FROM python:3.11-slim
 WORKDIR /app
 # The whole tree once; .dockerignore keeps caches, tests' output and the venv out.
 COPY . .
-RUN pip install --no-cache-dir . && useradd --create-home app && mkdir -p /app/.cache && chown app /app/.cache
+RUN pip install --no-cache-dir ./events . && useradd --create-home app && mkdir -p /app/.cache && chown app /app/.cache
 USER app
 # Inside a container the port must be reachable from outside it; the host decides who
 # reaches the container (docker-compose.yml publishes it on loopback only).

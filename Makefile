@@ -7,11 +7,13 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install run worker migrate test test-slow test-tools test-unit fuzz soak lint kafka-up kafka-down kafka-cluster-up kafka-cluster-down db-up db-down services-up bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml events/pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	# The events distribution from ./events in the same resolution, so that the service's
+	# pin on it is met by this tree's copy (it is not on any index).
+	$(BIN)/pip install -q -e './events[faust]' -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -14,13 +14,18 @@ from typing import TypeVar
 
 import re2
 from faust.types.auth import CredentialsT
+from users_service_events import envelope
 
 from users_service.adapters.kafka.security import kafka_credentials
+from users_service.domain.model import CloudEvents
 
 T = TypeVar("T")
 
 _HOST_PORT = re2.compile(r"^[A-Za-z0-9._\-\[\]:]+:\d{1,5}$")
 _TOPIC = re2.compile(r"^[A-Za-z0-9._\-]{1,249}$")
+# A URI reference without spaces (CloudEvents' `source`), a reverse-DNS name (`type`).
+_URI_REFERENCE = re2.compile(r"^[^\s]{1,512}$")
+_REVERSE_DNS = re2.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$")
 
 
 class SettingsError(ValueError):
@@ -38,6 +43,10 @@ class Settings:
     user_create_topic: str = "user.create"
     user_create_rejected_topic: str = "user.create.rejected"
     user_create_dlq_topic: str = "user.create.dlq"
+    # CloudEvents attributes of every event: its source, and the prefix of its type
+    # (`<prefix>.user.created.v1`). Consumers route on them: set once per organisation.
+    cloudevents_source: str = envelope.DEFAULT_SOURCE
+    cloudevents_type_prefix: str = envelope.DEFAULT_TYPE_PREFIX
     command_max_bytes: int = 64 * 1024
     command_batch_size: int = 8
     database_retry_timeout: float = 300.0
@@ -106,6 +115,11 @@ class Settings:
     verifier_enabled: bool = True
 
     @property
+    def cloud_events(self) -> CloudEvents:
+        """The CloudEvents attributes these settings give the service's events."""
+        return CloudEvents(self.cloudevents_source, self.cloudevents_type_prefix)
+
+    @property
     def faust_broker_url(self) -> str:
         """The broker list in Faust's `kafka://a;b` form."""
         return ";".join(f"kafka://{b}" for b in self.kafka_brokers)
@@ -150,6 +164,15 @@ def _topic(raw: str) -> str:
     if not _TOPIC.match(raw) or raw in {".", ".."}:
         raise ValueError(f"{raw!r} is not a valid Kafka topic name")
     return raw
+
+
+def _matching(pattern: re.Pattern[str], what: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if not pattern.match(raw):
+            raise ValueError(f"{raw!r} is not {what}")
+        return raw
+
+    return parse
 
 
 def _nonempty(raw: str) -> str:
@@ -277,6 +300,16 @@ def load_settings(
         ),
         user_create_dlq_topic=get(
             "KAFKA_USER_CREATE_DLQ_TOPIC", _topic, defaults.user_create_dlq_topic
+        ),
+        cloudevents_source=get(
+            "CLOUDEVENTS_SOURCE",
+            _matching(_URI_REFERENCE, "a URI reference"),
+            defaults.cloudevents_source,
+        ),
+        cloudevents_type_prefix=get(
+            "CLOUDEVENTS_TYPE_PREFIX",
+            _matching(_REVERSE_DNS, "a reverse-DNS name"),
+            defaults.cloudevents_type_prefix,
         ),
         command_max_bytes=get(
             "COMMAND_MAX_BYTES", _bounded_int(1024, 1024 * 1024), defaults.command_max_bytes

@@ -112,7 +112,7 @@ def wire(app: faust.App, settings: Settings) -> Wiring:
     verifier_pool = make_database(settings.database_url, max_size=2)
     health = PublishHealth()
     store = DatabaseOutboxStore(relay_pool)
-    publisher = KafkaPublisher(app)
+    publisher = KafkaPublisher(app, settings.cloud_events)
     holder = worker_identity()
     purges: dict[str, Purge] = {
         "published outbox rows": partial(store.purge_published, settings.outbox_retention),

@@ -1,11 +1,14 @@
 """Sign-ups per email domain: what another team writes to consume `user.created`.
 
-It depends on the users service's contract only: the `UserCreated` Record from `models`
-(the `users-service` distribution), never its internals. It has its own consumer group,
-reads every event through the Record, and keeps two Faust Tables:
+It depends on the users service's contract only: the `users-service-events` distribution
+(`users_service_events`: the `UserCreated` Record and the dedup helper), never the service
+itself. It has its own consumer group, reads every event through the Record, and keeps
+two Faust Tables:
 
-* `seen_events`: the `eventId`s already counted. Delivery is at least once, so an event
-  can come twice (a relay retry, a replay); counting it once is the consumer's job.
+* `seen_event_ids` (`SeenEvents`): the `eventId`s counted in the last seven days (the
+  service keeps a published event that long, so that is how late its replay can come).
+  Delivery is at least once, so an event can come twice (a relay retry, a replay);
+  counting it once is the consumer's job.
 * `signups_by_domain`: the count per email domain, shown at `GET /signups/domains`.
 
 The stream is re-keyed by domain (`group_by`), so each domain's count lives in one
@@ -19,12 +22,13 @@ Run it beside the service (same broker, its own port):
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from typing import Any
 
 import faust
 from faust.web import Request, Response, View
-
-from models.events import UserCreated
+from users_service_events.dedup import SeenEvents
+from users_service_events.records import UserCreated
 
 app = faust.App(
     os.environ.get("DOWNSTREAM_GROUP_ID", "signups-by-domain"),
@@ -46,7 +50,7 @@ user_created = app.topic(
     value_type=UserCreated,
 )
 signups_by_domain = app.Table("signups_by_domain", default=int)
-seen_events = app.Table("seen_events", default=bool)
+seen_events = SeenEvents(app, "seen_event_ids", window=timedelta(days=7))
 # This worker's count of redeliveries it ignored since it started (shown, not stored).
 ignored = {"duplicates": 0}
 
@@ -60,10 +64,9 @@ def email_domain(event: UserCreated) -> str:
 async def count_signups(events: faust.StreamT[UserCreated]) -> None:
     """Count each new user once under its email domain."""
     async for event in events.group_by(email_domain, name="signups-by-domain"):
-        if seen_events[event.eventId]:
+        if not seen_events.first_delivery(event.eventId):
             ignored["duplicates"] += 1  # a redelivery: already counted
             continue
-        seen_events[event.eventId] = True
         signups_by_domain[email_domain(event)] += 1
 
 

@@ -1,12 +1,13 @@
 """The downstream example (`examples/downstream`) beside the service, on the real broker:
 another team's Faust app reads `user.created` through the Record and counts once, with
-the service's events compressed (KAFKA_COMPRESSION)."""
+the service's events compressed (KAFKA_COMPRESSION). It runs as that team would run it:
+from a virtualenv holding the events wheel only, out of the repository's tree, so it can
+import nothing of the service (tests/support/consumer_venv.py)."""
 
 from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,9 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests.support.consumer_venv import consumer_env, consumer_python, consumer_tree
 from tests.support.kafka import compression_codecs, create_topic, produce, read_topic
-from tests.support.services import KAFKA, ROOT, free_port
+from tests.support.services import KAFKA, free_port
 from tests.support.waiting import eventually
 from tests.support.worker import Worker
 
@@ -36,7 +38,7 @@ def downstream(
     port = free_port()
     log_path = tmp_path / "downstream.log"
     env = {
-        **os.environ,
+        **consumer_env(dict(os.environ)),
         "KAFKA_BROKER": KAFKA,
         "KAFKA_USER_CREATED_TOPIC": worker_env["KAFKA_USER_CREATED_TOPIC"],
         "DOWNSTREAM_GROUP_ID": f"signups-{worker_env['KAFKA_GROUP_ID']}",
@@ -46,7 +48,7 @@ def downstream(
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             [
-                sys.executable,
+                str(consumer_python()),
                 "-m",
                 "faust",
                 "-A",
@@ -55,7 +57,7 @@ def downstream(
                 "-l",
                 "info",
             ],
-            cwd=ROOT,
+            cwd=consumer_tree(tmp_path / "consumer"),
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -5,10 +5,12 @@ because a container must; the stop grace covers the worker's own."""
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import yaml
+from users_service_events import __version__
 
 from streamapp.settings import load_settings, variable_names
 
@@ -93,3 +95,14 @@ def test_the_image_logs_json_and_make_run_text() -> None:
     assert "ENV LOG_FORMAT=json" in (ROOT / "Dockerfile").read_text()
     assert service()["environment"]["LOG_FORMAT"] == "json"
     assert load_settings({}, dotenv=ROOT / ".env").log_format == "text"
+
+
+def test_the_service_installs_this_trees_events_package_wherever_it_is_installed() -> None:
+    # The pin is met by ./events in the same pip run (the package is on no index): in
+    # make install, and in the image.
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert f"users-service-events[faust]=={__version__}" in project["dependencies"]
+    makefile = (ROOT / "Makefile").read_text()
+    assert "$(BIN)/pip install -q -e './events[faust]' -e '.[dev]'" in makefile
+    assert "$(STAMP): pyproject.toml events/pyproject.toml" in makefile
+    assert "pip install --no-cache-dir ./events . " in (ROOT / "Dockerfile").read_text()

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from models.events import USER_CREATED_SHAPE
 from tests.support.fakes import FakeVerificationStore
@@ -151,3 +154,42 @@ async def test_an_outcome_the_store_refuses_does_not_cost_its_neighbours() -> No
     assert reasons == [None, "unrecordable"]
     assert store.recorded == {EVENT_ID: "verified"}
     assert dict(verifier.counts.failures) == {"unrecordable": 1}
+
+
+# The events' schemas are open (users_service_events): a later version may add an optional
+# field, and the verifier of an older worker must verify such an event, not fail it.
+_SECRETISH = re.compile(r"pass|pwd|hash|secret", re.IGNORECASE)
+
+
+def _plain_new_name(name: str) -> bool:
+    return not _SECRETISH.search(name) and name not in USER_CREATED_SHAPE.fields
+
+
+_ADDED_NAME: st.SearchStrategy[str] = st.from_regex(r"\A[a-z][A-Za-z]{0,15}\Z").filter(
+    _plain_new_name
+)
+_JSON_SCALAR = st.none() | st.booleans() | st.integers() | st.text(max_size=20)
+
+
+@given(name=_ADDED_NAME, value=_JSON_SCALAR, in_data=st.booleans())
+def test_an_added_optional_field_is_verified(name: str, value: object, in_data: bool) -> None:
+    assume(not (isinstance(value, str) and _SECRETISH.search(value)))
+    body = event(data={**USER.public(), name: value}) if in_data else event(**{name: value})
+    if in_data:
+        assume(name not in USER_CREATED_SHAPE.data_fields)
+    decoded, reason = check_shape(USER_CREATED_SHAPE, KEY, json.dumps(body).encode(), HEADERS)
+    assert reason is None and decoded == body
+
+
+@pytest.mark.parametrize("missing", sorted(USER_CREATED_SHAPE.fields))
+def test_a_missing_field_still_fails(missing: str) -> None:
+    body = {k: v for k, v in event().items() if k != missing}
+    _, reason = check_shape(USER_CREATED_SHAPE, KEY, json.dumps(body).encode(), HEADERS)
+    assert reason == "wrong_fields"
+
+
+@pytest.mark.parametrize("missing", sorted(USER_CREATED_SHAPE.data_fields))
+def test_a_missing_data_field_still_fails(missing: str) -> None:
+    data = {k: v for k, v in USER.public().items() if k != missing}
+    _, reason = check_shape(USER_CREATED_SHAPE, KEY, json.dumps(event(data=data)).encode(), HEADERS)
+    assert reason == "wrong_data_fields"

@@ -12,12 +12,15 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
+
+from users_service_events import envelope
+from users_service_events.envelope import USER_CREATE_REJECTED, USER_CREATED
 
 from users_service.domain.clock import isoformat
 
-USER_CREATED = "USER_CREATED"
-USER_CREATE_REJECTED = "USER_CREATE_REJECTED"
+__all__ = ["USER_CREATED", "USER_CREATE_REJECTED"]  # the events package's, re-exported
 USER_AGGREGATE = "user"
 COMMAND_AGGREGATE = "command"
 
@@ -82,10 +85,47 @@ def is_uuid(value: Any, *, canonical: bool = False) -> bool:
 
 def _headers(event_type: str, event_id: str, command_id: str | None) -> dict[str, str]:
     """Every event carries its type and id in headers; an answer to a command, its id too."""
-    headers = {"eventType": event_type, "eventId": event_id}
+    headers = {envelope.EVENT_TYPE_HEADER: event_type, envelope.EVENT_ID_HEADER: event_id}
     if command_id:
-        headers["commandId"] = command_id
+        headers[envelope.COMMAND_ID_HEADER] = command_id
     return headers
+
+
+@dataclass(frozen=True)
+class CloudEvents:
+    """Where this service's events come from, as CloudEvents say it (`ce_source`), and the
+    reverse-DNS prefix of their `ce_type`s."""
+
+    source: str = envelope.DEFAULT_SOURCE
+    type_prefix: str = envelope.DEFAULT_TYPE_PREFIX
+
+    def headers(
+        self, *, event_type: str, event_id: str, subject: str, at: datetime | None
+    ) -> dict[str, str]:
+        """The CloudEvents attributes of an event (Kafka binding, binary content mode: the
+        value stays the event's JSON as it is); none for a type that is not an event."""
+        constant = _constant_attributes(self, event_type)
+        if constant is None:
+            return {}
+        headers = {**constant, envelope.CE_ID: event_id, envelope.CE_SUBJECT: subject}
+        if at is not None:
+            headers[envelope.CE_TIME] = isoformat(at)
+        return headers
+
+
+@cache
+def _constant_attributes(cloud_events: CloudEvents, event_type: str) -> dict[str, str] | None:
+    """The attributes every event of a type shares (made once: the relay sends many)."""
+    message = envelope.EVENTS.get(event_type)
+    if message is None:
+        return None
+    return {
+        envelope.CE_SPECVERSION: envelope.SPECVERSION,
+        envelope.CE_SOURCE: cloud_events.source,
+        envelope.CE_TYPE: message.ce_type(cloud_events.type_prefix),
+        envelope.CE_DATASCHEMA: message.dataschema,
+        envelope.CONTENT_TYPE: envelope.DATA_CONTENT_TYPE,
+    }
 
 
 def user_created(

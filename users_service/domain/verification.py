@@ -19,8 +19,9 @@ _BCRYPT = re2.compile(r"\$2[abxy]?\$\d\d\$[./A-Za-z0-9]{53}")
 
 @dataclass(frozen=True)
 class EventShape:
-    """What a published event must look like: its type and its exact field sets. Built from
-    the event's Record (`models/`), the one definition of the contract."""
+    """What a published event must look like: its type and the fields it must carry. Built
+    from the event's Record (`models/`), the one definition of the contract. A field beyond
+    them is a later version's optional one (the schemas are open): verified, not failed."""
 
     event_type: str
     fields: frozenset[str]
@@ -93,7 +94,8 @@ def check_shape(
             return None, "secret_in_message"
     except RecursionError:  # valid JSON, nested too deeply to walk
         return None, "too_deep"
-    if set(event) != shape.fields:
+    # Faust's type tag is never part of the contract: the values are plain JSON.
+    if not shape.fields <= event.keys() or "__faust" in event:
         return None, "wrong_fields"
     data = event["data"]
     if event["eventType"] != shape.event_type:
@@ -102,7 +104,7 @@ def check_shape(
     # recorded in (uuid.UUID() alone also reads "{…}" and "urn:uuid:…").
     if not is_uuid(event["eventId"], canonical=True) or not is_iso8601(event["timestamp"]):
         return None, "bad_envelope"
-    if not isinstance(data, dict) or set(data) != shape.data_fields:
+    if not isinstance(data, dict) or not shape.data_fields <= data.keys():
         return None, "wrong_data_fields"
     if (
         not all(isinstance(data[f], str) for f in shape.data_fields)
