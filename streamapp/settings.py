@@ -166,7 +166,7 @@ def _topic(raw: str) -> str:
     return raw
 
 
-def _matching(pattern: re.Pattern[str], what: str) -> Callable[[str], str]:
+def _matching(pattern: re2._Regexp[str], what: str) -> Callable[[str], str]:
     def parse(raw: str) -> str:
         if not pattern.match(raw):
             raise ValueError(f"{raw!r} is not {what}")
