@@ -63,8 +63,10 @@ class Settings:
     database_verifier_pool_size: int = 2
     database_pool_timeout: float = 5.0
     # "transaction": DATABASE_URL leads to a pooler in transaction mode (no prepared
-    # statement outlives its transaction); "none"/"session": PostgreSQL keeps each
-    # connection's session. Migrations go to DATABASE_MIGRATION_URL when set.
+    # statement outlives its transaction); "transaction-prepared": one that keeps
+    # protocol-level prepared statements itself (PgBouncer >= 1.21's max_prepared_statements);
+    # "none"/"session": each connection keeps its session. Migrations go to
+    # DATABASE_MIGRATION_URL when set.
     database_pooler: str = "none"
     database_migration_url: str | None = field(default=None, repr=False)
     # Loopback unless told otherwise: the container sets 0.0.0.0 explicitly.
@@ -358,7 +360,9 @@ def load_settings(
             "DATABASE_POOL_TIMEOUT", _positive_float, defaults.database_pool_timeout
         ),
         database_pooler=get(
-            "DATABASE_POOLER", _choice("none", "session", "transaction"), defaults.database_pooler
+            "DATABASE_POOLER",
+            _choice("none", "session", "transaction", "transaction-prepared"),
+            defaults.database_pooler,
         ),
         database_migration_url=get("DATABASE_MIGRATION_URL", _database_url, None),
         web_bind=get("WEB_BIND", _nonempty, defaults.web_bind),

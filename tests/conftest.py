@@ -7,12 +7,14 @@ marked with its kind from its folder, so `pytest -m unit` is what `make test-uni
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import databases
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from tests.support.services import (
     KAFKA,
@@ -26,6 +28,11 @@ from tests.support.web import TEST_JWT_SECRET
 from tests.support.worker import Worker
 from users_service.adapters.storage.database import make_database
 from users_service.adapters.storage.migrations import migrate
+
+# Modest example counts in the default suite; HYPOTHESIS_PROFILE=fuzz runs many more.
+hypothesis_settings.register_profile("ci", max_examples=50, deadline=None)
+hypothesis_settings.register_profile("fuzz", max_examples=2000, deadline=None)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 async def reset_postgres() -> None:

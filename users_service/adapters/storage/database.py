@@ -57,8 +57,12 @@ class DatabaseAccess:
 
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
-# Poolers: "none" (PostgreSQL itself, or a pooler in session mode) or "transaction".
-POOLERS = ("none", "session", "transaction")
+# What DATABASE_URL leads to: PostgreSQL itself or a pooler in session mode ("none",
+# "session"); a pooler in transaction mode ("transaction"); one in transaction mode that
+# keeps prepared statements across server connections ("transaction-prepared": PgBouncer
+# >= 1.21 with max_prepared_statements).
+POOLERS = ("none", "session", "transaction", "transaction-prepared")
+TRANSACTION_POOLERS = frozenset({"transaction", "transaction-prepared"})
 # Query parameters `databases` reads itself; asyncpg would take any other as a server setting.
 _DATABASES_OPTIONS = frozenset({"min_size", "max_size", "ssl"})
 

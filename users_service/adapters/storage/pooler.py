@@ -19,7 +19,11 @@ from typing import Any
 
 import asyncpg
 
-from users_service.adapters.storage.database import asyncpg_connect_options, loopback_without_tls
+from users_service.adapters.storage.database import (
+    TRANSACTION_POOLERS,
+    asyncpg_connect_options,
+    loopback_without_tls,
+)
 
 ROUNDS = 3
 
@@ -61,12 +65,13 @@ async def shares_server_connections(url: str) -> bool:
 async def check_pooler(url: str, pooler: str) -> None:
     """Raise PoolerMismatch when `url` leads to a transaction-mode pooler and `pooler`
     (DATABASE_POOLER) does not say so; the message says what to set."""
-    if pooler == "transaction":
+    if pooler in TRANSACTION_POOLERS:
         return
     if await shares_server_connections(url):
         raise PoolerMismatch(
             "DATABASE_URL leads to a connection pooler in transaction mode (client "
             "connections share PostgreSQL server connections, as PgBouncer's pool_mode = "
-            "transaction does): set DATABASE_POOLER=transaction, or point DATABASE_URL at "
+            "transaction does): set DATABASE_POOLER=transaction (or transaction-prepared "
+            "for PgBouncer >= 1.21 with max_prepared_statements), or point DATABASE_URL at "
             "PostgreSQL itself or at a pooler in session mode"
         )
