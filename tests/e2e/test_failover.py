@@ -264,6 +264,6 @@ async def test_a_failover_under_load_loses_only_what_the_replication_mode_allows
     # The verifiers resumed: every event for a user that exists is verified.
     async def verified() -> bool:
         counts = [await w.verification() for w in (first, second)]
-        return sum(c["verified"] for c in counts) >= len(published - orphan_events)
+        return sum(int(c["verified"]) for c in counts) >= len(published - orphan_events)
 
     await eventually(verified, timeout=60, interval=0.5, what="the verifiers to resume")

@@ -93,7 +93,7 @@ async def test_concurrent_sign_ups_and_commands_on_two_workers_all_succeed(
     assert len(messages) == SIGN_UPS + COMMANDS
 
     async def all_verified() -> bool:
-        done = [(await w.verification())["verified"] for w in (first, second)]
+        done = [int((await w.verification())["verified"]) for w in (first, second)]
         return sum(done) == SIGN_UPS + COMMANDS
 
     await eventually(all_verified, timeout=60, what="the verifiers verified every event")
