@@ -125,8 +125,8 @@ class Settings:
 
     @property
     def database_connections(self) -> int:
-        """The most connections one worker holds: its three pools (the migration step
-        at start adds one for its few seconds)."""
+        """The most connections one worker holds: its three pools (before they open, the
+        start-up checks hold at most two for a moment)."""
         return self.database_pool_size + self.relay_pool_size + self.database_verifier_pool_size
 
     @property
