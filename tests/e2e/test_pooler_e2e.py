@@ -97,8 +97,12 @@ async def test_concurrent_sign_ups_and_commands_on_two_workers_all_succeed(
         return sum(done) == SIGN_UPS + COMMANDS
 
     await eventually(all_verified, timeout=60, what="the verifiers verified every event")
+    pooler = env.get("DATABASE_POOLER", "none")
     for worker in (first, second):
-        assert "Traceback" not in worker.log_text()
+        log = worker.log_text()
+        assert "Traceback" not in log
+        # The start-up line states the worker's connection budget.
+        assert f"(pooler {pooler}; at most 14 connections: pools of 10, 2 and 2)" in log
 
 
 async def test_a_transaction_pooler_the_worker_was_not_told_of_stops_the_start_saying_what_to_set(
