@@ -71,8 +71,11 @@ def pair(request: pytest.FixtureRequest) -> Iterator[str]:
 
 def kill_primary() -> None:
     """SIGKILL the primary's postmaster and every process of it, as a lost machine."""
-    data = Path(f"/var/lib/postgresql/15/{PRIMARY[0]}/postmaster.pid")
-    postmaster = int(data.read_text().split()[0])
+    clusters = subprocess.run(
+        ["pg_lsclusters", "-h"], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    [data] = [line.split()[5] for line in clusters if line.split()[1] == PRIMARY[0]]
+    postmaster = int((Path(data) / "postmaster.pid").read_text().split()[0])
     children = subprocess.run(
         ["pgrep", "-P", str(postmaster)], capture_output=True, text=True
     ).stdout.split()

@@ -57,11 +57,10 @@ class DatabaseAccess:
 
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
-# What DATABASE_URL leads to: PostgreSQL itself or a pooler in session mode ("none",
-# "session"); a pooler in transaction mode ("transaction"); one in transaction mode that
-# keeps prepared statements across server connections ("transaction-prepared": PgBouncer
-# >= 1.21 with max_prepared_statements).
-POOLERS = ("none", "session", "transaction", "transaction-prepared")
+# DATABASE_POOLER's values for a pooler in transaction mode: "transaction" (each statement
+# prepared unnamed), "transaction-prepared" (the pooler keeps prepared statements across
+# server connections: PgBouncer >= 1.21 with max_prepared_statements). The others, "none"
+# and "session", are PostgreSQL itself or a pooler in session mode.
 TRANSACTION_POOLERS = frozenset({"transaction", "transaction-prepared"})
 # Query parameters `databases` reads itself; asyncpg would take any other as a server setting.
 _DATABASES_OPTIONS = frozenset({"min_size", "max_size", "ssl"})
