@@ -118,7 +118,10 @@ down() {
   fi
   exists "$primary_cluster" || return 0
   start_primary
-  sql "$primary_port" "SELECT pg_drop_replication_slot('$slot') FROM pg_replication_slots WHERE slot_name = '$slot' AND NOT active" >/dev/null
+  # The walsender of the removed standby may hold the slot for a moment more.
+  wait_until "the slot $slot released" \
+    "[ -z \"\$(sql $primary_port \"SELECT 1 FROM pg_replication_slots WHERE slot_name = '$slot' AND active\")\" ]"
+  sql "$primary_port" "SELECT pg_drop_replication_slot('$slot') FROM pg_replication_slots WHERE slot_name = '$slot'" >/dev/null
   sql "$primary_port" "ALTER SYSTEM RESET synchronous_standby_names" >/dev/null
   sql "$primary_port" "SELECT pg_reload_conf()" >/dev/null
   log "the primary $version/$primary_cluster on 127.0.0.1:$primary_port, alone"
