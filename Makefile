@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run worker migrate test test-slow test-tools test-unit fuzz soak lint kafka-up kafka-down kafka-cluster-up kafka-cluster-down db-up db-down services-up bench clean
+.PHONY: install run worker migrate test test-slow test-tools test-unit fuzz soak lint kafka-up kafka-down kafka-cluster-up kafka-cluster-down db-up db-down pgbouncer-up pgbouncer-down db-replica-up db-promote db-replica-down services-up bench clean
 
 $(STAMP): pyproject.toml events/pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
@@ -38,6 +38,25 @@ db-up:
 db-down:
 	ops/postgres/postgres.sh down
 
+# PgBouncer (Debian's) in transaction mode on 127.0.0.1:6432, to the PostgreSQL of db-up:
+# DATABASE_URL=postgresql://users:users@127.0.0.1:6432/users DATABASE_POOLER=transaction
+pgbouncer-up: db-up
+	ops/postgres/pgbouncer.sh up
+
+pgbouncer-down:
+	ops/postgres/pgbouncer.sh down
+
+# A streaming standby of db-up's PostgreSQL on 127.0.0.1:5433; db-promote makes it the
+# primary; db-replica-down removes it (promoted or not) and leaves db-up's as it was.
+db-replica-up: db-up
+	ops/postgres/replica.sh up
+
+db-promote:
+	ops/postgres/replica.sh promote
+
+db-replica-down:
+	ops/postgres/replica.sh down
+
 services-up: kafka-up db-up
 
 # Kafka: the one that answers at KAFKA_BROKER (.env: 127.0.0.1:9092) if it can create
@@ -61,7 +80,7 @@ migrate: install
 # A broker the tests control (they stop and start it): ours on the usual ports, or on free
 # ports when something else already holds 127.0.0.1:9092 (kafka.sh test-env).
 # And the three-broker cluster for the failure tests on it (tests/e2e/test_cluster.py).
-test: install db-up test-tools
+test: install db-up pgbouncer-up test-tools
 	ops/kafka/cluster.sh up
 	eval "$$(ops/kafka/kafka.sh test-env)" && $(BIN)/pytest -q
 
@@ -69,7 +88,7 @@ test-tools:
 	ops/test-tools.sh
 
 # The long failure runs on the three-broker cluster: two brokers down, a rolling restart.
-test-slow: install db-up test-tools
+test-slow: install db-up pgbouncer-up test-tools
 	ops/kafka/cluster.sh up
 	eval "$$(ops/kafka/kafka.sh test-env)" && $(BIN)/pytest -q -s -m slow
 
@@ -89,7 +108,7 @@ lint: install
 	# Every `re` pattern literal linear (the service's own patterns are RE2's).
 	$(BIN)/python ops/redos_check.py .
 
-bench: install services-up
+bench: install services-up pgbouncer-up
 	$(BIN)/python -m bench
 
 # About five minutes of load while Kafka, PostgreSQL and workers fail (not part of test).

@@ -8,7 +8,7 @@ import datetime
 import tempfile
 from pathlib import Path
 
-from bench import ab, commands, drain, http_load, relays
+from bench import ab, commands, drain, http_load, pooler, relays
 from bench.harness import (
     RESULTS_DIR,
     Results,
@@ -25,6 +25,7 @@ BENCHMARKS = {
     "relays": relays.run,
     "commands": commands.run,
     "ab": ab.run,
+    "pooler": pooler.run,
 }
 
 

@@ -236,7 +236,8 @@ class UsersApp(faust.App):
         worker once logging is set up (Faust's `on_worker_init` comes before that)."""
         settings = self.settings
         logging.getLogger("users").info(
-            "worker %s starting: group %s, Kafka %s, web http://%s:%d, database %s, "
+            "worker %s starting: group %s, Kafka %s, web http://%s:%d, database %s "
+            "(pooler %s; at most %d connections: pools of %d, %d and %d), "
             "metrics %s, bcrypt cost %d, loop %s",
             worker_identity(),
             settings.kafka_group_id,
@@ -244,6 +245,11 @@ class UsersApp(faust.App):
             settings.web_bind,
             settings.web_port,
             masked("DATABASE_URL", settings.database_url),
+            settings.database_pooler,
+            settings.database_connections,
+            settings.database_pool_size,
+            settings.relay_pool_size,
+            settings.database_verifier_pool_size,
             f":{settings.metrics_port}/metrics" if settings.metrics_port else "/metrics",
             settings.bcrypt_rounds,
             type(asyncio.get_running_loop()).__module__.split(".")[0],

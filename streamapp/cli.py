@@ -209,10 +209,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from users_service.adapters.storage.migrations import new_revision, upgrade_to_head
 
         if args.command == "migrate":
-            before, after = upgrade_to_head(_database_url())
+            before, after = upgrade_to_head(_settings().migration_url)
             print(f"schema at revision {after} (was {before})")
         elif args.command == "revision":
-            print(new_revision(_database_url(), args.message))
+            print(new_revision(_settings().migration_url, args.message))
         elif args.command == "token":
             return _token(args.scope, args.ttl, args.subject)
     except MigrationError as exc:

@@ -64,7 +64,7 @@ class Output:
 @asynccontextmanager
 async def database(settings: Settings) -> AsyncIterator[databases.Database]:
     """A connected pool of two for `settings.database_url`; Unavailable if it does not answer."""
-    db = make_database(settings.database_url, max_size=2)
+    db = make_database(settings.database_url, max_size=2, pooler=settings.database_pooler)
     try:
         await db.connect()
     except Exception as exc:

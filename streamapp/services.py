@@ -24,11 +24,13 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from users_service.adapters.kafka.durability import durability_warnings, read_durability
 from users_service.adapters.kafka.probe import KafkaCredentialsRefused, broker_answers
+from users_service.adapters.storage.database import is_sqlite
 from users_service.adapters.storage.errors import is_unavailable
 from users_service.adapters.storage.migration_process import (
     migrate_in_child,
     revisions_in_child,
 )
+from users_service.adapters.storage.pooler import check_pooler
 from users_service.domain.errors import StorageUnavailable
 from users_service.service_layer.lifecycle import Lifecycle
 from users_service.service_layer.outbox.fast_path import FastPath
@@ -92,21 +94,29 @@ class DatabaseService(WaitingService):
         pools: Sequence[databases.Database],
         url: str,
         *,
+        migration_url: str | None = None,
+        pooler: str = "none",
         migrate_on_start: bool = True,
         backoff: Backoff = DATABASE_BACKOFF,
         **kwargs: Any,
     ) -> None:
         self.pools = list(pools)
         self.url = url
+        self.migration_url = migration_url or url
+        self.pooler = pooler
         self.migrate_on_start = migrate_on_start
         super().__init__(backoff=backoff, **kwargs)
 
     async def attempt(self) -> bool:
         try:
+            if not is_sqlite(self.url):
+                # Before anything else, so that a wrong DATABASE_POOLER stops the start
+                # with its fix named instead of failing requests later.
+                await check_pooler(self.url, self.pooler)
             if self.migrate_on_start:
-                await migrate_in_child(self.url)
+                await migrate_in_child(self.migration_url)
             else:
-                current, head = await revisions_in_child(self.url)
+                current, head = await revisions_in_child(self.migration_url)
                 if current != head:
                     self.what = (
                         f"the database's schema to reach revision {head} (it is at "

@@ -65,8 +65,19 @@ class Settings:
     kafka_max_batch_bytes: int = 256 * 1024
     kafka_compression: str = "none"
     database_url: str = "sqlite:///./.cache/users.sqlite3"
+    # The requests' and commands' pool; the relay's (0: 2, or 4 with OUTBOX_SHARDS > 1:
+    # lanes of several shards publish at once); the verifier's.
     database_pool_size: int = 10
+    database_relay_pool_size: int = 0
+    database_verifier_pool_size: int = 2
     database_pool_timeout: float = 5.0
+    # "transaction": DATABASE_URL leads to a pooler in transaction mode (no prepared
+    # statement outlives its transaction); "transaction-prepared": one that keeps
+    # protocol-level prepared statements itself (PgBouncer >= 1.21's max_prepared_statements);
+    # "none"/"session": each connection keeps its session. Migrations go to
+    # DATABASE_MIGRATION_URL when set.
+    database_pooler: str = "none"
+    database_migration_url: str | None = field(default=None, repr=False)
     # Loopback unless told otherwise: the container sets 0.0.0.0 explicitly.
     web_bind: str = "127.0.0.1"
     web_port: int = 6066
@@ -118,6 +129,24 @@ class Settings:
     def cloud_events(self) -> CloudEvents:
         """The CloudEvents attributes these settings give the service's events."""
         return CloudEvents(self.cloudevents_source, self.cloudevents_type_prefix)
+
+    @property
+    def relay_pool_size(self) -> int:
+        """The relay's pool: DATABASE_RELAY_POOL_SIZE, or what its lanes need."""
+        if self.database_relay_pool_size:
+            return self.database_relay_pool_size
+        return 2 if self.outbox_shards == 1 else 4
+
+    @property
+    def database_connections(self) -> int:
+        """The most connections one worker holds: its three pools (before they open, the
+        start-up checks hold at most two for a moment)."""
+        return self.database_pool_size + self.relay_pool_size + self.database_verifier_pool_size
+
+    @property
+    def migration_url(self) -> str:
+        """Where migrations run: DATABASE_MIGRATION_URL, else DATABASE_URL."""
+        return self.database_migration_url or self.database_url
 
     @property
     def faust_broker_url(self) -> str:
@@ -184,13 +213,15 @@ def _nonempty(raw: str) -> str:
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 # Their values never appear in an error message, a repr or a log line.
-SECRET_VARIABLES = frozenset({"AUTH_JWT_SECRET", "KAFKA_SASL_PASSWORD", "DATABASE_URL"})
+SECRET_VARIABLES = frozenset(
+    {"AUTH_JWT_SECRET", "KAFKA_SASL_PASSWORD", "DATABASE_URL", "DATABASE_MIGRATION_URL"}
+)
 _URL_PASSWORD = re2.compile(r"(://[^:/@]*:)[^@/]*@")
 
 
 def masked(name: str, raw: str) -> str:
     """`raw` as it may be shown: a URL without its password, a secret as ***."""
-    if name == "DATABASE_URL":
+    if name in {"DATABASE_URL", "DATABASE_MIGRATION_URL"}:
         return _URL_PASSWORD.sub(r"\1***@", raw)
     return "***" if name in SECRET_VARIABLES else raw
 
@@ -350,9 +381,23 @@ def load_settings(
         database_pool_size=get(
             "DATABASE_POOL_SIZE", _bounded_int(1, 1000), defaults.database_pool_size
         ),
+        database_relay_pool_size=get(
+            "DATABASE_RELAY_POOL_SIZE", _bounded_int(0, 1000), defaults.database_relay_pool_size
+        ),
+        database_verifier_pool_size=get(
+            "DATABASE_VERIFIER_POOL_SIZE",
+            _bounded_int(1, 1000),
+            defaults.database_verifier_pool_size,
+        ),
         database_pool_timeout=get(
             "DATABASE_POOL_TIMEOUT", _positive_float, defaults.database_pool_timeout
         ),
+        database_pooler=get(
+            "DATABASE_POOLER",
+            _choice("none", "session", "transaction", "transaction-prepared"),
+            defaults.database_pooler,
+        ),
+        database_migration_url=get("DATABASE_MIGRATION_URL", _database_url, None),
         web_bind=get("WEB_BIND", _nonempty, defaults.web_bind),
         web_port=get("WEB_PORT", _bounded_int(1, 65535), defaults.web_port),
         web_reuse_port=get("WEB_REUSE_PORT", _boolean, defaults.web_reuse_port),

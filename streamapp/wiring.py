@@ -104,12 +104,11 @@ def wire(app: faust.App, settings: Settings) -> Wiring:
     """Build the service for `app` from `settings`; nothing connects until the app starts."""
     # Three pools, so that no flood of one kind of work starves another: requests and
     # commands; the relay (its lease renewal above all); the verifier.
-    database = make_database(settings.database_url, max_size=settings.database_pool_size)
-    # Lanes of several shards publish at once, each on its own connection.
-    relay_pool = make_database(
-        settings.database_url, max_size=2 if settings.outbox_shards == 1 else 4
-    )
-    verifier_pool = make_database(settings.database_url, max_size=2)
+    # Each pool's size is a setting; their sum is the worker's connection budget.
+    pool = partial(make_database, settings.database_url, pooler=settings.database_pooler)
+    database = pool(max_size=settings.database_pool_size)
+    relay_pool = pool(max_size=settings.relay_pool_size)
+    verifier_pool = pool(max_size=settings.database_verifier_pool_size)
     health = PublishHealth()
     store = DatabaseOutboxStore(relay_pool)
     publisher = KafkaPublisher(app, settings.cloud_events)
@@ -223,6 +222,8 @@ def wire(app: faust.App, settings: Settings) -> Wiring:
         database_service=DatabaseService(
             [database, relay_pool, verifier_pool],
             settings.database_url,
+            migration_url=settings.migration_url,
+            pooler=settings.database_pooler,
             migrate_on_start=settings.migrate_on_start,
             **services,
         ),

@@ -14,9 +14,17 @@ from pathlib import Path
 
 import databases
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
-from tests.support.services import KAFKA, POSTGRES_URL, empty_postgres, require_kafka
+from tests.support.services import (
+    KAFKA,
+    PGBOUNCER_URL,
+    POSTGRES_URL,
+    empty_postgres,
+    require_kafka,
+    require_pgbouncer,
+)
 from tests.support.web import TEST_JWT_SECRET
 from tests.support.worker import Worker
 from users_service.adapters.storage.database import make_database
@@ -25,13 +33,13 @@ from users_service.adapters.storage.migrations import migrate
 # Properties (marked `property`): modest example counts in `make test` (`ci`), many more in
 # `make fuzz` (HYPOTHESIS_PROFILE=fuzz). No deadline: the machine is shared, and a slow
 # example is not a wrong one.
-settings.register_profile(
+hypothesis_settings.register_profile(
     "ci", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
-settings.register_profile(
+hypothesis_settings.register_profile(
     "fuzz", max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 async def reset_postgres() -> None:
@@ -72,7 +80,31 @@ def kafka() -> None:
 
 
 @pytest.fixture
-def worker_env(postgres_url: str, kafka: None, tmp_path: Path) -> dict[str, str]:
+def database_route() -> str:
+    """How the workers reach PostgreSQL: "direct", or "pgbouncer" (transaction mode) for
+    the scenarios marked `both_routes`, which run once each way."""
+    return "direct"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.definition.get_closest_marker("both_routes") and (
+        "database_route" in metafunc.fixturenames
+    ):
+        metafunc.parametrize("database_route", ["direct", "pgbouncer"])
+
+
+def route_env(route: str, postgres_url: str) -> dict[str, str]:
+    """The workers' database settings for `route` (migrations go through the pooler too)."""
+    if route == "direct":
+        return {"DATABASE_URL": postgres_url}
+    require_pgbouncer()
+    return {"DATABASE_URL": PGBOUNCER_URL, "DATABASE_POOLER": "transaction"}
+
+
+@pytest.fixture
+def worker_env(
+    postgres_url: str, kafka: None, tmp_path: Path, database_route: str
+) -> dict[str, str]:
     """Settings for workers of one test: their own topic and group, fast timeouts."""
     run = uuid.uuid4().hex[:10]
     return {
@@ -84,7 +116,7 @@ def worker_env(postgres_url: str, kafka: None, tmp_path: Path) -> dict[str, str]
         "KAFKA_USER_CREATE_DLQ_TOPIC": f"user.create.dlq.test-{run}",
         "KAFKA_REQUEST_TIMEOUT": "5",
         "KAFKA_SESSION_TIMEOUT": "6",
-        "DATABASE_URL": postgres_url,
+        **route_env(database_route, postgres_url),
         "BCRYPT_ROUNDS": "4",
         "OUTBOX_POLL_INTERVAL": "0.2",
         "OUTBOX_LEASE_TTL": "8",

@@ -4,6 +4,7 @@
 #   ops/postgres/postgres.sh up     install (if missing), start, create the role and databases
 #   ops/postgres/postgres.sh down   stop the cluster
 #   ops/postgres/postgres.sh status exit 0 when it accepts connections
+#   ops/postgres/postgres.sh drop   stop and delete a cluster other than "main" (tests')
 #
 # Idempotent. The role and databases match .env and the tests:
 #   role users / password users, databases users (the service), users_test (the tests)
@@ -14,6 +15,8 @@ role=${PG_ROLE:-users}
 password=${PG_PASSWORD:-users}
 databases=${PG_DATABASES:-users users_test users_bench}
 port=${PG_PORT:-5432}
+# Another cluster beside "main" (the failover test builds its own primary this way).
+name=${PG_CLUSTER:-main}
 
 log() { echo "postgres: $*" >&2; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -27,14 +30,14 @@ install() {
 }
 
 cluster() {
-  # The newest installed version's "main" cluster; create it if the package did not.
+  # The newest installed version's cluster $name ("main"); create it if the package did not.
   local version
   version=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
-  if ! pg_lsclusters -h | awk '{print $1"/"$2}' | grep -qx "$version/main"; then
-    log "creating cluster $version/main"
-    as_root pg_createcluster --port "$port" "$version" main >/dev/null
+  if ! pg_lsclusters -h | awk '{print $1"/"$2}' | grep -qx "$version/$name"; then
+    log "creating cluster $version/$name"
+    as_root pg_createcluster --port "$port" "$version" "$name" >/dev/null
   fi
-  echo "$version main"
+  echo "$version $name"
 }
 
 ready() { pg_isready -q -h 127.0.0.1 -p "$port"; }
@@ -70,9 +73,20 @@ down() {
   log "stopped"
 }
 
+drop() {
+  [ "$name" != main ] || { log "refusing to drop the main cluster"; exit 2; }
+  local version
+  version=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
+  if pg_lsclusters -h | awk '{print $1"/"$2}' | grep -qx "$version/$name"; then
+    as_root pg_dropcluster --stop "$version" "$name"
+    log "dropped cluster $version/$name"
+  fi
+}
+
 case "${1:-}" in
   up) up ;;
   down) down ;;
   status) ready ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  drop) drop ;;
+  *) echo "usage: $0 up|down|status|drop" >&2; exit 2 ;;
 esac

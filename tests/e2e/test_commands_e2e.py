@@ -56,6 +56,7 @@ async def running_worker(workers: list[Worker], env: dict[str, str], tmp_path: P
     return worker
 
 
+@pytest.mark.both_routes
 async def test_a_command_creates_one_user_and_a_redelivery_changes_nothing(
     worker_env: dict[str, str], workers: list[Worker], tmp_path: Path
 ) -> None:
@@ -173,6 +174,7 @@ async def test_a_worker_killed_before_the_outcome_is_durable_gets_it_redelivered
     assert await count_users(cmd["email"]) == 1
 
 
+@pytest.mark.both_routes
 async def test_commands_for_different_emails_are_handled_concurrently_and_all_land(
     worker_env: dict[str, str], workers: list[Worker], tmp_path: Path
 ) -> None:

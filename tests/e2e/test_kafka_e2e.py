@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from tests.support.asyncapi import assert_conforms
 from tests.support.backlog import seed_backlog
 from tests.support.kafka import Consumed, create_topic, read_topic
-from tests.support.services import KAFKA, kafka_script
+from tests.support.services import KAFKA, direct_url, kafka_script
 from tests.support.waiting import eventually
 from tests.support.worker import Worker
 from users_service.adapters.storage import schema
@@ -45,7 +45,7 @@ async def start_worker(
 
 
 async def max_attempts(url: str) -> int:
-    db = make_database(url)
+    db = make_database(direct_url(url))
     await db.connect()
     try:
         return int(await db.fetch_val(sa.select(sa.func.max(schema.outbox.c.attempts))))
@@ -54,7 +54,7 @@ async def max_attempts(url: str) -> int:
 
 
 async def stored_users(url: str) -> list[dict[str, Any]]:
-    db = make_database(url)
+    db = make_database(direct_url(url))
     await db.connect()
     try:
         rows = await db.fetch_all(schema.users.select())
@@ -74,6 +74,7 @@ def kafka_restored() -> Any:
     kafka_script("up")
 
 
+@pytest.mark.both_routes
 async def test_created_user_event_is_on_the_topic_exactly_as_documented(
     worker_env: dict[str, str], workers: list[Worker], tmp_path: Path
 ) -> None:
@@ -113,6 +114,7 @@ async def test_created_user_event_is_on_the_topic_exactly_as_documented(
     assert (counts["received"], counts["failed"], counts["duplicates"]) == (1, 0, 0)
 
 
+@pytest.mark.both_routes
 async def test_kafka_outage_never_fails_a_creation_nor_loses_its_event(
     worker_env: dict[str, str], workers: list[Worker], tmp_path: Path, kafka_restored: None
 ) -> None:
@@ -236,6 +238,7 @@ async def backlog(url: str, topic: str, count: int) -> list[str]:
     return [seeded.event_id for seeded in await seed_backlog(url, topic, count)]
 
 
+@pytest.mark.both_routes
 async def test_two_workers_on_one_database_never_publish_a_row_twice(
     worker_env: dict[str, str], workers: list[Worker], tmp_path: Path
 ) -> None:

@@ -44,6 +44,7 @@ def event_ids(messages: list[Consumed]) -> Counter[str]:
     return Counter(m.headers["eventId"].decode() for m in messages)
 
 
+@pytest.mark.both_routes
 async def test_sigterm_mid_drain_then_another_worker_publishes_each_event_once(
     worker_env: dict[str, str], workers: list[Worker], tmp_path: Path
 ) -> None:

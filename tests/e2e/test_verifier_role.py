@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.support.waiting import eventually
 from tests.support.worker import Worker
 
 
+@pytest.mark.both_routes
 async def test_a_worker_without_the_verifier_leaves_user_created_to_the_verifier_role(
     worker_env: dict[str, str], workers: list[Worker], tmp_path: Path
 ) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tests.support.messages import user_created_message
+from tests.support.services import direct_url
 from users_service.adapters.storage import schema
 from users_service.adapters.storage.database import make_database
 from users_service.adapters.storage.migrations import migrate
@@ -31,8 +32,8 @@ async def seed_backlog(
 ) -> list[Seeded]:
     """`count` users and their pending USER_CREATED rows, 1,000 per transaction; with
     `held`, parked, out of every relay's sight until `release_backlog`."""
-    await migrate(url)
-    db = make_database(url)
+    await migrate(direct_url(url))
+    db = make_database(direct_url(url))
     await db.connect()
     seeded: list[Seeded] = []
     try:
@@ -78,7 +79,7 @@ async def seed_backlog(
 
 async def release_backlog(url: str) -> None:
     """Make a held backlog pending, all of it at once (one statement)."""
-    db = make_database(url)
+    db = make_database(direct_url(url))
     await db.connect()
     try:
         await db.execute(schema.outbox.update().values(parked_at=None))

@@ -16,6 +16,9 @@ KAFKA_SASL = os.environ.get("TEST_KAFKA_SASL_BROKER", "127.0.0.1:9095")
 POSTGRES_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql://users:users@127.0.0.1:5432/users_test"
 )
+# The same database through PgBouncer in transaction mode (make pgbouncer-up).
+PGBOUNCER_PORT = int(os.environ.get("TEST_PGBOUNCER_PORT", "6432"))
+PGBOUNCER_URL = POSTGRES_URL.replace("@127.0.0.1:5432/", f"@127.0.0.1:{PGBOUNCER_PORT}/")
 
 
 def port_open(host: str, port: int, timeout: float = 1.0) -> bool:
@@ -39,6 +42,16 @@ def require_kafka() -> None:
 
 def require_postgres() -> None:
     require("PostgreSQL", "127.0.0.1", 5432, "make db-up")
+
+
+def require_pgbouncer() -> None:
+    require("PgBouncer", "127.0.0.1", PGBOUNCER_PORT, "make pgbouncer-up")
+
+
+def direct_url(url: str) -> str:
+    """`url` to PostgreSQL itself: what a test reads and seeds with, when its workers go
+    through PgBouncer (the test's own one-off statements need no pooler)."""
+    return url.replace(f"@127.0.0.1:{PGBOUNCER_PORT}/", "@127.0.0.1:5432/")
 
 
 def kafka_script(action: str) -> None:

@@ -25,6 +25,10 @@ from users_service.adapters.storage.errors import is_unavailable
         asyncpg.TooManyConnectionsError('too many connections for role "users"'),
         asyncpg.ReadOnlySQLTransactionError("cannot execute INSERT in a read-only transaction"),
         asyncpg.InterfaceError("cannot perform operation: connection is closed"),
+        # A multi-host URL whose hosts all answer, none as the primary: mid-failover.
+        asyncpg.TargetServerAttributeNotMatched(
+            "None of the hosts match the target attribute requirement read-write"
+        ),
         sqlite3.OperationalError("database is locked"),
         sqlite3.OperationalError("unable to open database file"),
         # The migrations' synchronous driver, as SQLAlchemy wraps it.

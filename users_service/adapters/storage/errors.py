@@ -61,6 +61,8 @@ def _is_outage(exc: BaseException) -> bool:
         return is_unavailable(orig)
     if isinstance(exc, OSError | asyncio.TimeoutError | asyncpg.PostgresConnectionError):
         return True  # refused, reset, timed out; SQLSTATE class 08
+    if isinstance(exc, asyncpg.TargetServerAttributeNotMatched):
+        return True  # every host of a multi-host URL answered, none as the primary (yet)
     if isinstance(exc, asyncpg.PostgresError):
         return getattr(exc, "sqlstate", None) in UNAVAILABLE_SQLSTATES
     if isinstance(exc, asyncpg.InterfaceError):

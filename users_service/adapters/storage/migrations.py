@@ -13,6 +13,8 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import sqlalchemy as sa
 from alembic import command
@@ -50,7 +52,7 @@ def sync_url(url: str) -> str:
     if not url.startswith("postgresql://"):
         return url
     loopback = loopback_without_tls(url)
-    parsed = make_url("postgresql+psycopg://" + url[len("postgresql://") :])
+    parsed = make_url(_hosts_in_query("postgresql+psycopg://" + url[len("postgresql://") :]))
     if loopback:  # as the service's own pools: no TLS on loopback unless asked for
         parsed = parsed.update_query_dict({"sslmode": "disable"})
     ssl = parsed.query.get("ssl")
@@ -60,10 +62,25 @@ def sync_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+def _hosts_in_query(url: str) -> str:
+    """A multi-host URL (`…@a:5432,b:5433/db`) in the form SQLAlchemy reads for psycopg
+    (`…@/db?host=a:5432&host=b:5433`); its parser takes one host and one port only."""
+    parts = urlsplit(url)
+    userinfo, at, hosts = parts.netloc.rpartition("@")
+    if "," not in hosts:
+        return url
+    query = [("host", h) for h in hosts.split(",")] + parse_qsl(parts.query)
+    return urlunsplit(parts._replace(netloc=f"{userinfo}{at}", query=urlencode(query)))
+
+
 def _engine(url: str) -> sa.Engine:
-    # A host that does not answer fails the connection in seconds, not minutes.
+    # A host that does not answer fails the connection in seconds, not minutes. No
+    # prepared statements (psycopg prepares a statement run five times): behind a pooler in
+    # transaction mode one would outlive its transaction; migrations gain nothing from them.
     sync = sync_url(url)
-    connect_args = {"connect_timeout": 5} if sync.startswith("postgresql") else {}
+    connect_args: dict[str, Any] = (
+        {"connect_timeout": 5, "prepare_threshold": None} if sync.startswith("postgresql") else {}
+    )
     return sa.create_engine(sync, poolclass=NullPool, connect_args=connect_args)
 
 

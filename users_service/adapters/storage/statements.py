@@ -9,7 +9,9 @@ On PostgreSQL the statement goes to asyncpg as it is (`$1` parameters, on the co
 `databases` holds for this task, under its query lock, so inside a transaction it is that
 transaction's): `databases` would still wrap the SQL in `text()` and compile that on every
 call, 19 % of the worker's main thread at saturation in the profile. asyncpg's own
-statement cache then prepares it once per connection. On SQLite it goes through
+statement cache then prepares it once per connection (behind a transaction-mode pooler,
+DATABASE_POOLER=transaction, the cache is off and each call prepares it unnamed). On
+SQLite it goes through
 `databases` with `:name` parameters.
 """
 
