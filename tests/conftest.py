@@ -7,18 +7,30 @@ marked with its kind from its folder, so `pytest -m unit` is what `make test-uni
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import databases
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.support.services import KAFKA, POSTGRES_URL, empty_postgres, require_kafka
 from tests.support.web import TEST_JWT_SECRET
 from tests.support.worker import Worker
 from users_service.adapters.storage.database import make_database
 from users_service.adapters.storage.migrations import migrate
+
+# Properties (`-m property`): a modest number of examples in `make test`, many more with
+# HYPOTHESIS_PROFILE=fuzz (`make fuzz`). No deadline: examples wait on real databases.
+_PROPERTIES = settings(
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+settings.register_profile("ci", _PROPERTIES, max_examples=30)
+settings.register_profile("fuzz", _PROPERTIES, max_examples=1000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 async def reset_postgres() -> None:
