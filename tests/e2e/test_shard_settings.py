@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from tests.support.backlog import release_backlog, seed_backlog
 from tests.support.kafka import read_topic
@@ -25,7 +26,7 @@ async def test_a_worker_without_shards_beside_a_sharded_one_publishes_nothing_tw
     await sharded.wait_serving()
 
     async def all_shards_held() -> bool:
-        return (await sharded.verification())["outbox"]["relayShards"] == [0, 1, 2, 3]
+        return bool((await sharded.verification())["outbox"]["relayShards"] == [0, 1, 2, 3])
 
     await eventually(all_shards_held, timeout=60, what="the sharded worker holding 0-3")
     plain = Worker(worker_env, tmp_path, name="plain")
@@ -33,12 +34,13 @@ async def test_a_worker_without_shards_beside_a_sharded_one_publishes_nothing_tw
     plain.start()
     await plain.wait_serving()
 
-    async def relay_decided() -> dict[str, object] | None:
+    async def relay_decided() -> dict[str, Any] | None:
         outbox = (await plain.verification())["outbox"]
         decided = outbox["relayLeader"] or outbox.get("relayShardConflict")
         return outbox if decided else None
 
     outbox = await eventually(relay_decided, timeout=30, what="the plain worker's relay cycling")
+    assert outbox is not None
 
     # Rows that only a relay publishes (no fast path), made pending at once.
     seeded = await seed_backlog(url, topic, 1000, prefix="settings", held=True)
