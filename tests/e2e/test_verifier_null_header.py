@@ -58,12 +58,18 @@ async def test_an_event_with_a_null_header_leaves_its_neighbours_verified(
         status = await worker.verification()
         return status if status["verified"] + status["failed"] >= 7 else None
 
-    status = await eventually(all_judged, timeout=30, what="seven events judged")
+    status = await eventually(
+        all_judged, timeout=30, what="seven events judged, no user unverified"
+    )
     assert status is not None
     assert status["received"] == 7
     assert status["verified"] == 6
     assert status["failures"] == {"header_event_id_mismatch": 1}
-    assert status["reconciliation"]["unverifiedUsers"] == 0
+
+    async def reconciled() -> bool:  # read from the database at most once a second
+        return bool((await worker.verification())["reconciliation"]["unverifiedUsers"] == 0)
+
+    await eventually(reconciled, timeout=10, what="no user left unverified")
     verify = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
