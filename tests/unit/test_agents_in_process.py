@@ -14,6 +14,7 @@ from typing import Any
 
 import faust
 import pytest
+from hypothesis import given
 
 from agents.commands import create_users
 from agents.verifier import verifier_agent
@@ -29,6 +30,7 @@ from tests.support.fakes import (
     FakeVerificationStore,
 )
 from tests.support.messages import ANA, user_created_message
+from tests.support.verifier_batches import STORED, Delivery, batches
 from tests.support.waiting import eventually
 from users_service.domain.commands import Poison
 from users_service.domain.errors import StorageUnavailable
@@ -245,7 +247,7 @@ class StoreDown(FakeVerificationStore):
         raise StorageUnavailable("database unavailable: ConnectionRefusedError")
 
 
-async def put_as_kafka(agent: Any, value: bytes, key: bytes, headers: Any) -> Any:
+async def put_as_kafka(agent: Any, value: bytes | None, key: bytes | None, headers: Any) -> Any:
     """Put a message the way the consumer hands one over: with the one reference it takes
     for each stream that reads the topic (the test channel takes none), so an event is
     acknowledged only when that stream gives its reference back."""
@@ -298,3 +300,30 @@ async def test_a_judged_batch_is_acknowledged(wired: Wiring) -> None:
 
         await eventually(acked, timeout=10, what="the event acknowledged")
     assert app.verifier.counts.verified == 1
+
+
+@pytest.mark.property
+@given(batch=batches())
+async def test_the_agent_acknowledges_and_records_each_good_event_of_any_batch(
+    wired: Wiring, batch: list[Delivery]
+) -> None:
+    """Property (d) through the agent itself: headers as aiokafka hands them over, each
+    message judged once and acknowledged once judged, every good event recorded."""
+    store = FakeVerificationStore(STORED)
+    app.provide(replace(wired, verifier=Verifier(store, USER_CREATED_SHAPE)))
+
+    assert verifier_agent is not None
+    async with verifier_agent.test_context(channel=raw_channel()) as agent:
+        events = [await put_as_kafka(agent, d.value, d.key, d.headers) for d in batch]
+
+        async def all_acknowledged() -> bool:
+            return all(event.message.acked for event in events)
+
+        await eventually(all_acknowledged, timeout=10, what="every message acknowledged")
+
+    counts = app.verifier.counts
+    assert counts.received == len(batch)
+    assert counts.verified + counts.duplicates + counts.failed == len(batch)
+    good = {d.good_event_id for d in batch if d.good_event_id}
+    assert {e: store.recorded.get(e) for e in good} == {e: "verified" for e in good}
+    assert "verifier_error" not in counts.failures
