@@ -11,6 +11,7 @@ from faust.types import AgentT, StreamT
 
 from streamapp.app import app
 from users_service.domain.errors import StorageUnavailable
+from users_service.domain.verification import header_map
 from users_service.service_layer.retry import retry_while_unavailable
 from users_service.service_layer.verifier import RawMessage
 
@@ -36,9 +37,11 @@ async def verify_user_created(stream: StreamT[Any]) -> None:
             event.message.incref()
         if not app.lifecycle.accepting_requests:
             continue  # shutting down: the next worker checks these
-        messages = [(e.message.key, e.message.value, dict(e.message.headers or {})) for e in events]
+        messages = [(e.message.key, e.message.value, header_map(e.message.headers)) for e in events]
         async with app.lifecycle.working():
             reasons = await _until_checked(messages)
+        # Only now: a batch held by an outage (or cut off by a stop while it waits) keeps
+        # the references taken above, so it is not acknowledged as checked.
         for event in events:
             event.ack()
         for event, reason in zip(events, reasons, strict=True):
@@ -64,9 +67,11 @@ async def _until_checked(messages: Sequence[RawMessage]) -> list[str | None]:
     # The batch is acknowledged once this returns: retry while the database is away
     # rather than leave events unverified for good.
     verifier = app.verifier
+    # Read once (and counted as received once); only the database part is retried.
+    inspections = verifier.inspect(messages)
     try:
         return await retry_while_unavailable(
-            lambda: verifier.check_batch(messages),
+            lambda: verifier.settle(inspections),
             what="verifying",
             log=log,
             give_up_after=app.settings.database_retry_timeout,

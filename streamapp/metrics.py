@@ -217,6 +217,11 @@ class ServiceMetrics(Collector):
                 "How many outbox shards this worker publishes (1 without shards)",
                 len(report.relay_shards),
             )
+            yield self._gauge(
+                "outbox_relay_shard_conflict",
+                "1 when relays with another OUTBOX_SHARDS are in force: this worker relays nothing",
+                report.relay_shard_conflict is not None,
+            )
             backlog = report.backlog
             yield self._gauge("outbox_pending", "Events waiting to be published", backlog.pending)
             yield self._gauge(

@@ -201,9 +201,14 @@ async def outbox_replay(
     total = 0
     async with database(settings) as db:
         admin = DatabaseOutboxAdmin(db)
+        # The window is fixed now and read by id, each pass after the last: the running
+        # relay publishes queued rows again while this goes on, and "published rows of
+        # the window" read anew each pass would take those again ahead of the rest.
+        window = await admin.replay_window(since=since, until=until, aggregate_id=user_id)
+        after = 0
         while True:
-            count = await admin.requeue_published(
-                since=since, until=until, aggregate_id=user_id, marker=marker, limit=batch
+            count, after = await admin.requeue_published(
+                window, after=after, marker=marker, limit=batch
             )
             total += count
             if count < batch:

@@ -31,14 +31,14 @@ from users_service.adapters.storage.database import make_database
 from users_service.adapters.storage.migrations import migrate
 
 # Properties (marked `property`): modest example counts in `make test` (`ci`), many more in
-# `make fuzz` (HYPOTHESIS_PROFILE=fuzz). No deadline: the machine is shared, and a slow
-# example is not a wrong one.
-hypothesis_settings.register_profile(
-    "ci", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+# `make fuzz` (HYPOTHESIS_PROFILE=fuzz). No deadline: examples wait on real databases and
+# the machine is shared; a slow example is not a wrong one.
+_PROPERTIES = hypothesis_settings(
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-hypothesis_settings.register_profile(
-    "fuzz", max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+hypothesis_settings.register_profile("ci", _PROPERTIES, max_examples=50)
+hypothesis_settings.register_profile("fuzz", _PROPERTIES, max_examples=2000)
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 

@@ -41,6 +41,7 @@ class VerificationView(ApiView):
                 "kafkaAvailable": report.kafka_available,
                 "relayLeader": report.relay_leader,
                 "relayShards": report.relay_shards,
+                "relayShardConflict": report.relay_shard_conflict,
             },
         }
         return self.json(body)

@@ -165,3 +165,23 @@ async def test_no_secret_reaches_the_metrics(client: Client, wiring: Wiring) -> 
     await client.post(URL, json={**body(), "password": password})
     text = await (await client.get("/metrics")).text()
     assert password not in text and "$2b$" not in text
+
+
+async def test_a_relay_kept_out_by_another_shard_setting_says_so(
+    client: Client, wiring: Wiring
+) -> None:
+    """This worker has OUTBOX_SHARDS=1 (the default); a relay with OUTBOX_SHARDS=4 holds a
+    shard: this one takes nothing, and its metric and status say why."""
+    from users_service.adapters.storage.outbox_store import DatabaseOutboxStore
+    from users_service.domain.sharding import Shard
+
+    other = DatabaseOutboxStore(wiring.database).for_shard(Shard(2, 4))
+    assert await other.acquire_lease("worker-with-four", ttl=30) is not None
+    relay = wiring.relay_service.relay
+    assert await relay.acquire() is False  # type: ignore[attr-defined]
+    scraped = await scrape(client)
+    assert scraped[("outbox_relay_shard_conflict", frozenset())] == 1
+    assert scraped[("outbox_relay_leader", frozenset())] == 0
+    resp = await client.get("/users/v1/events/verification")
+    outbox = (await resp.json())["outbox"]
+    assert outbox["relayShardConflict"] == "OUTBOX_SHARDS=4" and outbox["relayLeader"] is False

@@ -20,6 +20,7 @@ from streamapp import operator_commands as ops
 from streamapp.wiring import Wiring
 from tests.support.services import KAFKA, ROOT, free_port
 from users_service.adapters.storage import schema
+from users_service.adapters.storage.outbox_admin import DatabaseOutboxAdmin
 from users_service.adapters.storage.outbox_store import DatabaseOutboxStore
 from users_service.domain.clock import utc_now
 from users_service.domain.sharding import Shard
@@ -262,3 +263,72 @@ def test_kafka_check_answers_in_seconds_when_kafka_is_down() -> None:
 def test_every_command_has_help(command: list[str]) -> None:
     code, stdout, _, _ = cli(*command, "--help")
     assert code == 0 and "usage: users-service" in stdout
+
+
+class CountingDatabase:
+    """A database that counts the statements sent through it."""
+
+    def __init__(self, db: Any) -> None:
+        self._db, self.count = db, 0
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self._db, name)
+        if name in {"execute", "execute_many", "fetch_all", "fetch_one", "fetch_val"}:
+
+            async def counted(*args: Any, **kwargs: Any) -> Any:
+                self.count += 1
+                return await found(*args, **kwargs)
+
+            return counted
+        return found
+
+
+class RelayBetweenPasses(DatabaseOutboxAdmin):
+    """The outbox admin with a running relay beside it: after each replay pass, the relay
+    publishes every pending row (what a fast relay does before the next pass reads)."""
+
+    passes = 0
+    statements: list[int] = []  # per pass
+
+    async def requeue_published(self, *args: Any, **kwargs: Any) -> Any:
+        type(self).passes += 1
+        if type(self).passes > 50:
+            raise AssertionError("the replay is still going after 50 passes: it loops")
+        db, counting = self._db, CountingDatabase(self._db)
+        self._db = counting  # type: ignore[assignment]
+        try:
+            result = await super().requeue_published(*args, **kwargs)
+        finally:
+            self._db = db
+        type(self).statements.append(counting.count)
+        relay = DatabaseOutboxStore(self._db)
+        pending = await relay.pending(10_000)
+        if pending:
+            await relay.mark_published([m.event_id for m in pending])
+        return result
+
+
+async def test_replay_queues_each_row_of_its_window_once_while_a_relay_republishes(
+    wiring: Wiring, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The window is fixed when the replay starts: rows the relay publishes again between
+    passes do not qualify again ahead of the rest (the replay once looped on them)."""
+    ids = await register(wiring, 10)
+    db = wiring.database
+    await db.execute(_o.update().values(published_at=utc_now()))
+    monkeypatch.setattr(RelayBetweenPasses, "passes", 0)
+    monkeypatch.setattr(RelayBetweenPasses, "statements", [])
+    monkeypatch.setattr(ops, "DatabaseOutboxAdmin", RelayBetweenPasses)
+    out, printed = output()
+    since = utc_now() - timedelta(minutes=5)
+    code = await ops.outbox_replay(
+        wiring.settings, since=since, until=utc_now(), user_id=None, out=out, batch=3
+    )
+    assert code == 0
+    assert printed.document()["requeued"] == 10  # each row of the window once
+    assert RelayBetweenPasses.passes <= 4  # ceil(10 / 3) passes, and at most one more
+    assert set(RelayBetweenPasses.statements) == {1}  # one statement per pass, not per row
+    rows = await db.fetch_all(sa.select(_o.c.aggregate_id, _o.c.headers, _o.c.published_at))
+    assert sorted(r[0] for r in rows) == sorted(ids)
+    marker = printed.document()["replayMarker"]
+    assert all(json.loads(r[1]).get("replay") == marker for r in rows)  # the tail too

@@ -7,6 +7,7 @@ import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
+from typing import Any
 
 import databases
 import pytest
@@ -190,3 +191,117 @@ async def test_a_stopped_relays_shards_are_taken_once_its_heartbeat_and_leases_l
         return relays[0].shards_held == [0, 1, 2, 3]
 
     await eventually(took_all, timeout=15, what="the lapsed shards taken over")
+
+
+def single_relay(db: databases.Database, recorder: Recorder, holder: str) -> OutboxRelay:
+    """A worker's relay without OUTBOX_SHARDS (the default, 1): the single lease."""
+    return OutboxRelay(
+        DatabaseOutboxStore(db),
+        recorder.for_relay(holder),
+        PublishHealth(),
+        holder=holder,
+        batch_size=5,
+        poll_interval=0.05,
+    )
+
+
+class Worker:
+    """One worker's relay with OUTBOX_SHARDS=`shards`, as the wiring builds it."""
+
+    def __init__(self, db: databases.Database, recorder: Recorder, shards: int) -> None:
+        self.shards = shards
+        self.name = f"w-{shards}"
+        self.relay: OutboxRelay | ShardedRelay = (
+            single_relay(db, recorder, self.name)
+            if shards == 1
+            else sharded_relay(db, recorder, self.name, shards=shards)
+        )
+
+    async def take(self) -> None:
+        if isinstance(self.relay, OutboxRelay):
+            await self.relay.run_once()
+        else:
+            await self.relay.balance_once()
+
+    def holds(self) -> bool:
+        return bool(self.relay.shards_held)
+
+
+@pytest.fixture
+async def workers() -> AsyncIterator[list[Worker]]:
+    started: list[Worker] = []
+    yield started
+    for worker in started:
+        await worker.relay.stop()
+
+
+@pytest.mark.parametrize(("in_force", "newcomer"), [(4, 1), (1, 4), (4, 8), (8, 1)])
+async def test_a_relay_whose_shard_setting_differs_from_the_one_in_force_takes_nothing(
+    database: databases.Database,
+    workers: list[Worker],
+    caplog: pytest.LogCaptureFixture,
+    in_force: int,
+    newcomer: int,
+) -> None:
+    """OUTBOX_SHARDS unset beside OUTBOX_SHARDS=4 once took the single lease and published
+    what the shard lanes publish: duplicates, and no order between the two."""
+    recorder = Recorder()
+    first, second = Worker(database, recorder, in_force), Worker(database, recorder, newcomer)
+    workers.extend([first, second])
+    await first.take()
+    assert first.holds()
+    ids = await store(database, KEYS)
+    with caplog.at_level(logging.ERROR, logger="outbox"):
+        for _ in range(3):
+            await second.take()
+    assert not second.holds()
+    assert second.relay.shard_conflict == f"OUTBOX_SHARDS={in_force}"
+    assert first.relay.shard_conflict is None
+    assert f"OUTBOX_SHARDS={newcomer}" in caplog.text and f"={in_force}" in caplog.text
+    # Whatever is published comes from the relay in force alone.
+    await first.take()
+    assert {r for r, _, _ in recorder.sent} <= {first.name}
+    assert {e for _, _, e in recorder.sent} <= set(ids)
+
+
+class CheckedThenInterrupted(DatabaseRelayMembers):
+    """Members whose check for other shard settings lets something happen right after it."""
+
+    def __init__(self, db: databases.Database, meanwhile: Any) -> None:
+        super().__init__(db)
+        self.meanwhile = meanwhile
+
+    async def other_schemes(self, shards: int) -> list[str]:
+        found = await super().other_schemes(shards)
+        await self.meanwhile()
+        return found
+
+
+async def test_two_shard_settings_starting_at_once_never_both_relay(
+    database: databases.Database, workers: list[Worker]
+) -> None:
+    """The unsharded relay takes its lease just after the sharded one found none live: the
+    check alone let both relay; the setting in force is decided atomically."""
+    recorder = Recorder()
+    single = Worker(database, recorder, 1)
+    workers.append(single)
+    sharded = ShardedRelay(
+        lambda shard: OutboxRelay(
+            DatabaseOutboxStore(database).for_shard(shard),
+            recorder.for_relay("w-4"),
+            PublishHealth(),
+            holder="w-4",
+        ),
+        CheckedThenInterrupted(database, single.take),
+        holder="w-4",
+        shards=4,
+        lease_ttl=30,
+    )
+    try:
+        await sharded.balance_once()
+        assert single.holds() != bool(sharded.shards_held), (
+            single.holds(),
+            sharded.shards_held,
+        )
+    finally:
+        await sharded.stop()

@@ -64,3 +64,18 @@ async def test_each_message_of_a_batch_is_judged_alone(database: databases.Datab
     assert verifier.counts.failed == 4
     reconciliation = await DatabaseVerificationStore(database).reconcile()
     assert reconciliation.unverified_users == 1  # user 9: only altered copies were seen
+
+
+async def test_an_event_with_null_headers_is_judged_alone(database: databases.Database) -> None:
+    """aiokafka hands a header without a value over as None."""
+    good = [await stored_event(database, n) for n in range(2)]
+    key, value, headers = await stored_event(database, 5)
+    null_id = {**headers, "eventId": None}
+    null_type = {**headers, "eventType": None}
+    batch: list[RawMessage] = [good[0], (key, value, null_id), (key, value, null_type), good[1]]
+    verifier = Verifier(DatabaseVerificationStore(database), USER_CREATED_SHAPE)
+    reasons = await verifier.check_batch(batch)
+    assert reasons == [None, "header_event_id_mismatch", "header_event_type_mismatch", None]
+    assert (verifier.counts.received, verifier.counts.verified) == (4, 2)
+    reconciliation = await DatabaseVerificationStore(database).reconcile()
+    assert reconciliation.unverified_users == 1  # user 5: only its bad copies were seen

@@ -15,7 +15,7 @@ from models.events import USER_CREATED_SHAPE
 from tests.support.fakes import FakeVerificationStore
 from tests.support.messages import ANA
 from users_service.domain.model import User
-from users_service.domain.verification import VerificationOutcome, check_shape
+from users_service.domain.verification import VerificationOutcome, check_shape, header_map
 from users_service.service_layer.verifier import Verifier
 
 USER = ANA
@@ -193,3 +193,41 @@ def test_a_missing_data_field_still_fails(missing: str) -> None:
     data = {k: v for k, v in USER.public().items() if k != missing}
     _, reason = check_shape(USER_CREATED_SHAPE, KEY, json.dumps(event(data=data)).encode(), HEADERS)
     assert reason == "wrong_data_fields"
+
+
+async def test_a_message_the_checks_cannot_read_costs_only_itself(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Should a check ever raise (a gap in the checks), that message is `unreadable` and the
+    rest of its batch is judged and recorded as usual."""
+    from users_service.service_layer import verifier as verifier_module
+
+    def check_shape_with_a_gap(shape: Any, key: Any, value: Any, headers: Any) -> Any:
+        if value == b"trips the checks":
+            raise KeyError("a case no check foresaw")
+        return check_shape(shape, key, value, headers)
+
+    monkeypatch.setattr(verifier_module, "check_shape", check_shape_with_a_gap)
+    store = FakeVerificationStore([USER])
+    verifier = Verifier(store, USER_CREATED_SHAPE)
+    good = json.dumps(event()).encode()
+    reasons = await verifier.check_batch([(KEY, b"trips the checks", {}), (KEY, good, HEADERS)])
+    assert reasons == ["unreadable", None]
+    assert verifier.counts.as_json()["failures"] == {"unreadable": 1}
+    assert store.recorded == {EVENT_ID: "verified"}
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (None, {}),
+        ([("eventId", b"x"), ("eventType", None)], {"eventId": b"x", "eventType": None}),
+        ({"eventId": b"x"}, {"eventId": b"x"}),
+        ([("eventId", "text"), ("k",), 7, (b"bytes-name", b"v")], {"eventId": None}),
+        (42, {}),
+    ],
+)
+def test_headers_are_read_from_whatever_the_client_hands_over(
+    raw: object, expected: dict[str, bytes | None]
+) -> None:
+    assert header_map(raw) == expected

@@ -45,6 +45,21 @@ class Shard:
         return hash_value % self.count == self.index
 
 
+def setting_of(count: int) -> str:
+    """A shard count as logs and the lease table spell it: "OUTBOX_SHARDS=4"."""
+    return f"OUTBOX_SHARDS={count}"
+
+
+def setting_of_lease(name: str) -> str | None:
+    """The OUTBOX_SHARDS of the relay holding the lease `name`, or None for another row."""
+    if name == Shard(0, 1).lease_name:
+        return setting_of(1)
+    prefix, _, count = name.rpartition("/")
+    if prefix.startswith("outbox-relay:") and count.isdigit():
+        return setting_of(int(count))
+    return None
+
+
 def fair_share(shards: int, relays: int) -> int:
     """How many shards one of `relays` live relays holds at most: all are covered."""
     return math.ceil(shards / max(relays, 1))

@@ -74,8 +74,34 @@ def _leaks_secret(value: Any, key: str = "") -> bool:
     return isinstance(value, str) and bool(_BCRYPT.search(value))
 
 
+Headers = Mapping[str, bytes | None]
+
+
+def header_map(raw: object) -> dict[str, bytes | None]:
+    """A message's headers as a mapping, from what the client hands over: aiokafka gives a
+    sequence of (name, value) pairs, a value None when the header has none. Anything else
+    (not a pair, a name that is not text) is left out: the checks then find it missing."""
+    if raw is None:
+        return {}
+    items = raw.items() if isinstance(raw, Mapping) else raw
+    found: dict[str, bytes | None] = {}
+    try:
+        for item in items:  # type: ignore[attr-defined]
+            if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
+                value = item[1]
+                found[item[0]] = value if isinstance(value, bytes | None) else None
+    except TypeError:  # not iterable: no headers to read
+        return {}
+    return found
+
+
+def _header(headers: Headers, name: str) -> str | None:
+    value = headers.get(name)
+    return None if value is None else value.decode("utf-8", "replace")
+
+
 def check_shape(
-    shape: EventShape, key: bytes | None, value: bytes | None, headers: Mapping[str, bytes]
+    shape: EventShape, key: bytes | None, value: bytes | None, headers: Headers
 ) -> tuple[dict[str, Any] | None, str | None]:
     """Decode and check a published message against `shape`; return (event, None) or
     (None, reason)."""
@@ -114,8 +140,9 @@ def check_shape(
         return None, "bad_data"
     if key is None or key.decode("utf-8", "replace") != data["id"]:
         return None, "key_is_not_user_id"
-    if headers.get("eventId", b"").decode("utf-8", "replace") != event["eventId"]:
+    # A header missing, or present without a value (None), differs from the body too.
+    if _header(headers, "eventId") != event["eventId"]:
         return None, "header_event_id_mismatch"
-    if headers.get("eventType", b"").decode("utf-8", "replace") != shape.event_type:
+    if _header(headers, "eventType") != shape.event_type:
         return None, "header_event_type_mismatch"
     return event, None

@@ -32,6 +32,8 @@ class StatusReport:
     kafka_available: bool
     relay_leader: bool
     relay_shards: list[int] = field(default_factory=list)  # the outbox shards it publishes
+    # The OUTBOX_SHARDS in force when it is not this worker's: its relay then takes nothing.
+    relay_shard_conflict: str | None = None
 
     def age(self, since: datetime | None) -> float | None:
         """Seconds from `since` to this reading, or None."""
@@ -88,6 +90,7 @@ class ServiceStatus:
             kafka_available=await self._kafka_available(),
             relay_leader=self.relay.is_leader,
             relay_shards=self.relay.shards_held,
+            relay_shard_conflict=self.relay.shard_conflict,
         )
 
     async def _kafka_available(self) -> bool:

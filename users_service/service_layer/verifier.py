@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from users_service.domain.errors import StorageUnavailable
 from users_service.domain.verification import (
     EventShape,
+    Headers,
     VerificationCounts,
     VerificationOutcome,
     check_shape,
@@ -16,7 +18,9 @@ from users_service.service_layer.ports import VerificationStore
 
 log = logging.getLogger("users.verifier")
 
-RawMessage = tuple[bytes | None, bytes | None, Mapping[str, bytes]]
+RawMessage = tuple[bytes | None, bytes | None, Headers]
+# A message as read: its decoded event when its shape is right, else why it is not.
+Inspection = tuple[dict[str, Any] | None, str | None]
 
 
 class Verifier:
@@ -27,24 +31,40 @@ class Verifier:
         self._shape = shape
         self.counts = VerificationCounts()
 
-    async def check(
-        self, key: bytes | None, value: bytes | None, headers: Mapping[str, bytes]
-    ) -> str | None:
+    async def check(self, key: bytes | None, value: bytes | None, headers: Headers) -> str | None:
         """Verify one message; return None when it is right, else the reason it is not."""
         return (await self.check_batch([(key, value, headers)]))[0]
 
     async def check_batch(self, messages: Sequence[RawMessage]) -> list[str | None]:
         """Verify messages with one read and one write for the whole batch; return, for
         each, None when it is right (or a redelivery of one already seen), else why not."""
+        return await self.settle(self.inspect(messages))
+
+    def inspect(self, messages: Sequence[RawMessage]) -> list[Inspection]:
+        """Read each message on its own (no database): counted as received here, once,
+        however often `settle` is retried. Never raises: a message the checks cannot read
+        is judged `unreadable`, and its neighbours are still read."""
         self.counts.received += len(messages)
-        checked = [
-            check_shape(self._shape, key, value, headers) for key, value, headers in messages
-        ]
-        events = [event for event, _ in checked if event is not None]
+        return [self._inspect_one(message) for message in messages]
+
+    def _inspect_one(self, message: RawMessage) -> Inspection:
+        key, value, headers = message
+        try:
+            return check_shape(self._shape, key, value, headers)
+        except Exception as exc:
+            # A check that raised is a gap in the checks, not a reason to lose the batch.
+            log.error("a user.created message could not be read: %s", type(exc).__name__)
+            return None, "unreadable"
+
+    async def settle(self, inspections: Sequence[Inspection]) -> list[str | None]:
+        """Judge the inspected messages against the stored users and record the outcomes:
+        one read and one write for the batch. StorageUnavailable is raised with nothing
+        counted, for the caller to retry."""
+        events = [event for event, _ in inspections if event is not None]
         users = await self._store.get_users(sorted({e["data"]["id"] for e in events}))
         outcomes: list[VerificationOutcome | None] = []
         reasons: list[str | None] = []
-        for event, reason in checked:
+        for event, reason in inspections:
             if event is None:
                 outcomes.append(None)
                 reasons.append(reason)

@@ -21,8 +21,13 @@ from users_service.adapters.storage.db_clock import db_now, db_now_plus
 from users_service.adapters.storage.errors import unavailable_as_storage_error
 from users_service.adapters.storage.statements import Prepared
 from users_service.domain.clock import utc_now
-from users_service.domain.sharding import Shard
-from users_service.service_layer.outbox.ports import Backlog, Fence, PendingMessage
+from users_service.domain.sharding import Shard, setting_of
+from users_service.service_layer.outbox.ports import (
+    Backlog,
+    Fence,
+    OtherShardSetting,
+    PendingMessage,
+)
 
 WHOLE_OUTBOX = Shard(0, 1)
 RELAY_LEASE = WHOLE_OUTBOX.lease_name
@@ -134,6 +139,38 @@ _TAKE_OR_RENEW_LEASE = Prepared(
 )
 
 
+# The OUTBOX_SHARDS in force: a row every relay claims (or renews) before it takes or
+# renews a lease, in one statement, so that two settings can never both hold leases (a
+# check of the live leases followed by a take let two relays starting at once both pass).
+# It lapses a little after the last lease of its setting could, then any setting may claim it.
+SHARD_SETTING = "outbox-relay-setting"
+SETTING_MARGIN = 2.0  # seconds past the lease's TTL: SQLite's clock counts whole seconds
+
+
+def _claim_setting(insert: Any) -> Prepared:
+    claim = insert(_leases).values(
+        name=SHARD_SETTING,
+        holder=sa.bindparam("setting", type_=sa.String),
+        expires_at=db_now_plus(sa.bindparam("ttl", type_=sa.Float)),
+    )
+    return Prepared(
+        claim.on_conflict_do_update(
+            index_elements=["name"],
+            set_={"holder": claim.excluded.holder, "expires_at": claim.excluded.expires_at},
+            where=sa.or_(
+                _leases.c.holder == claim.excluded.holder,
+                _leases.c.holder.is_(None),
+                _leases.c.expires_at.is_(None),
+                _leases.c.expires_at < db_now(),
+            ),
+        ).returning(_leases.c.name)
+    )
+
+
+_CLAIM_SETTING = {True: _claim_setting(sqlite.insert), False: _claim_setting(postgresql.insert)}
+_SETTING_IN_FORCE = Prepared(sa.select(_leases.c.holder).where(_leases.c.name == SHARD_SETTING))
+
+
 class DatabaseOutboxStore(DatabaseAccess):
     """OutboxStore on the `outbox` and `outbox_relay_leases` tables, for one shard.
 
@@ -164,6 +201,7 @@ class DatabaseOutboxStore(DatabaseAccess):
         )
 
     async def acquire_lease(self, holder: str, ttl: float) -> int | None:
+        await self._claim_setting(ttl)
         name = self.shard.lease_name
         # The row exists but the first time: a plain INSERT failed on every relay cycle,
         # raising in the worker and logging an ERROR in PostgreSQL's log each time.
@@ -174,6 +212,17 @@ class DatabaseOutboxStore(DatabaseAccess):
             self._db, name=name, holder=holder, ttl=float(ttl)
         )
         return None if row is None else int(row[0])
+
+    async def _claim_setting(self, ttl: float) -> None:
+        """Claim or renew this store's OUTBOX_SHARDS as the one in force; raise
+        OtherShardSetting when another is."""
+        ours = setting_of(self.shard.count)
+        claimed = await _CLAIM_SETTING[is_sqlite(str(self._db.url))].fetch_one(
+            self._db, setting=ours, ttl=float(ttl) + SETTING_MARGIN
+        )
+        if claimed is None:
+            row = await _SETTING_IN_FORCE.fetch_one(self._db)
+            raise OtherShardSetting(ours, row[0] if row is not None else "another setting")
 
     async def release_lease(self, holder: str) -> None:
         await self._db.execute(

@@ -11,7 +11,8 @@ import sqlalchemy as sa
 from users_service.adapters.storage import schema
 from users_service.adapters.storage.database import DatabaseAccess, read_timestamp
 from users_service.adapters.storage.db_clock import db_now, db_now_plus
-from users_service.domain.sharding import Shard
+from users_service.adapters.storage.outbox_store import SHARD_SETTING
+from users_service.domain.sharding import Shard, setting_of, setting_of_lease
 from users_service.service_layer.outbox.ports import ShardLease
 
 MEMBER_PREFIX = "relay-member:"
@@ -79,14 +80,17 @@ class DatabaseRelayMembers(DatabaseAccess):
         return [found.get(i, ShardLease(i, None, None, 0)) for i in range(shards)]
 
     async def other_schemes(self, shards: int) -> list[str]:
-        """Live relay leases that are not of `shards` shards: a worker configured with
-        another OUTBOX_SHARDS, whose shards overlap ours."""
-        ours = [Shard(i, shards).lease_name for i in range(shards)]
+        """The OUTBOX_SHARDS of live relay leases (and of the setting row) other than
+        `shards`: a worker configured otherwise, whose shards overlap ours."""
+        ours = setting_of(shards)
         rows = await self._db.fetch_all(
-            sa.select(_leases.c.name).where(
-                sa.or_(_leases.c.name == "outbox-relay", _leases.c.name.like("outbox-relay:%")),
-                _leases.c.name.not_in(ours),
+            sa.select(_leases.c.name, _leases.c.holder).where(
+                sa.or_(_leases.c.name == "outbox-relay", _leases.c.name.like("outbox-relay%")),
                 _live(),
             )
         )
-        return sorted(row["name"] for row in rows)
+        found = {
+            row["holder"] if row["name"] == SHARD_SETTING else setting_of_lease(row["name"])
+            for row in rows
+        }
+        return sorted(setting for setting in found if setting and setting != ours)

@@ -70,10 +70,21 @@ class SendFailure:
     held_back: bool = False
 
 
+class OtherShardSetting(Exception):
+    """Relays with another OUTBOX_SHARDS are live: this relay must take nothing, since two
+    settings split one key between two relays (published twice, and out of order)."""
+
+    def __init__(self, ours: str, in_force: str) -> None:
+        super().__init__(f"{in_force} is in force; this relay has {ours}")
+        self.ours = ours
+        self.in_force = in_force
+
+
 class OutboxStore(Protocol):
     async def acquire_lease(self, holder: str, ttl: float) -> int | None:
         """Take or renew the relay lease for `ttl` seconds of the database's clock; the
-        lease's generation while `holder` holds it, None when another worker does."""
+        lease's generation while `holder` holds it, None when another worker does.
+        OtherShardSetting when relays with another OUTBOX_SHARDS are in force."""
 
     async def release_lease(self, holder: str) -> None:
         """Give the lease up so another worker can take over at once."""
@@ -124,7 +135,7 @@ class RelayMembers(Protocol):
         """Every shard's lease, in shard order."""
 
     async def other_schemes(self, shards: int) -> list[str]:
-        """Live leases of relays configured with another number of shards."""
+        """The other OUTBOX_SHARDS settings that live relays have ("OUTBOX_SHARDS=4")."""
 
 
 class Relay(Protocol):
@@ -139,6 +150,11 @@ class Relay(Protocol):
     @property
     def shards_held(self) -> list[int]:
         """The shards this worker publishes now."""
+
+    @property
+    def shard_conflict(self) -> str | None:
+        """The OUTBOX_SHARDS in force when it is not this worker's (which then relays
+        nothing), else None."""
 
     def wake(self) -> None:
         """Run the next cycle now."""

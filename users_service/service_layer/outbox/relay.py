@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Mapping
 from users_service.service_layer.outbox.health import PublishHealth
 from users_service.service_layer.outbox.ports import (
     Fence,
+    OtherShardSetting,
     OutboxStore,
     PendingMessage,
     Publisher,
@@ -76,7 +77,9 @@ class OutboxRelay:
         self._loop: asyncio.Task[None] | None = None
         self._last_purge = float("-inf")
         self._last_error_log = float("-inf")
+        self._last_conflict_log = float("-inf")
         self.is_leader = False
+        self.shard_conflict: str | None = None
 
     @property
     def shards_held(self) -> list[int]:
@@ -86,9 +89,29 @@ class OutboxRelay:
     async def acquire(self) -> bool:
         """Take (or renew) the lease now; True when this relay holds it."""
         async with self._cycle:
-            generation = await self._store.acquire_lease(self.holder, self._lease_ttl)
+            generation = await self._take_lease()
             self.is_leader = generation is not None
             return self.is_leader
+
+    async def _take_lease(self) -> int | None:
+        """The lease's generation while this relay holds it; None when another relay does,
+        or when relays with another OUTBOX_SHARDS are in force (said loudly: this worker
+        then relays nothing)."""
+        try:
+            generation = await self._store.acquire_lease(self.holder, self._lease_ttl)
+        except OtherShardSetting as exc:
+            self.shard_conflict = exc.in_force
+            if time.monotonic() - self._last_conflict_log >= 30.0:
+                self._last_conflict_log = time.monotonic()
+                log.error(
+                    "outbox relay: relays with %s are live; this worker (%s) relays nothing "
+                    "until every worker has the same setting",
+                    exc.in_force,
+                    exc.ours,
+                )
+            return None
+        self.shard_conflict = None
+        return generation
 
     def wake(self) -> None:
         """Run the next cycle now rather than at the next poll."""
@@ -142,7 +165,7 @@ class OutboxRelay:
                 self.is_leader = False
 
     async def _cycle_once(self, max_batches: int) -> int:
-        generation = await self._store.acquire_lease(self.holder, self._lease_ttl)
+        generation = await self._take_lease()
         self.is_leader = generation is not None
         if generation is None:
             return 0
@@ -220,7 +243,7 @@ class OutboxRelay:
         async def renew() -> None:
             while True:
                 await asyncio.sleep(self._lease_ttl / 3)
-                generation = await self._store.acquire_lease(self.holder, self._lease_ttl)
+                generation = await self._take_lease()
                 if generation != fence.generation:
                     log.warning("relay lease lost while a batch was in flight")
                     return

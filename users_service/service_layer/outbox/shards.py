@@ -48,6 +48,7 @@ class ShardedRelay:
         self._wakeup = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None
         self._last_error_log = float("-inf")
+        self.shard_conflict: str | None = None
 
     @property
     def is_leader(self) -> bool:
@@ -112,6 +113,7 @@ class ShardedRelay:
         if foreign:
             # Another OUTBOX_SHARDS would split keys differently: two relays could then
             # publish one key at once, out of order. Take nothing until it is gone.
+            self.shard_conflict = foreign[0]
             self._log_error(
                 "outbox relay: leases of another shard count are live (%s); this worker "
                 "(OUTBOX_SHARDS=%d) relays nothing until every worker has the same setting",
@@ -119,6 +121,7 @@ class ShardedRelay:
                 self.shards,
             )
             return
+        self.shard_conflict = None
         # Start from a different place on each worker, so that joining relays do not all
         # race for the same free shards.
         offset = sum(map(ord, self.holder)) % self.shards
@@ -135,6 +138,11 @@ class ShardedRelay:
             if await lane.acquire():
                 self._lanes[index] = lane
                 lane.start()
+            elif lane.shard_conflict is not None:
+                # Another setting claimed the outbox since the check above (the claim,
+                # not the check, decides): take no more.
+                self.shard_conflict = lane.shard_conflict
+                return
 
     async def _drop(self, index: int, *, release: bool) -> None:
         lane = self._lanes.pop(index)
