@@ -11,7 +11,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from tests.support.backlog import Seeded, seed_backlog
+from tests.support.backlog import Seeded, seed_backlog, wait_published
 from tests.support.kafka import Consumed, read_topic
 from tests.support.services import kafka_script
 from tests.support.waiting import eventually
@@ -66,7 +66,8 @@ async def test_sigterm_mid_drain_then_another_worker_publishes_each_event_once(
     second = Worker(env, tmp_path, name="second")
     workers.append(second)
     second.start()
-    messages = await read_topic(topic, expect=len(seeded), timeout=120, settle=3.0)
+    await wait_published(worker_env["DATABASE_URL"], timeout=120)
+    messages = await read_topic(topic, expect=len(seeded), timeout=60)
     assert_each_published_once(messages, seeded)
 
 
@@ -123,7 +124,8 @@ async def test_a_worker_whose_clock_runs_30s_ahead_never_takes_a_live_lease(
     # Both relays up and polling before the backlog appears: they compete for it.
     await asyncio.gather(*(w.wait_serving() for w in workers))
     seeded = await seed_backlog(worker_env["DATABASE_URL"], topic, 3000)
-    messages = await read_topic(topic, expect=len(seeded), timeout=120, settle=3.0)
+    await wait_published(worker_env["DATABASE_URL"], timeout=120)
+    messages = await read_topic(topic, expect=len(seeded), timeout=60)
     assert_each_published_once(messages, seeded)
 
 
