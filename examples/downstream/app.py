@@ -8,8 +8,13 @@ reads every event through the Record, and keeps two Faust Tables:
   can come twice (a relay retry, a replay); counting it once is the consumer's job.
 * `signups_by_domain`: the count per email domain, shown at `GET /signups/domains`.
 
-The stream is re-keyed by domain (`group_by`), so each domain's count lives in one
-partition of the tables' changelogs, however many workers share the group.
+The stream is re-keyed by domain (`group_by`, through a repartition topic named after
+this app's group), so each domain's count lives in one partition of the tables'
+changelogs, however many workers share the group.
+
+The consumer starts only once `user.created` exists and this app's own topics are
+created (`topics_ready`): started before the users service, it still counts every event
+from the topic's start.
 
 Run it beside the service (same broker, its own port):
 
@@ -24,6 +29,7 @@ from typing import Any
 import faust
 from faust.web import Request, Response, View
 
+from examples.downstream.topics_ready import TopicsFirst
 from models.events import UserCreated
 
 app = faust.App(
@@ -45,8 +51,23 @@ user_created = app.topic(
     key_type=bytes,
     value_type=UserCreated,
 )
+# Faust would name it after the agent's module path and the source topic, not the group:
+# two apps of this code with different groups would then share one and each count the
+# other's copies as duplicates.
+by_domain = app.topic(
+    f"{app.conf.id}-signups-by-domain-repartition",
+    key_type=str,
+    value_type=UserCreated,
+    internal=True,
+)
 signups_by_domain = app.Table("signups_by_domain", default=int)
 seen_events = app.Table("seen_events", default=bool)
+# The consumer starts once the topic it reads exists and its own topics are created.
+app.boot_strategy = TopicsFirst(
+    app,
+    reads=[user_created],
+    creates=[by_domain, signups_by_domain.changelog_topic, seen_events.changelog_topic],
+)
 # This worker's count of redeliveries it ignored since it started (shown, not stored).
 ignored = {"duplicates": 0}
 
@@ -59,7 +80,7 @@ def email_domain(event: UserCreated) -> str:
 @app.agent(user_created)
 async def count_signups(events: faust.StreamT[UserCreated]) -> None:
     """Count each new user once under its email domain."""
-    async for event in events.group_by(email_domain, name="signups-by-domain"):
+    async for event in events.group_by(email_domain, name="signups-by-domain", topic=by_domain):
         if seen_events[event.eventId]:
             ignored["duplicates"] += 1  # a redelivery: already counted
             continue

@@ -166,9 +166,7 @@ async def test_a_worker_killed_before_the_outcome_is_durable_gets_it_redelivered
     assert await count_users() == 0
 
     await running_worker(workers, worker_env, tmp_path)
-    messages = await read_topic(
-        worker_env["KAFKA_USER_CREATED_TOPIC"], expect=1, timeout=60
-    )
+    messages = await read_topic(worker_env["KAFKA_USER_CREATED_TOPIC"], expect=1, timeout=60)
     assert [m.headers["commandId"] for m in messages] == [cmd["commandId"].encode()]
     assert await count_users(cmd["email"]) == 1
 

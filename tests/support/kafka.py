@@ -69,6 +69,17 @@ async def create_topic(
         await admin.close()
 
 
+async def topic_listed(name: str) -> bool:
+    """Whether the broker's metadata lists topic `name` with its partitions."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA)
+    await admin.start()
+    try:
+        [described] = await admin.describe_topics([name])
+    finally:
+        await admin.close()
+    return bool(described["error_code"] == 0 and described["partitions"])
+
+
 async def group_partitions(group: str) -> set[TopicPartition]:
     """The partitions the members of consumer group `group` hold now, as its coordinator
     says (empty while it rebalances or has no members)."""
@@ -79,7 +90,7 @@ async def group_partitions(group: str) -> set[TopicPartition]:
     finally:
         await admin.close()
     [described] = response.to_object()["groups"]
-    if described["group_state"] != "Stable":
+    if described["state"] != "Stable":
         return set()
     held: set[TopicPartition] = set()
     for member in described["members"]:
@@ -139,11 +150,11 @@ async def read_topic(
         )
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
 
-        async def ends_holding_expected() -> dict[TopicPartition, int] | None:
+        async def ends_holding_expected() -> dict[TopicPartition, int]:
             starts = await consumer.beginning_offsets(tps)
             ends: dict[TopicPartition, int] = await consumer.end_offsets(tps)
             held = sum(ends[tp] - starts[tp] for tp in tps)
-            return ends if held >= expect else None
+            return ends if held >= expect else {}
 
         try:
             ends = await eventually(
@@ -153,7 +164,9 @@ async def read_topic(
                 what=f"{expect} messages on {topic}",
             )
         except AssertionError:
-            raise AssertionError(f"fewer than {expect} messages on {topic} after {timeout}s")
+            raise AssertionError(
+                f"fewer than {expect} messages on {topic} after {timeout}s"
+            ) from None
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         seen: list[Consumed] = []
