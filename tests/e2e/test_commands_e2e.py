@@ -202,7 +202,9 @@ async def test_commands_for_different_emails_are_handled_concurrently_and_all_la
             held["email"],
             "$2b$04$" + "b" * 53,
         )
-        burst = [(b"one-partition", json.dumps(c).encode()) for c in (held, *others)]
+        burst: list[tuple[bytes | None, bytes]] = [
+            (b"one-partition", json.dumps(c).encode()) for c in (held, *others)
+        ]
         await produce_burst(worker_env["KAFKA_USER_CREATE_TOPIC"], burst)
         landed = await read_topic(created_topic, expect=len(others), timeout=60)
         assert {m.headers["commandId"] for m in landed} == {c["commandId"].encode() for c in others}
