@@ -97,12 +97,18 @@ async def test_a_downstream_app_counts_each_user_once_by_domain(
     worker.start()
     await worker.wait_serving()
 
-    async def downstream_holds_the_topic() -> bool:
-        held = {tp.partition for tp in await group_partitions(group) if tp.topic == topic}
-        return held == {0, 1, 2}
+    # Both streams of the example: the topic it reads, and its repartition topic.
+    repartition = f"{group}-signups-by-domain-repartition"
+
+    async def downstream_holds_its_topics() -> bool:
+        held = await group_partitions(group)
+        source = {tp.partition for tp in held if tp.topic == topic}
+        return source == {0, 1, 2} and any(tp.topic == repartition for tp in held)
 
     await eventually(
-        downstream_holds_the_topic, timeout=60, what=f"the downstream group holding {topic}"
+        downstream_holds_its_topics,
+        timeout=60,
+        what=f"the downstream group holding {topic} and {repartition}",
     )
     emails = ["ana@example.com", "bea@example.com", "cris@example.org"]
     for email in emails:
