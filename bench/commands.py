@@ -38,9 +38,7 @@ async def run(results: Results, tmp: Path) -> None:
                         env["KAFKA_USER_CREATE_TOPIC"], json.dumps(command).encode()
                     )
                 await producer.flush()
-                await read_topic(
-                    env["KAFKA_USER_CREATED_TOPIC"], expect=count, timeout=600, settle=0
-                )
+                await read_topic(env["KAFKA_USER_CREATED_TOPIC"], expect=count, timeout=600)
                 elapsed = time.monotonic() - started
         finally:
             await producer.stop()

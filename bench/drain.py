@@ -64,7 +64,7 @@ async def drain_once(tmp: Path, count: int) -> dict[str, Any]:
     assert worker.process is not None
     profiler = profile(worker.process.pid, f"drain-{count}")
     async with RssSampler(worker.process.pid) as rss:
-        messages = await read_topic(topic, expect=count, timeout=600, settle=0.0)
+        messages = await read_topic(topic, expect=count, timeout=600)
     stop_profile(profiler)
     worker.terminate()
     # When the producer created each record (Kafka's CreateTime).

@@ -76,7 +76,7 @@ async def drain_rate(tmp: Path, setup: Setup) -> float:
         # relay sees the whole backlog at once, however long the writing took.
         await seed_backlog(url, topic, COUNT, prefix=f"relays{setup.workers}", held=True)
         await release_backlog(url)
-        messages = await read_topic(topic, expect=COUNT, timeout=600, settle=0.0)
+        messages = await read_topic(topic, expect=COUNT, timeout=600)
     finally:
         for worker in workers:
             worker.terminate()

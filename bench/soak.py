@@ -262,13 +262,9 @@ async def reconcile(run: str, tally: Tally) -> tuple[list[str], bool]:
         parked_rows = await conn.fetchval("SELECT count(*) FROM outbox WHERE parked_at IS NOT NULL")
     finally:
         await conn.close()
-    created = await read_topic(
-        f"user.created.soak-{run}", expect=len(stored), timeout=120, settle=5
-    )
-    rejected = await read_topic(f"user.create.rejected.soak-{run}", expect=0, timeout=30, settle=3)
-    dlq = await read_topic(
-        f"user.create.dlq.soak-{run}", expect=tally.poison_acked, timeout=60, settle=3
-    )
+    created = await read_topic(f"user.created.soak-{run}", expect=len(stored), timeout=120)
+    rejected = await read_topic(f"user.create.rejected.soak-{run}", expect=0, timeout=30)
+    dlq = await read_topic(f"user.create.dlq.soak-{run}", expect=tally.poison_acked, timeout=60)
     events_by_user: dict[str, set[str]] = {}
     for m in created:
         event = json.loads(m.value)

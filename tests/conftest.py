@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
+from tests.support.failures import FAILED
 from tests.support.services import (
     KAFKA,
     PGBOUNCER_URL,
@@ -130,21 +131,18 @@ def workers(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[list[Wor
     """Collects workers a test starts; kills the ones still running afterwards."""
     started: list[Worker] = []
     yield started
-    failed = request.node.stash.get(_failed_key, False)
+    failed = request.node.stash.get(FAILED, False)
     for worker in started:
         worker.kill()
         if failed:
             print(f"\n--- log of {worker.log_path.name} ---\n{worker.log_tail(80)}")
 
 
-_failed_key = pytest.StashKey[bool]()
-
-
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
     report = yield
     if report.when == "call" and report.failed:
-        item.stash[_failed_key] = True
+        item.stash[FAILED] = True
     return report
 
 

@@ -11,8 +11,13 @@ two Faust Tables:
   counting it once is the consumer's job.
 * `signups_by_domain`: the count per email domain, shown at `GET /signups/domains`.
 
-The stream is re-keyed by domain (`group_by`), so each domain's count lives in one
-partition of the tables' changelogs, however many workers share the group.
+The stream is re-keyed by domain (`group_by`, through a repartition topic named after
+this app's group), so each domain's count lives in one partition of the tables'
+changelogs, however many workers share the group.
+
+The consumer starts only once `user.created` exists and this app's own topics are
+created (`topics_ready`): started before the users service, it still counts every event
+from the topic's start.
 
 Run it beside the service (same broker, its own port):
 
@@ -29,6 +34,8 @@ import faust
 from faust.web import Request, Response, View
 from users_service_events.dedup import SeenEvents
 from users_service_events.records import UserCreated
+
+from examples.downstream.topics_ready import TopicsFirst
 
 app = faust.App(
     os.environ.get("DOWNSTREAM_GROUP_ID", "signups-by-domain"),
@@ -49,8 +56,23 @@ user_created = app.topic(
     key_type=bytes,
     value_type=UserCreated,
 )
+# Faust would name it after the agent's module path and the source topic, not the group:
+# two apps of this code with different groups would then share one and each count the
+# other's copies as duplicates.
+by_domain = app.topic(
+    f"{app.conf.id}-signups-by-domain-repartition",
+    key_type=str,
+    value_type=UserCreated,
+    internal=True,
+)
 signups_by_domain = app.Table("signups_by_domain", default=int)
 seen_events = SeenEvents(app, "seen_event_ids", window=timedelta(days=7))
+# The consumer starts once the topic it reads exists and its own topics are created.
+app.boot_strategy = TopicsFirst(
+    app,
+    reads=[user_created],
+    creates=[by_domain, signups_by_domain.changelog_topic, seen_events.table.table.changelog_topic],
+)
 # This worker's count of redeliveries it ignored since it started (shown, not stored).
 ignored = {"duplicates": 0}
 
@@ -63,7 +85,7 @@ def email_domain(event: UserCreated) -> str:
 @app.agent(user_created)
 async def count_signups(events: faust.StreamT[UserCreated]) -> None:
     """Count each new user once under its email domain."""
-    async for event in events.group_by(email_domain, name="signups-by-domain"):
+    async for event in events.group_by(email_domain, name="signups-by-domain", topic=by_domain):
         if not seen_events.first_delivery(event.eventId):
             ignored["duplicates"] += 1  # a redelivery: already counted
             continue

@@ -192,7 +192,6 @@ async def settle_and_count(load: Load, env: dict[str, str]) -> dict[str, Any]:
         env["KAFKA_USER_CREATED_TOPIC"],
         expect=len(users),
         timeout=120,
-        settle=2.0,
         bootstrap=CLUSTER,
     )
     events = Counter(json.loads(m.value)["data"]["id"] for m in messages)

@@ -219,7 +219,7 @@ async def test_a_failover_under_load_loses_only_what_the_replication_mode_allows
 
     async def read_all() -> list[Consumed]:
         nonlocal messages
-        messages = await read_topic(topic, expect=0, timeout=30, settle=2.0)
+        messages = await read_topic(topic, expect=0, timeout=30)
         return messages
 
     # Every command sent gets its outcome (the ones in flight at the kill are redelivered).

@@ -39,9 +39,12 @@ async def scrape(worker: Worker) -> dict[tuple[str, frozenset[tuple[str, str]]],
 
 
 def total(scrape: dict[Any, float], name: str, **labels: str) -> float:
-    """The sum of `name`'s samples whose labels include `labels`."""
+    """The sum of `name`'s samples whose labels include `labels`; none at all fails (a
+    missing metric is not a zero)."""
     wanted = set(labels.items())
-    return sum(v for (n, lbls), v in scrape.items() if n == name and wanted <= lbls)
+    found = [v for (n, lbls), v in scrape.items() if n == name and wanted <= lbls]
+    assert found, f"no sample {name}{labels} in the scrape"
+    return sum(found)
 
 
 async def member_ids(group: str) -> list[str]:

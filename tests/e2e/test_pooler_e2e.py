@@ -13,6 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from tests.support.backlog import wait_published
 from tests.support.kafka import produce_burst, read_topic
 from tests.support.services import PGBOUNCER_URL, POSTGRES_URL, require_pgbouncer
 from tests.support.waiting import eventually
@@ -85,8 +86,10 @@ async def test_concurrent_sign_ups_and_commands_on_two_workers_all_succeed(
     )
     assert others == []
 
+    # Every outcome published first: then every copy is below the end offsets read_topic takes.
+    await wait_published(POSTGRES_URL, timeout=120)
     messages = await read_topic(
-        env["KAFKA_USER_CREATED_TOPIC"], expect=SIGN_UPS + COMMANDS, timeout=120, settle=2.0
+        env["KAFKA_USER_CREATED_TOPIC"], expect=SIGN_UPS + COMMANDS, timeout=120
     )
     answered = {m.headers.get("commandId", b"").decode() for m in messages} & set(commands)
     assert len(answered) == COMMANDS, f"{COMMANDS - len(answered)} commands got no outcome"

@@ -4,14 +4,17 @@ mid-drain, a row Kafka will never take. Each test says what it counted."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections import Counter
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
+import aiohttp
 import asyncpg
 import pytest
 
-from tests.support.backlog import Seeded, seed_backlog
+from tests.support.backlog import Seeded, seed_backlog, wait_published
 from tests.support.kafka import Consumed, read_topic
 from tests.support.services import kafka_script
 from tests.support.waiting import eventually
@@ -67,7 +70,8 @@ async def test_sigterm_mid_drain_then_another_worker_publishes_each_event_once(
     second = Worker(env, tmp_path, name="second")
     workers.append(second)
     second.start()
-    messages = await read_topic(topic, expect=len(seeded), timeout=120, settle=3.0)
+    await wait_published(worker_env["DATABASE_URL"], timeout=120)
+    messages = await read_topic(topic, expect=len(seeded), timeout=60)
     assert_each_published_once(messages, seeded)
 
 
@@ -97,6 +101,17 @@ async def test_a_row_kafka_never_takes_is_parked_and_the_rows_behind_it_flow(
     assert status["outbox"]["kafkaAvailable"]  # one bad row does not close the fast path
 
 
+async def clock_ahead_by(worker: Worker) -> float:
+    """How far the worker's wall clock is ahead of ours, in seconds, as the `Date` header
+    of its HTTP answers shows it (to the second)."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(worker.base + "/livez") as resp,
+    ):
+        served = parsedate_to_datetime(resp.headers["Date"]).timestamp()
+    return served - time.time()
+
+
 LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
 HAVE_LIBFAKETIME = LIBFAKETIME.exists()
 
@@ -123,8 +138,13 @@ async def test_a_worker_whose_clock_runs_30s_ahead_never_takes_a_live_lease(
         worker.start()
     # Both relays up and polling before the backlog appears: they compete for it.
     await asyncio.gather(*(w.wait_serving() for w in workers))
+    # libfaketime really moved the second one's clock (else this test proves nothing).
+    punctual, ahead = workers
+    assert abs(await clock_ahead_by(punctual)) < 5
+    assert 25 < await clock_ahead_by(ahead) < 35
     seeded = await seed_backlog(worker_env["DATABASE_URL"], topic, 3000)
-    messages = await read_topic(topic, expect=len(seeded), timeout=120, settle=3.0)
+    await wait_published(worker_env["DATABASE_URL"], timeout=120)
+    messages = await read_topic(topic, expect=len(seeded), timeout=60)
     assert_each_published_once(messages, seeded)
 
 

@@ -7,7 +7,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from tests.support.backlog import release_backlog, seed_backlog
+from tests.support.backlog import release_backlog, seed_backlog, wait_published
 from tests.support.kafka import read_topic
 from tests.support.waiting import eventually
 from tests.support.worker import Worker
@@ -45,7 +45,9 @@ async def test_a_worker_without_shards_beside_a_sharded_one_publishes_nothing_tw
     # Rows that only a relay publishes (no fast path), made pending at once.
     seeded = await seed_backlog(url, topic, 1000, prefix="settings", held=True)
     await release_backlog(url)
-    messages = await read_topic(topic, expect=len(seeded), timeout=120, settle=3.0)
+    # Once nothing is left to publish, every copy either relay wrote is below the end offsets.
+    await wait_published(url, timeout=120)
+    messages = await read_topic(topic, expect=len(seeded), timeout=120)
     counts = Counter(m.headers["eventId"].decode() for m in messages)
     duplicates = sum(n - 1 for n in counts.values())
     print(f"\nseeded {len(seeded)}; on the topic {len(messages)}, duplicates {duplicates}")

@@ -4,8 +4,10 @@ schema that is not there. Real PostgreSQL, real SQLite, Faust's aiohttp app in p
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
@@ -19,6 +21,13 @@ from users_service.adapters.storage.migrations import migrate
 
 URL = "/users/v1/users"
 BODY = {"nombre": "Ana", "email": "ana@example.com", "password": "s3cret-pass"}
+
+
+def quoted_database_name(url: str) -> str:
+    """The database of `url` (TEST_POSTGRES_URL, any name), as an SQL identifier."""
+    name = urlsplit(url).path.lstrip("/")
+    assert name, f"no database name in {url}"
+    return '"' + name.replace('"', '""') + '"'
 
 
 async def stored_users() -> int:
@@ -62,6 +71,19 @@ async def proxied(
         await stop_app(wiring)
 
 
+async def backend_waiting_on_a_lock() -> int | None:
+    """The pid of a session of this database waiting on a lock, if one is."""
+    conn = await asyncpg.connect(POSTGRES_URL)  # not the blocker's: its snapshot is frozen
+    try:
+        pid = await conn.fetchval(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock' LIMIT 1"
+        )
+    finally:
+        await conn.close()
+    return int(pid) if pid is not None else None
+
+
 async def test_connections_ended_by_an_administrator_are_503_then_it_recovers(
     postgres_url: str, aiohttp_client: ClientFactory
 ) -> None:
@@ -69,15 +91,28 @@ async def test_connections_ended_by_an_administrator_are_503_then_it_recovers(
     try:
         client = await web_client(aiohttp_client)
         assert (await client.post(URL, json=BODY)).status == 201  # the pool holds a connection
-        await admin(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
-        resp = await client.post(URL, json={**BODY, "email": "bea@example.com"})
-        if resp.status != 201:  # the pool may already have noticed and reconnected
+        # The creation's session is ended while it works: held on a lock, then terminated.
+        # (Ending idle sessions instead let the pool notice first and reconnect, and the
+        # answer was a 201 or a 503 as timing had it.)
+        blocker = await asyncpg.connect(POSTGRES_URL)
+        try:
+            transaction = blocker.transaction()
+            await transaction.start()
+            await blocker.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+            creation = asyncio.ensure_future(
+                client.post(URL, json={**BODY, "email": "bea@example.com"})
+            )
+            pid = await eventually(
+                backend_waiting_on_a_lock, timeout=10, what="the creation waiting on the lock"
+            )
+            await admin(f"SELECT pg_terminate_backend({pid})")
+            resp = await creation
             assert_unavailable(resp.status, dict(resp.headers), await resp.json())
+        finally:
+            await blocker.close()
         resp = await client.post(URL, json={**BODY, "email": "cris@example.com"})
         assert resp.status == 201
+        assert await stored_users() == 2  # ana and cris; bea's creation was not written
     finally:
         await stop_app(wiring)
 
@@ -86,7 +121,8 @@ async def test_a_read_only_node_after_failover_is_503_not_500(
     postgres_url: str, aiohttp_client: ClientFactory
 ) -> None:
     await migrate(postgres_url)  # while it can still write
-    await admin("ALTER DATABASE users_test SET default_transaction_read_only = on")
+    database = quoted_database_name(postgres_url)
+    await admin(f"ALTER DATABASE {database} SET default_transaction_read_only = on")
     try:
         wiring = await start_app(app, postgres_url)
         try:
@@ -96,7 +132,7 @@ async def test_a_read_only_node_after_failover_is_503_not_500(
         finally:
             await stop_app(wiring)
     finally:
-        await admin("ALTER DATABASE users_test RESET default_transaction_read_only")
+        await admin(f"ALTER DATABASE {database} RESET default_transaction_read_only")
     assert await stored_users() == 0
 
 

@@ -27,6 +27,14 @@ def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
 
 
 def value(scrape: dict[Any, float], name: str, **labels: str) -> float:
+    """The sample `name{labels}`; a missing one fails (it is not a zero)."""
+    key = (name, frozenset(labels.items()))
+    assert key in scrape, f"no sample {name}{labels} in the scrape"
+    return scrape[key]
+
+
+def value_or_zero(scrape: dict[Any, float], name: str, **labels: str) -> float:
+    """For a scrape taken before the first event: a labelled counter appears only then."""
     return scrape.get((name, frozenset(labels.items())), 0.0)
 
 
@@ -127,7 +135,7 @@ async def test_metrics_move_with_real_traffic(client: Client, wiring: Wiring) ->
     after = await scrape(client)
 
     def moved(name: str, **labels: str) -> float:
-        return value(after, name, **labels) - value(before, name, **labels)
+        return value(after, name, **labels) - value_or_zero(before, name, **labels)
 
     assert moved("users_created_total", channel="http") == 2
     assert moved("user_create_rejected_total", code="duplicate_email", channel="http") == 1

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import sqlalchemy as sa
+
 from tests.support.messages import user_created_message
 from tests.support.services import direct_url
+from tests.support.waiting import eventually
 from users_service.adapters.storage import schema
 from users_service.adapters.storage.database import make_database
 from users_service.adapters.storage.migrations import migrate
@@ -85,3 +88,29 @@ async def release_backlog(url: str) -> None:
         await db.execute(schema.outbox.update().values(parked_at=None))
     finally:
         await db.disconnect()
+
+
+async def unpublished(url: str) -> int:
+    """Outbox rows no relay has had acknowledged yet (parked ones aside), counted in the
+    database itself: a worker's status caches its count for up to a second."""
+    db = make_database(url)
+    await db.connect()
+    try:
+        query = (
+            sa.select(sa.func.count())
+            .select_from(schema.outbox)
+            .where(schema.outbox.c.published_at.is_(None), schema.outbox.c.parked_at.is_(None))
+        )
+        return int(await db.fetch_val(query))
+    finally:
+        await db.disconnect()
+
+
+async def wait_published(url: str, timeout: float) -> None:
+    """Until every outbox row is acknowledged by Kafka: from then on, every copy a relay
+    wrote (retries included) is below the topic's end offsets, and `read_topic` sees it."""
+
+    async def none_left() -> bool:
+        return await unpublished(url) == 0
+
+    await eventually(none_left, timeout=timeout, interval=0.1, what="every outbox row published")

@@ -40,7 +40,12 @@ def drive(monitor_class: type[PrometheusMonitor]) -> dict[str, float]:
     clock.now += 2.5
     monitor.on_rebalance_end(app, rebalance)
     names = ("t_http_latency", "t_rebalance_done_consumer_latency", "t_rebalance_done_latency")
-    return {name: registry.get_sample_value(f"{name}_sum") or 0.0 for name in names}
+    sums: dict[str, float] = {}
+    for name in names:
+        found = registry.get_sample_value(f"{name}_sum")
+        assert found is not None, f"no {name}_sum in the registry"  # missing is not zero
+        sums[name] = found
+    return sums
 
 
 def test_faust_sensor_as_released_records_zero_latencies() -> None:
