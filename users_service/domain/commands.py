@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from users_service.domain.clock import is_iso8601
-from users_service.domain.model import is_uuid
+from users_service.domain.model import is_uuid_text
 from users_service.domain.validation import normalize_email
 
 # The envelope's own fields; the rest of a command is the registration.
@@ -55,8 +55,13 @@ def parse_create_user(body: Mapping[str, Any]) -> CreateUserCommand:
     if "commandId" not in body:
         problems["commandId"] = "is required"
         command_id = None
-    elif not is_uuid(command_id):
-        problems["commandId"] = "must be a UUID string"
+    elif not is_uuid_text(command_id):
+        # Only the stored form: braces or `urn:uuid:` would not fit the id column, and a
+        # normalised id would not be the one the producer correlates its answer with.
+        problems["commandId"] = (
+            "must be a UUID in its 36-character form (8-4-4-4-12 hex digits, no braces "
+            "or urn:uuid: prefix)"
+        )
         command_id = None
     requested_at = body.get("requestedAt")
     if requested_at is not None and not is_iso8601(requested_at):
