@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -14,9 +13,6 @@ from users_service.domain.validation import normalize_email
 
 # The envelope's own fields; the rest of a command is the registration.
 COMMAND_FIELDS = frozenset({"commandId", "requestedAt"})
-# Never kept in a parked command: neither the password nor a hash of it.
-SECRET_FIELDS = ("password", "passwordHash")
-_MENTIONS_SECRET = re.compile(rb"password|\$2[abxy]?\$\d\d\$", re.IGNORECASE)
 
 CommandResult = Literal["created", "rejected"]
 
@@ -94,23 +90,3 @@ def decode_json_object(value: bytes | None, max_bytes: int) -> dict[str, Any] | 
     if not isinstance(body, dict):
         return Poison("not_an_object", f"a JSON {type(body).__name__}, not an object")
     return body
-
-
-def scrub_for_parking(value: bytes | None) -> tuple[bytes | None, bool]:
-    """`value` as it may be parked, and whether anything was taken out: a JSON object
-    loses its password fields; anything else that mentions a password or carries a bcrypt
-    hash is not kept at all (the DLQ keeps its size and digest instead)."""
-    if value is None:
-        return None, False
-    try:
-        body = json.loads(value)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        body = None
-    if isinstance(body, dict):
-        if not any(name in body for name in SECRET_FIELDS):
-            return value, False
-        kept = {k: v for k, v in body.items() if k not in SECRET_FIELDS}
-        return json.dumps(kept, ensure_ascii=False).encode(), True
-    if _MENTIONS_SECRET.search(value):
-        return None, True
-    return value, False
