@@ -90,3 +90,24 @@ def decode_json_object(value: bytes | None, max_bytes: int) -> dict[str, Any] | 
     if not isinstance(body, dict):
         return Poison("not_an_object", f"a JSON {type(body).__name__}, not an object")
     return body
+
+
+# A rejection names the bad fields; a command's keys are the producer's, so both their
+# number and their length are bounded (the rejection is an event any producer must send).
+MAX_NAMED_PROBLEMS = 32
+PROBLEM_NAME_CHARS = 64
+_FIELDS_FIRST = ("commandId", "requestedAt", "nombre", "email", "password", "passwordHash")
+
+
+def bounded_problems(problems: Mapping[str, str]) -> dict[str, str]:
+    """At most MAX_NAMED_PROBLEMS of `problems` (the command's own fields first), each
+    name cut to PROBLEM_NAME_CHARS, and an entry saying how many more there were."""
+    ordered = [name for name in _FIELDS_FIRST if name in problems]
+    ordered += [name for name in problems if name not in _FIELDS_FIRST]
+    bounded: dict[str, str] = {}
+    for name in ordered[:MAX_NAMED_PROBLEMS]:
+        shown = name if len(name) <= PROBLEM_NAME_CHARS else name[: PROBLEM_NAME_CHARS - 1] + "…"
+        bounded.setdefault(shown, problems[name][:200])
+    if len(ordered) > MAX_NAMED_PROBLEMS:
+        bounded["…"] = f"and {len(ordered) - MAX_NAMED_PROBLEMS} more fields with problems"
+    return bounded
