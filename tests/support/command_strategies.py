@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import string
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,8 +82,10 @@ def _dump(node: Any, escape: bool) -> str:
 
 
 @st.composite
-def _command(draw: st.DrawFn, password: str, password_hash: str) -> dict[str, Any]:
-    ident = str(draw(st.uuids()))
+def _command(draw: st.DrawFn, password: str, password_hash: str, fresh_ids: bool) -> dict[str, Any]:
+    # fresh_ids: a new UUID each time, for examples sharing one database (a repeated
+    # commandId would be a redelivery: its first outcome stands, nothing new is sent).
+    ident = str(uuid.uuid4()) if fresh_ids else str(draw(st.uuids()))
     body: dict[str, Any] = {}
     command_id = draw(
         st.sampled_from([ident, ident.upper(), "{" + ident + "}", "urn:uuid:" + ident, None])
@@ -108,8 +111,8 @@ def _command(draw: st.DrawFn, password: str, password_hash: str) -> dict[str, An
 
 
 @st.composite
-def _json_value(draw: st.DrawFn, password: str, password_hash: str) -> bytes:
-    command = _command(password, password_hash)
+def _json_value(draw: st.DrawFn, password: str, password_hash: str, fresh_ids: bool) -> bytes:
+    command = _command(password, password_hash, fresh_ids)
     holder = st.sampled_from(["password", "passwordHash", "pass\u0077ord", "PASSWORD"])
     hidden = st.builds(lambda k, v: {k: v}, holder, st.sampled_from([password, password_hash]))
     node = draw(
@@ -141,14 +144,14 @@ HEADER_VALUES = st.one_of(
 
 
 @st.composite
-def messages(draw: st.DrawFn, huge: bool = True) -> Generated:
+def messages(draw: st.DrawFn, huge: bool = True, fresh_ids: bool = False) -> Generated:
     """A message for `user.create` (`huge`: keys and headers of up to ~1 MB among them)."""
     password = draw(PASSWORDS)
     password_hash = bcrypt.hashpw(password.encode(), bcrypt.gensalt(4)).decode()
     value = draw(
         st.one_of(
-            _json_value(password, password_hash),
-            _json_value(password, password_hash),
+            _json_value(password, password_hash, fresh_ids),
+            _json_value(password, password_hash, fresh_ids),
             st.binary(max_size=200),
             st.none(),
         )

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from aiokafka.errors import MessageSizeTooLargeError
+from aiokafka.errors import MessageSizeTooLargeError, RecordTooLargeError
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from tests.support.secrets import leaks
@@ -244,3 +244,27 @@ async def test_a_parked_object_keeps_the_commands_own_fields_and_its_shape() -> 
     assert parked["extra"]["n"] == 3 and parked["extra"]["list"][:2] == [True, None]
     assert SECRET not in value.decode() and "text" not in value.decode()
     assert dict(headers)["dlq.scrubbed"]
+
+
+class BrokerRefusingLargeRecords(FlakyProducer):
+    """A broker whose DLQ topic takes smaller messages than the producer sends: it refuses
+    any record with a value, wrapped the way Faust wraps aiokafka's errors."""
+
+    async def send(
+        self, topic: str, key: bytes | None, value: bytes | None, **kwargs: Any
+    ) -> asyncio.Future[None]:
+        if value is not None:
+            try:
+                raise RecordTooLargeError()
+            except RecordTooLargeError as exc:
+                raise RuntimeError("Error while sending: RecordTooLargeError") from exc
+        return await super().send(topic, key, value, **kwargs)
+
+
+async def test_a_record_the_broker_refuses_as_too_large_is_parked_as_its_reason() -> None:
+    producer = BrokerRefusingLargeRecords(failures=0)
+    dead_letters = DeadLetters(App(producer), "dlq", backoff=FAST)
+    await park_once(dead_letters, Message(b"k", b"[1]"), Poison("not_an_object", "a list"))
+    [(_, key, value, headers)] = producer.sent
+    assert (key, value) == (None, None)
+    assert dict(headers)["dlq.reason"] == b"not_an_object"

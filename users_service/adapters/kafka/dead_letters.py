@@ -94,6 +94,15 @@ def _bounded_headers(original: Headers) -> tuple[Headers, Headers]:
     ]
 
 
+def _too_large(exc: BaseException | None) -> bool:
+    # Faust wraps aiokafka's error in its ProducerSendError: look along the causes.
+    while exc is not None:
+        if isinstance(exc, MessageSizeTooLargeError | RecordTooLargeError):
+            return True
+        exc = exc.__cause__
+    return False
+
+
 class DeadLetters:
     """Sends a message to the dead-letter topic, with headers saying why and where from:
     its key and headers as they came (within bounds), its value as `parkable_value` keeps
@@ -139,7 +148,17 @@ class DeadLetters:
                 await future
                 self.parked[poison.reason] += 1
                 return
-            except (MessageSizeTooLargeError, RecordTooLargeError) as exc:
+            except Exception as exc:
+                if not _too_large(exc):
+                    log.warning(
+                        "could not park a message on %s (attempt %d: %s); retrying in %.1fs",
+                        self.topic,
+                        attempt,
+                        type(exc).__name__,
+                        delay,
+                    )
+                    await asyncio.sleep(delay)
+                    continue
                 log.warning(
                     "a parked record for %s was refused as too large (%s); parking its "
                     "reason and digests only",
@@ -148,15 +167,6 @@ class DeadLetters:
                 )
                 key, value = None, None
                 headers = [(n, v) for n, v in headers if n.startswith(DLQ_HEADER_PREFIX)]
-            except Exception as exc:
-                log.warning(
-                    "could not park a message on %s (attempt %d: %s); retrying in %.1fs",
-                    self.topic,
-                    attempt,
-                    type(exc).__name__,
-                    delay,
-                )
-                await asyncio.sleep(delay)
 
     def _record(self, message: Any, poison: Poison) -> tuple[bytes | None, bytes | None, Headers]:
         kept, cut = _bounded_headers(_original_headers(message))
