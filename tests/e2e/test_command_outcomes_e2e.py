@@ -41,6 +41,8 @@ async def send(topic: str, items: list[tuple[bytes | None, bytes | None, list[An
     await producer.start()
     try:
         for key, value, headers in items:
+            if key is None and value is None:
+                key = b""  # aiokafka sends no message with neither (Java's client does)
             await producer.send_and_wait(topic, value, key=key, partition=0, headers=headers)
     finally:
         await producer.stop()

@@ -28,8 +28,9 @@ class TopicsToEnd:
 
     async def _partitions(self, topic: str) -> list[TopicPartition]:
         async def known() -> set[int]:
-            await self._consumer._client.force_metadata_update()
-            return self._consumer.partitions_for_topic(topic) or set()
+            # All topics' metadata: the consumer's own covers only the ones it is assigned.
+            cluster = await self._consumer._client.fetch_all_metadata()
+            return set(cluster.partitions_for_topic(topic) or ())
 
         found = await eventually(known, timeout=30, interval=0.1, what=f"topic {topic}")
         return [TopicPartition(topic, p) for p in sorted(found)]
