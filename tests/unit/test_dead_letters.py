@@ -113,14 +113,14 @@ async def test_a_parked_command_keeps_no_password_and_no_hash() -> None:
     assert (
         dict(first_headers)["dlq.original.sha256"] == hashlib.sha256(original).hexdigest().encode()
     )
-    assert second is None
+    assert second == b""  # an empty value, not a null (a tombstone)
     assert third is not None
     assert json.loads(third) == {"commandId": "c2", "passwordHash": "<60 characters>"}
 
 
 class SizeCheckingProducer(FlakyProducer):
-    """Refuses a record the way aiokafka's producer does: over `max_request_size` bytes
-    as Kafka would frame it, key and headers included, it raises before sending."""
+    """Refuses a record the way aiokafka's producer does: with neither key nor value, or
+    over `max_request_size` bytes as Kafka would frame it (key and headers included)."""
 
     def __init__(self, max_request_size: int = 1_000_000) -> None:
         super().__init__(failures=0)
@@ -130,6 +130,9 @@ class SizeCheckingProducer(FlakyProducer):
     async def send(
         self, topic: str, key: bytes | None, value: bytes | None, **kwargs: Any
     ) -> asyncio.Future[None]:
+        if key is None and value is None:
+            self.refused += 1
+            raise AssertionError("Need at least one: key or value")  # as aiokafka's send
         size = DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, kwargs["headers"])
         if size > self.max_request_size:
             self.refused += 1
@@ -187,7 +190,7 @@ async def test_a_record_the_producer_refuses_anyway_is_parked_without_the_origin
         Poison("not_an_object", "a JSON list"),
     )
     [(_, _, value, headers)] = producer.sent
-    assert value is None and dict(headers)["dlq.reason"] == b"not_an_object"
+    assert value == b"" and dict(headers)["dlq.reason"] == b"not_an_object"
     assert dict(headers)["dlq.original.sha256"]
 
 
@@ -248,12 +251,12 @@ async def test_a_parked_object_keeps_the_commands_own_fields_and_its_shape() -> 
 
 class BrokerRefusingLargeRecords(FlakyProducer):
     """A broker whose DLQ topic takes smaller messages than the producer sends: it refuses
-    any record with a value, wrapped the way Faust wraps aiokafka's errors."""
+    any record with a non-empty value, wrapped the way Faust wraps aiokafka's errors."""
 
     async def send(
         self, topic: str, key: bytes | None, value: bytes | None, **kwargs: Any
     ) -> asyncio.Future[None]:
-        if value is not None:
+        if value:
             try:
                 raise RecordTooLargeError()
             except RecordTooLargeError as exc:
@@ -266,5 +269,5 @@ async def test_a_record_the_broker_refuses_as_too_large_is_parked_as_its_reason(
     dead_letters = DeadLetters(App(producer), "dlq", backoff=FAST)
     await park_once(dead_letters, Message(b"k", b"[1]"), Poison("not_an_object", "a list"))
     [(_, key, value, headers)] = producer.sent
-    assert (key, value) == (None, None)
+    assert (key, value) == (None, b"")
     assert dict(headers)["dlq.reason"] == b"not_an_object"

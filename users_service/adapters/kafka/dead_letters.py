@@ -165,10 +165,10 @@ class DeadLetters:
                     self.topic,
                     type(exc).__name__,
                 )
-                key, value = None, None
+                key, value = None, b""
                 headers = [(n, v) for n, v in headers if n.startswith(DLQ_HEADER_PREFIX)]
 
-    def _record(self, message: Any, poison: Poison) -> tuple[bytes | None, bytes | None, Headers]:
+    def _record(self, message: Any, poison: Poison) -> tuple[bytes | None, bytes, Headers]:
         kept, cut = _bounded_headers(_original_headers(message))
         headers = [*kept, *self._about(message, poison), *cut]
         key = message.key
@@ -187,15 +187,17 @@ class DeadLetters:
         parkable = parkable_value(original)
         if parkable.note:
             headers.append((f"{DLQ_HEADER_PREFIX}scrubbed", parkable.note.encode()))
-        value = parkable.value
-        if value is not None and len(value) > self._max_value_bytes:
+        # Nothing kept is an empty value, never a null: a null is a tombstone to Kafka, and
+        # with no key either aiokafka would not send the record at all.
+        value = b"" if parkable.value is None else parkable.value
+        if len(value) > self._max_value_bytes:
             value = value[: self._max_value_bytes]
             headers.append((f"{DLQ_HEADER_PREFIX}truncated", b"true"))
         if DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, headers) > (
             self._max_request_bytes
         ):
             # Only with a producer limit smaller than the bounds assume: keep the reason.
-            key, value = None, None
+            key, value = None, b""
             headers = [(n, v) for n, v in headers if n.startswith(DLQ_HEADER_PREFIX)]
         return key, value, headers
 
