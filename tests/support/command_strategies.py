@@ -61,9 +61,10 @@ LEAVES = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) 
 
 
 def _dump(node: Any, escape: bool) -> str:
-    """JSON text; with `escape`, every character of every string written as \\uXXXX."""
+    """JSON text; with `escape`, every character of every string but the padding written
+    as \\uXXXX."""
     if isinstance(node, str):
-        if not escape:
+        if not escape or len(node) > 1000:  # not the padding: six bytes a character
             return json.dumps(node)
         units = node.encode("utf-16-be", "surrogatepass")
         return (
