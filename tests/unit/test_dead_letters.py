@@ -271,3 +271,15 @@ async def test_a_record_the_broker_refuses_as_too_large_is_parked_as_its_reason(
     [(_, key, value, headers)] = producer.sent
     assert (key, value) == (None, b"")
     assert dict(headers)["dlq.reason"] == b"not_an_object"
+
+
+async def test_an_email_is_kept_only_when_it_is_one() -> None:
+    """A password typed into the email field is not kept, as a rejection would not echo it."""
+    producer = SizeCheckingProducer()
+    dead_letters = DeadLetters(App(producer), "dlq", backoff=FAST)
+    for email in (SECRET, "bea@example.com"):
+        body = json.dumps({"commandId": "c", "email": email}).encode()
+        await park_once(dead_letters, Message(b"k", body), Poison("processing_error", "x"))
+    misplaced, valid = (json.loads(value or b"") for _, _, value, _ in producer.sent)
+    assert misplaced["email"] == f"<{len(SECRET)} characters>"
+    assert valid["email"] == "bea@example.com"

@@ -3,9 +3,9 @@ kept, not by looking for what must be removed.
 
 A value is kept only as a re-encoding of the JSON it holds (UTF-8, 16 or 32, as RFC 8259's
 predecessors allowed and `json.loads` detects), escapes decoded: the command's own fields
-(`commandId`, `requestedAt`, `nombre`, `email`) at the top of an object, as sent; every
-other string, at any depth, replaced by its length; numbers, booleans, nulls and the
-shape kept. A kept string or key that looks like a bcrypt hash is replaced too. Bytes
+(`commandId`, `requestedAt`, `nombre`, `email` when it is one) at the top of an object, as
+sent; every other string, at any depth, replaced by its length; numbers, booleans, nulls
+and the shape kept. A kept string or key that looks like a bcrypt hash is replaced too. Bytes
 that are not JSON are not kept at all: no pattern can say where a password is in them.
 """
 
@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import re2  # type: ignore[import-untyped]
+
+from users_service.domain.validation import is_email
 
 # The fields an operator needs to identify and answer a command; never a secret.
 KEPT_FIELDS = frozenset({"commandId", "requestedAt", "nombre", "email"})
@@ -86,6 +88,8 @@ def _kept(node: Any, *, depth: int, top: bool = False) -> tuple[Any, bool]:
             name, redacted = f"<key {len(out)}: {len(key)} characters>", True
         if top and key in KEPT_FIELDS and isinstance(item, str):
             text = _safe_string(item, KEPT_STRING_CHARS)
+            if key == "email" and not is_email(item):
+                text = None  # as a rejection: a password typed into it is not echoed
             out[name] = _placeholder(item) if text is None else text
             redacted |= text is None
             continue

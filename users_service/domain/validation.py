@@ -86,6 +86,11 @@ def _check_password(value: str) -> str | None:
     return None
 
 
+def is_email(value: str) -> bool:
+    """True for what registration takes as an email (before trimming and lower-casing)."""
+    return _check_email(value) is None
+
+
 _CHECKS = {"nombre": _check_nombre, "email": _check_email, "password": _check_password}
 
 
