@@ -191,7 +191,12 @@ def wire(app: faust.App, settings: Settings) -> Wiring:
         partitions_assigned=assigned_partitions(app),
         kafka_answers=partial(kafka_answers, settings.kafka_brokers, kafka_options),
     )
-    dead_letters = DeadLetters(app, settings.user_create_dlq_topic)
+    # A parked record is bounded by the producer's own limit, key and headers included.
+    dead_letters = DeadLetters(
+        app,
+        settings.user_create_dlq_topic,
+        max_request_bytes=app.conf.producer_max_request_size,
+    )
     metrics = ServiceMetrics(
         counts=users.counts,
         health=health,

@@ -8,8 +8,8 @@ import json
 import bcrypt
 import pytest
 
-from users_service.domain.commands import scrub_for_parking
 from users_service.domain.errors import InvalidInput
+from users_service.domain.parking import NOT_JSON, Parkable, parkable_value
 from users_service.domain.validation import validate_command_registration
 
 GOOD = {"nombre": "Ana", "email": "ana@example.com"}
@@ -49,9 +49,14 @@ def test_plaintext_is_refused_when_the_setting_says_so() -> None:
 
 
 def test_a_parked_value_keeps_no_password_and_no_hash() -> None:
-    scrubbed, changed = scrub_for_parking(
+    parked = parkable_value(
         json.dumps({"commandId": "c", "password": "p", "passwordHash": HASH_12}).encode()
     )
-    assert changed and scrubbed is not None and json.loads(scrubbed) == {"commandId": "c"}
-    assert scrub_for_parking(b"not json, but password=p") == (None, True)
-    assert scrub_for_parking(b"[1, 2]") == (b"[1, 2]", False)
+    assert parked.note and parked.value is not None
+    assert json.loads(parked.value) == {
+        "commandId": "c",
+        "password": "<1 characters>",
+        "passwordHash": "<60 characters>",
+    }
+    assert parkable_value(b"not json, but password=p") == Parkable(None, NOT_JSON)
+    assert parkable_value(b"[1, 2]") == Parkable(b"[1, 2]", None)

@@ -120,3 +120,18 @@ async def test_a_rejection_never_echoes_an_email_that_is_not_one() -> None:
     rejection = json.loads(state.outbox[0].payload)
     assert rejection["email"] is None
     assert "Secret-Typed-Here" not in state.outbox[0].payload.decode()
+
+
+async def test_a_rejection_is_bounded_however_many_and_long_the_bad_fields() -> None:
+    """A command may be up to COMMAND_MAX_BYTES (1 MiB at most): its rejection, which
+    names the bad fields, stays small enough for any producer."""
+    state = FakeState()
+    many = {f"{n:05d}" + "k" * 200: 1 for n in range(4000)}
+    outcome = await service(state).handle_create_user(command(**many, nombre="x" * 5000))
+    assert (outcome.result, outcome.code) == ("rejected", "invalid")
+    [event] = state.outbox
+    assert len(event.payload) < 16 * 1024
+    fields = json.loads(event.payload)["reason"]["fields"]
+    assert "nombre" in fields  # a known field's problem comes first
+    assert len(fields) <= 33 and all(len(name) <= 64 for name in fields)
+    assert any("more" in problem for problem in fields.values())

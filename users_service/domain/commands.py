@@ -7,17 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import re2
-
 from users_service.domain.clock import is_iso8601
-from users_service.domain.model import is_uuid
+from users_service.domain.model import is_uuid_text
 from users_service.domain.validation import normalize_email
 
 # The envelope's own fields; the rest of a command is the registration.
 COMMAND_FIELDS = frozenset({"commandId", "requestedAt"})
-# Never kept in a parked command: neither the password nor a hash of it.
-SECRET_FIELDS = ("password", "passwordHash")
-_MENTIONS_SECRET = re2.compile(rb"(?i)password|\$2[abxy]?\$\d\d\$")
 
 CommandResult = Literal["created", "rejected"]
 
@@ -56,8 +51,13 @@ def parse_create_user(body: Mapping[str, Any]) -> CreateUserCommand:
     if "commandId" not in body:
         problems["commandId"] = "is required"
         command_id = None
-    elif not is_uuid(command_id):
-        problems["commandId"] = "must be a UUID string"
+    elif not is_uuid_text(command_id):
+        # Only the stored form: braces or `urn:uuid:` would not fit the id column, and a
+        # normalised id would not be the one the producer correlates its answer with.
+        problems["commandId"] = (
+            "must be a UUID in its 36-character form (8-4-4-4-12 hex digits, no braces "
+            "or urn:uuid: prefix)"
+        )
         command_id = None
     requested_at = body.get("requestedAt")
     if requested_at is not None and not is_iso8601(requested_at):
@@ -92,21 +92,22 @@ def decode_json_object(value: bytes | None, max_bytes: int) -> dict[str, Any] | 
     return body
 
 
-def scrub_for_parking(value: bytes | None) -> tuple[bytes | None, bool]:
-    """`value` as it may be parked, and whether anything was taken out: a JSON object
-    loses its password fields; anything else that mentions a password or carries a bcrypt
-    hash is not kept at all (the DLQ keeps its size and digest instead)."""
-    if value is None:
-        return None, False
-    try:
-        body = json.loads(value)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        body = None
-    if isinstance(body, dict):
-        if not any(name in body for name in SECRET_FIELDS):
-            return value, False
-        kept = {k: v for k, v in body.items() if k not in SECRET_FIELDS}
-        return json.dumps(kept, ensure_ascii=False).encode(), True
-    if _MENTIONS_SECRET.search(value):
-        return None, True
-    return value, False
+# A rejection names the bad fields; a command's keys are the producer's, so both their
+# number and their length are bounded (the rejection is an event any producer must send).
+MAX_NAMED_PROBLEMS = 32
+PROBLEM_NAME_CHARS = 64
+_FIELDS_FIRST = ("commandId", "requestedAt", "nombre", "email", "password", "passwordHash")
+
+
+def bounded_problems(problems: Mapping[str, str]) -> dict[str, str]:
+    """At most MAX_NAMED_PROBLEMS of `problems` (the command's own fields first), each
+    name cut to PROBLEM_NAME_CHARS, and an entry saying how many more there were."""
+    ordered = [name for name in _FIELDS_FIRST if name in problems]
+    ordered += [name for name in problems if name not in _FIELDS_FIRST]
+    bounded: dict[str, str] = {}
+    for name in ordered[:MAX_NAMED_PROBLEMS]:
+        shown = name if len(name) <= PROBLEM_NAME_CHARS else name[: PROBLEM_NAME_CHARS - 1] + "…"
+        bounded.setdefault(shown, problems[name][:200])
+    if len(ordered) > MAX_NAMED_PROBLEMS:
+        bounded["…"] = f"and {len(ordered) - MAX_NAMED_PROBLEMS} more fields with problems"
+    return bounded

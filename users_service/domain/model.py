@@ -83,6 +83,22 @@ def is_uuid(value: Any, *, canonical: bool = False) -> bool:
     return not canonical or str(parsed) == value
 
 
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+_HYPHENS = (8, 13, 18, 23)
+
+
+def is_uuid_text(value: Any) -> bool:
+    """True for a UUID written in its 36-character hyphenated form, in either case (RFC 9562
+    reads hex digits case-insensitively): the form a `varchar(36)` id column holds. Not the
+    forms `uuid.UUID` also parses (braces, `urn:uuid:`, no hyphens or extra ones)."""
+    return (
+        isinstance(value, str)
+        and len(value) == 36
+        and all(value[i] == "-" for i in _HYPHENS)
+        and all(ch in _HEX_DIGITS for i, ch in enumerate(value) if i not in _HYPHENS)
+    )
+
+
 def _headers(event_type: str, event_id: str, command_id: str | None) -> dict[str, str]:
     """Every event carries its type and id in headers; an answer to a command, its id too."""
     headers = {envelope.EVENT_TYPE_HEADER: event_type, envelope.EVENT_ID_HEADER: event_id}

@@ -87,13 +87,19 @@ def _check_password(value: str) -> str | None:
     return None
 
 
+def is_email(value: str) -> bool:
+    """True for what registration takes as an email (before trimming and lower-casing)."""
+    return _check_email(value) is None
+
+
 _CHECKS = {"nombre": _check_nombre, "email": _check_email, "password": _check_password}
 
 
 def _check_password_hash(value: Any, min_rounds: int) -> str | None:
     if not isinstance(value, str):
         return "must be a string"
-    match = _BCRYPT_HASH.match(value)
+    # The whole value: `$` alone would let a trailing newline through (61 characters).
+    match = _BCRYPT_HASH.fullmatch(value)
     if match is None:
         return "must be a bcrypt hash ($2b$, a two-digit cost, 53 characters)"
     if int(match.group(1)) < min_rounds:

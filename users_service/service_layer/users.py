@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from users_service.domain.clock import utc_now_ms
-from users_service.domain.commands import CommandOutcome, parse_create_user
+from users_service.domain.commands import CommandOutcome, bounded_problems, parse_create_user
 from users_service.domain.errors import (
     CommandAlreadyHandled,
     EmailAlreadyRegistered,
@@ -241,7 +241,8 @@ class UsersService:
         self, command_id: str | None, code: str, fields: dict[str, str] | None, email: str | None
     ) -> CommandOutcome:
         outcome = CommandOutcome(command_id, "rejected", code=code)
-        rejection = Rejection(self.ids(), self.clock(), command_id, code, fields, email)
+        named = bounded_problems(fields) if fields else None
+        rejection = Rejection(self.ids(), self.clock(), command_id, code, named, email)
         event = user_create_rejected(
             topic=self.user_create_rejected_topic,
             event_id=rejection.event_id,
