@@ -50,17 +50,26 @@ class JwtVerifier:
         issuer: str | None = None,
         leeway: float = 30.0,
         refresh_cooldown: float = 30.0,
+        key_lifespan: float = 300.0,
     ) -> None:
         self._secret = secret
-        # An unknown kid fetches the set again, at most once per `refresh_cooldown`: a
-        # rotation is picked up, a flood of forged kids does not hammer the provider.
+        # The key set is cached for `key_lifespan` and then fetched again, so a key the
+        # provider removed is refused within that time. No per-kid cache (cache_keys):
+        # PyJWT's is an LRU without expiry in front of the set, trusting a removed key
+        # until restart. An unknown kid fetches the set again, at most once per
+        # `refresh_cooldown`: a rotation is picked up, a flood of forged kids does not
+        # hammer the provider.
         self._jwks = (
             jwt.PyJWKClient(
-                jwks_url, cache_keys=True, lifespan=300, cooldown_duration=refresh_cooldown
+                jwks_url,
+                cache_keys=False,
+                lifespan=key_lifespan,
+                cooldown_duration=refresh_cooldown,
             )
             if jwks_url
             else None
         )
+        self.key_lifespan = key_lifespan
         self._algorithms = ["HS256"] if secret else ASYMMETRIC
         self._audience = audience
         self._issuer = issuer
