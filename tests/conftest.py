@@ -7,18 +7,26 @@ marked with its kind from its folder, so `pytest -m unit` is what `make test-uni
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import databases
 import pytest
+from hypothesis import settings
 
 from tests.support.services import KAFKA, POSTGRES_URL, empty_postgres, require_kafka
 from tests.support.web import TEST_JWT_SECRET
 from tests.support.worker import Worker
 from users_service.adapters.storage.database import make_database
 from users_service.adapters.storage.migrations import migrate
+
+# Properties run a modest number of examples in `make test` (ci) and many more in
+# `make fuzz` (HYPOTHESIS_PROFILE=fuzz); a test's own max_examples still wins.
+settings.register_profile("ci", max_examples=50, deadline=None)
+settings.register_profile("fuzz", max_examples=2000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 async def reset_postgres() -> None:
