@@ -56,7 +56,7 @@ CURSOR = jsonschema.Draft202012Validator(CURSOR_SCHEMA)
 
 
 # Pure functions, a few milliseconds an example: eight times the profile's count.
-CHEAP = settings(max_examples=8 * settings.default.max_examples)
+CHEAP = settings(max_examples=8 * settings().max_examples)
 
 
 def service_refuses(name: str, value: str) -> str | None:
