@@ -76,16 +76,26 @@ NOMBRE_SPACES: tuple[tuple[int, int], ...] = (
 )
 
 
+SURROGATES = (0xD800, 0xDFFF)
+
+
 def character_class(ranges: tuple[tuple[int, int], ...], *, negated: bool = False) -> str:
     """A regex character class of `ranges` that ECMA-262 (with its u flag, as JSON Schema
     validators compile) and Python's `re` read alike: BMP code points as \\uXXXX escapes
     (which both know), others as the characters themselves (the two spell astral escapes
-    differently)."""
+    differently). Lone surrogates are left out: only a JSON escape can write one, most
+    languages' strings cannot hold one, and a pattern naming them is refused by such
+    tools (schemathesis' engine read the whole `not` as `not: {}`). The document says in
+    words that they are refused."""
 
     def one(cp: int) -> str:
         return f"\\u{cp:04x}" if cp <= 0xFFFF else chr(cp)
 
-    parts = "".join(one(lo) if lo == hi else f"{one(lo)}-{one(hi)}" for lo, hi in ranges)
+    low, high = SURROGATES
+    kept: list[tuple[int, int]] = []
+    for lo, hi in ranges:
+        kept += [(a, b) for a, b in ((lo, min(hi, low - 1)), (max(lo, high + 1), hi)) if a <= b]
+    parts = "".join(one(lo) if lo == hi else f"{one(lo)}-{one(hi)}" for lo, hi in kept)
     return f"[{'^' if negated else ''}{parts}]"
 
 
