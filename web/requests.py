@@ -45,11 +45,21 @@ async def _read_limited(request: web.Request, max_bytes: int) -> bytes:
         raise ApiError(413, "body_too_large", f"the body may be at most {max_bytes} bytes")
     chunks: list[bytes] = []
     size = 0
-    while chunk := await request.content.read(64 * 1024):
-        size += len(chunk)
-        if size > max_bytes:  # a chunked body without Content-Length
-            raise ApiError(413, "body_too_large", f"the body may be at most {max_bytes} bytes")
-        chunks.append(chunk)
+    try:
+        while chunk := await request.content.read(64 * 1024):
+            size += len(chunk)
+            if size > max_bytes:  # a chunked body without Content-Length
+                raise ApiError(413, "body_too_large", f"the body may be at most {max_bytes} bytes")
+            chunks.append(chunk)
+    except web.RequestPayloadError:
+        # aiohttp inflates a gzip or deflate body as it is read (so the limit above is
+        # of the inflated bytes) and broken chunked framing surfaces here too.
+        raise ApiError(
+            400,
+            "malformed_body",
+            "the body could not be read as sent: it does not match its Content-Encoding, "
+            "or its chunked framing is broken",
+        ) from None
     return b"".join(chunks)
 
 
