@@ -12,6 +12,8 @@ Example counts follow the Hypothesis profile (ci in `make test`, fuzz in `make f
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -569,3 +571,125 @@ async def test_a_body_that_does_not_decode_as_its_content_encoding_is_a_400(
     )
     status, body = await documented_answer("POST", "/users/v1/users", resp)
     assert status == 400 and body["error"]["code"] == "malformed_body", body
+
+
+# -- the request line and headers as raw bytes, on a socket ---------------------------------
+
+RAW_REQUESTS: dict[str, bytes] = {
+    "an unknown method": b"0 /users/v1/users HTTP/1.1\r\nHost: x\r\n\r\n",
+    "a lower-case method": b"get /livez HTTP/1.1\r\nHost: x\r\n\r\n",
+    "HTTP/0.9": b"GET /livez\r\n\r\n",
+    "HTTP/2.0 in the line": b"GET /livez HTTP/2.0\r\nHost: x\r\n\r\n",
+    "HTTP/1.1 without Host": b"GET /livez HTTP/1.1\r\n\r\n",
+    "absolute form": b"GET http://x/users/v1/users HTTP/1.1\r\nHost: x\r\n\r\n",
+    "asterisk form": b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n",
+    "a raw non-ASCII path": b"GET /users/v1/users/\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n",
+    "dot segments": b"GET /users/v1/../v1/users/./x HTTP/1.1\r\nHost: x\r\n\r\n",
+    "a NUL in the path": b"GET /users/v1/users/%00\x00 HTTP/1.1\r\nHost: x\r\n\r\n",
+    "a header without a colon": b"GET /livez HTTP/1.1\r\nHost: x\r\nBroken\r\n\r\n",
+    "a NUL in a header": b"GET /users/v1/users HTTP/1.1\r\nHost: x\r\n"
+    b"Authorization: Bearer a\x00b\r\n\r\n",
+    "a bare CR": b"GET /livez HTTP/1.1\r\nHost: x\rX: y\r\n\r\n",
+    "an obsolete line fold": b"GET /livez HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n",
+    "C1 controls in a header": b"GET /users/v1/users HTTP/1.1\r\nHost: x\r\n"
+    b"X-Request-ID: \x85\x9f\r\n\r\n",
+    "a header over 8 KiB": b"GET /livez HTTP/1.1\r\nHost: x\r\nX-A: " + b"a" * 9000 + b"\r\n\r\n",
+    "a request line over 8 KiB": b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+    "a thousand headers": b"GET /livez HTTP/1.1\r\nHost: x\r\n"
+    + b"".join(b"X-%d: v\r\n" % n for n in range(1000))
+    + b"\r\n",
+    "two Content-Lengths": b"POST /users/v1/users HTTP/1.1\r\nHost: x\r\n"
+    b"Content-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 30\r\n\r\n{}",
+    "Content-Length and chunked": b"POST /users/v1/users HTTP/1.1\r\nHost: x\r\n"
+    b"Content-Type: application/json\r\nContent-Length: 4\r\n"
+    b"Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+    "a bad chunk size": b"POST /users/v1/users HTTP/1.1\r\nHost: x\r\n"
+    b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+    "a negative Content-Length": b"POST /users/v1/users HTTP/1.1\r\nHost: x\r\n"
+    b"Content-Type: application/json\r\nContent-Length: -1\r\n\r\n",
+    "brotli, not installed": b"POST /users/v1/users HTTP/1.1\r\nHost: x\r\n"
+    b"Content-Type: application/json\r\nContent-Encoding: br\r\nContent-Length: 2\r\n\r\n{}",
+    "a websocket upgrade": b"GET /users/v1/users HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+    b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    b"Sec-WebSocket-Version: 13\r\n\r\n",
+    "a latin-1 JSON body": b"POST /users/v1/users HTTP/1.1\r\nHost: x\r\n"
+    b"Content-Type: application/json; charset=latin-1\r\nContent-Length: 17\r\n\r\n"
+    b'{"nombre": "\xe9"}  ',
+}
+
+
+async def raw_exchange(client: Client, request: bytes) -> bytes:
+    """Send `request` as it is; what the server wrote back before closing (or within a
+    few seconds, for a connection it keeps open)."""
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        received = b""
+        with contextlib.suppress(TimeoutError, ConnectionError):
+            async with asyncio.timeout(3):
+                while chunk := await reader.read(65536):
+                    received += chunk
+                    if answered_in_full(received):
+                        break
+        return received
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+
+
+def answered_in_full(received: bytes) -> bool:
+    """A head and as many body bytes as its Content-Length says (the server may keep
+    the connection open after that)."""
+    head, found, body = received.partition(b"\r\n\r\n")
+    for line in head.split(b"\r\n")[1:] if found else []:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return len(body) >= int(value.strip())
+    return False
+
+
+def status_of(answer: bytes) -> int | None:
+    line = answer.split(b"\r\n", 1)[0].split(b" ")
+    return int(line[1]) if len(line) > 1 and line[0].startswith(b"HTTP/") else None
+
+
+async def test_raw_request_lines_and_headers_never_get_a_5xx(client: Client) -> None:
+    answers = {name: await raw_exchange(client, raw) for name, raw in RAW_REQUESTS.items()}
+    for name, answer in answers.items():
+        status = status_of(answer)
+        assert status is not None and status < 500, (name, answer[:300])
+        head, _, body = answer.partition(b"\r\n\r\n")
+        if not body.startswith(b"{"):
+            # What the parser refuses before any operation: 400 in plain text, as the
+            # document's description says (an unknown method, a NUL, 8 KiB, framing...).
+            assert status == 400 and b"text/plain" in head, (name, answer[:300])
+    assert (await client.get("/livez")).status == 200  # and the server still serves
+
+
+raw_lines = st.builds(
+    lambda method, target, version, headers, body: (
+        method + b" " + target + b" " + version + b"\r\nHost: x\r\n" + headers + b"\r\n" + body
+    ),
+    st.sampled_from([b"GET", b"POST", b"PUT", b"HEAD", b"OPTIONS"]) | st.binary(max_size=8),
+    st.sampled_from([b"/users/v1/users", b"/users/v1/users/x", b"/livez", b"/"])
+    | st.binary(max_size=40).map(lambda b: b"/" + b),
+    st.sampled_from([b"HTTP/1.1", b"HTTP/1.0"]) | st.binary(max_size=10),
+    st.lists(
+        st.tuples(st.binary(min_size=1, max_size=12), st.binary(max_size=40)).map(
+            lambda kv: kv[0] + b": " + kv[1] + b"\r\n"
+        ),
+        max_size=4,
+    ).map(lambda hs: b"".join(hs) + b"Connection: close\r\n"),
+    st.binary(max_size=100),
+)
+
+
+# Each example may wait out a few seconds of a connection the server keeps: half as many.
+@settings(PROPERTY, max_examples=max(10, settings().max_examples // 2))
+@given(raw=raw_lines)
+async def test_any_raw_request_gets_an_answer_below_500(client: Client, raw: bytes) -> None:
+    answer = await raw_exchange(client, raw)
+    status = status_of(answer)
+    assert status is None or status < 500, (raw[:200], answer[:300])
