@@ -36,6 +36,8 @@ from users_service.domain.validation import (
 )
 from web.requests import decode_cursor, encode_cursor
 
+pytestmark = pytest.mark.property
+
 OPENAPI = contracts.load("openapi")
 REQUEST = "#/components/schemas/CreateUserRequest"
 GOOD = {"nombre": "Ana", "email": "ana@example.com", "password": "s3cret-pass"}
