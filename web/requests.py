@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import json
+import uuid
 from typing import Any, NoReturn, cast
 
 from aiohttp import web
 from faust.web import Request
 
-from users_service.domain.model import is_uuid
 from web.responses import ApiError
 
 PAGE_LIMIT_MAX = 100
@@ -46,11 +45,21 @@ async def _read_limited(request: web.Request, max_bytes: int) -> bytes:
         raise ApiError(413, "body_too_large", f"the body may be at most {max_bytes} bytes")
     chunks: list[bytes] = []
     size = 0
-    while chunk := await request.content.read(64 * 1024):
-        size += len(chunk)
-        if size > max_bytes:  # a chunked body without Content-Length
-            raise ApiError(413, "body_too_large", f"the body may be at most {max_bytes} bytes")
-        chunks.append(chunk)
+    try:
+        while chunk := await request.content.read(64 * 1024):
+            size += len(chunk)
+            if size > max_bytes:  # a chunked body without Content-Length
+                raise ApiError(413, "body_too_large", f"the body may be at most {max_bytes} bytes")
+            chunks.append(chunk)
+    except web.RequestPayloadError:
+        # aiohttp inflates a gzip or deflate body as it is read (so the limit above is
+        # of the inflated bytes) and broken chunked framing surfaces here too.
+        raise ApiError(
+            400,
+            "malformed_body",
+            "the body could not be read as sent: it does not match its Content-Encoding, "
+            "or its chunked framing is broken",
+        ) from None
     return b"".join(chunks)
 
 
@@ -94,8 +103,32 @@ def idempotency_key(request: Request) -> str | None:
     return key
 
 
+# A cursor is the page's last id, its 16 bytes in base64url without padding: 22
+# characters, the last of which carries 2 bits (A, Q, g or w). Exactly the strings of
+# that shape are cursors, which the document's pattern can say (base64 of the id's
+# text could not be stated as a pattern, and the lenient decoder skipped stray bytes).
+CURSOR_CHARS = 22
+_BASE64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+_CURSOR_LAST = frozenset("AQgw")
+
+
 def encode_cursor(user_id: str) -> str:
-    return base64.urlsafe_b64encode(user_id.encode()).decode().rstrip("=")
+    """The cursor of a page that ends with `user_id`."""
+    return base64.urlsafe_b64encode(uuid.UUID(user_id).bytes).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str | None:
+    """The id a cursor names; None for the first page (absent or empty); ValueError for
+    anything but a cursor's shape."""
+    if not cursor:
+        return None
+    if (
+        len(cursor) != CURSOR_CHARS
+        or not _BASE64URL.issuperset(cursor)
+        or cursor[-1] not in _CURSOR_LAST
+    ):
+        raise ValueError("not a cursor")
+    return str(uuid.UUID(bytes=base64.urlsafe_b64decode(cursor + "==")))
 
 
 def page_parameters(request: Request) -> tuple[str | None, int]:
@@ -114,18 +147,13 @@ def page_parameters(request: Request) -> tuple[str | None, int]:
             "bad query parameter",
             fields={"limit": f"must be an integer from 1 to {PAGE_LIMIT_MAX}"},
         )
-    cursor = query.get("cursor")
-    after = None
-    if cursor:  # absent or empty: the first page
-        try:
-            after = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-            if not is_uuid(after):
-                raise ValueError(after)
-        except (binascii.Error, ValueError, UnicodeDecodeError):
-            raise ApiError(
-                422,
-                "invalid",
-                "bad query parameter",
-                fields={"cursor": "is not a cursor this API returned"},
-            ) from None
+    try:
+        after = decode_cursor(query.get("cursor", ""))
+    except ValueError:
+        raise ApiError(
+            422,
+            "invalid",
+            "bad query parameter",
+            fields={"cursor": "is not a cursor this API returned"},
+        ) from None
     return after, int(raw_limit)

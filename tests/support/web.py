@@ -25,7 +25,10 @@ async def start_app(the_app: UsersApp, database_url: str, **settings: Any) -> Wi
     """Wire the shared app anew on `database_url` (bcrypt at cost 4), migrated and
     connected; Kafka stays off."""
     overrides = {"bcrypt_rounds": 4, "auth_jwt_secret": TEST_JWT_SECRET, **settings}
-    wiring = wire(the_app, replace(the_app.settings, database_url=database_url, **overrides))
+    # From the app's own settings, not the last test's: an override (a JWKS URL, a
+    # switched-off secret) must not leak into the next test that does not repeat it.
+    pristine = the_app._settings
+    wiring = wire(the_app, replace(pristine, database_url=database_url, **overrides))
     the_app.provide(wiring)
     await migrate(database_url)
     for pool in wiring.database_service.pools:

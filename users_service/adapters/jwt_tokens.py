@@ -8,6 +8,7 @@ signed with an RSA public key (algorithm confusion), are refused by construction
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from typing import Any
@@ -15,6 +16,8 @@ from typing import Any
 import jwt
 
 from users_service.domain.access import AuthUnavailable, NotAuthenticated, Principal
+
+log = logging.getLogger("users.auth")
 
 ASYMMETRIC = ["RS256", "ES256"]
 
@@ -37,6 +40,57 @@ def reason_for(exc: jwt.PyJWTError) -> str:
     return "the token is malformed"
 
 
+class _ProviderFault(Exception):
+    """The identity provider's answer gave no usable key set."""
+
+
+class _KeySetClient(jwt.PyJWKClient):
+    """PyJWKClient whose every failure to obtain the key set is one exception,
+    `_ProviderFault`, told apart from a token's own faults (an unknown kid stays a
+    PyJWTError: the token is refused, the provider is fine).
+
+    PyJWT lets through what a provider's bytes can cause beyond a failed connection: a
+    body that is not JSON, a reset while reading it, keys with members of the wrong type
+    (KeyError, TypeError, NotImplementedError...), so the boundary takes every Exception:
+    none of them is a fault of this service. After a failure the provider is not asked
+    again for `fault_backoff` seconds: requests queued behind the client's lock each
+    answer at once instead of each waiting out a timeout of its own.
+    """
+
+    def __init__(self, uri: str, *, fault_backoff: float, **options: Any) -> None:
+        super().__init__(uri, **options)
+        self._fault_backoff = fault_backoff
+        self._failed_until = 0.0
+
+    def fetch_data(self) -> Any:
+        if time.monotonic() < self._failed_until:
+            raise _ProviderFault("it failed moments ago; not asked again yet")
+        try:
+            return super().fetch_data()
+        except Exception as exc:
+            raise self._fault(exc) from exc
+
+    def get_signing_keys(self, refresh: bool = False) -> list[jwt.PyJWK]:
+        try:
+            return super().get_signing_keys(refresh)
+        except _ProviderFault:
+            raise
+        except Exception as exc:
+            # A set without signing keys is not kept for its lifespan: asked again
+            # once the backoff has passed.
+            if self.jwk_set_cache is not None:
+                self.jwk_set_cache.put(None)
+            raise self._fault(exc) from exc
+
+    def _fault(self, exc: Exception) -> _ProviderFault:
+        # Logged once per failed fetch, not once per request answered from the backoff;
+        # bounded, since the text may quote what the provider sent.
+        self._failed_until = time.monotonic() + self._fault_backoff
+        described = f"{type(exc).__name__}: {exc}"[:200]
+        log.warning("the identity provider's keys are unusable: %s", described)
+        return _ProviderFault(described)
+
+
 class JwtVerifier:
     """The TokenVerifier port. With neither a secret nor a JWKS URL it refuses every
     token: protected endpoints are never open by accident."""
@@ -50,17 +104,30 @@ class JwtVerifier:
         issuer: str | None = None,
         leeway: float = 30.0,
         refresh_cooldown: float = 30.0,
+        key_lifespan: float = 300.0,
+        fetch_timeout: float = 5.0,
+        fault_backoff: float = 1.0,
     ) -> None:
         self._secret = secret
-        # An unknown kid fetches the set again, at most once per `refresh_cooldown`: a
-        # rotation is picked up, a flood of forged kids does not hammer the provider.
+        # The key set is cached for `key_lifespan` and then fetched again, so a key the
+        # provider removed is refused within that time. No per-kid cache (cache_keys):
+        # PyJWT's is an LRU without expiry in front of the set, trusting a removed key
+        # until restart. An unknown kid fetches the set again, at most once per
+        # `refresh_cooldown`: a rotation is picked up, a flood of forged kids does not
+        # hammer the provider.
         self._jwks = (
-            jwt.PyJWKClient(
-                jwks_url, cache_keys=True, lifespan=300, cooldown_duration=refresh_cooldown
+            _KeySetClient(
+                jwks_url,
+                fault_backoff=fault_backoff,
+                cache_keys=False,
+                lifespan=key_lifespan,
+                cooldown_duration=refresh_cooldown,
+                timeout=fetch_timeout,
             )
             if jwks_url
             else None
         )
+        self.key_lifespan = key_lifespan
         self._algorithms = ["HS256"] if secret else ASYMMETRIC
         self._audience = audience
         self._issuer = issuer
@@ -100,8 +167,8 @@ class JwtVerifier:
             # PyJWKClient fetches the set again when the token's kid is not in its cache
             # (a rotated key). urllib is blocking: off the event loop.
             signing_key = await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)
-        except jwt.PyJWKClientConnectionError as exc:
-            raise AuthUnavailable(f"the identity provider's keys are unreachable: {exc}") from None
+        except _ProviderFault as exc:
+            raise AuthUnavailable(f"the identity provider's keys are unusable: {exc}") from None
         return signing_key.key
 
 
