@@ -12,20 +12,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-import re2
 from faust.types.auth import CredentialsT
 from users_service_events import envelope
 
 from users_service.adapters.kafka.security import kafka_credentials
 from users_service.domain.model import CloudEvents
+from users_service.domain.patterns import LinearPattern, linear
 
 T = TypeVar("T")
 
-_HOST_PORT = re2.compile(r"^[A-Za-z0-9._\-\[\]:]+:\d{1,5}$")
-_TOPIC = re2.compile(r"^[A-Za-z0-9._\-]{1,249}$")
+_HOST_PORT = linear(r"^[A-Za-z0-9._\-\[\]:]+:\d{1,5}$")
+_LIST_SEPARATOR = linear(r"[,;]")
+_TOPIC = linear(r"^[A-Za-z0-9._\-]{1,249}$")
 # A URI reference without spaces (CloudEvents' `source`), a reverse-DNS name (`type`).
-_URI_REFERENCE = re2.compile(r"^[^\s]{1,512}$")
-_REVERSE_DNS = re2.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$")
+_URI_REFERENCE = linear(r"^[^\s]{1,512}$")
+_REVERSE_DNS = linear(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$")
 
 
 class SettingsError(ValueError):
@@ -170,7 +171,7 @@ def kafka_credentials_of(settings: Settings) -> CredentialsT | None:
 def parse_brokers(raw: str) -> tuple[str, ...]:
     """Accept `host:port`, a comma-separated list, or `kafka://` URLs."""
     brokers: list[str] = []
-    for part in re2.split(r"[,;]", raw):
+    for part in _LIST_SEPARATOR.split(raw):
         item = part.strip()
         if not item:
             continue
@@ -195,7 +196,7 @@ def _topic(raw: str) -> str:
     return raw
 
 
-def _matching(pattern: re2._Regexp[str], what: str) -> Callable[[str], str]:
+def _matching(pattern: LinearPattern[str], what: str) -> Callable[[str], str]:
     def parse(raw: str) -> str:
         if not pattern.match(raw):
             raise ValueError(f"{raw!r} is not {what}")
@@ -216,7 +217,7 @@ SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 SECRET_VARIABLES = frozenset(
     {"AUTH_JWT_SECRET", "KAFKA_SASL_PASSWORD", "DATABASE_URL", "DATABASE_MIGRATION_URL"}
 )
-_URL_PASSWORD = re2.compile(r"(://[^:/@]*:)[^@/]*@")
+_URL_PASSWORD = linear(r"(://[^:/@]*:)[^@/]*@")
 
 
 def masked(name: str, raw: str) -> str:

@@ -15,12 +15,12 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 
-import re2
 from aiohttp import web
 from faust.web import Blueprint
 from faust.web import Web as FaustWeb
 
 from streamapp.app import app
+from users_service.domain.patterns import linear
 from users_service.service_layer import log_context
 from web.log_quoting import quoted
 
@@ -30,7 +30,7 @@ log = logging.getLogger("users.http")
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # A client's id is kept only when it is short and plain: it goes into every log line.
-_CLIENT_REQUEST_ID = re2.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_CLIENT_REQUEST_ID = linear(r"^[A-Za-z0-9._:\-]{1,128}$")
 # Probed every few seconds by orchestrators and Prometheus: logged at DEBUG, not INFO.
 _QUIET_ROUTES = frozenset({"/livez", "/readyz", "/metrics", "/"})
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import re2
+from users_service.domain.patterns import linear
 
 # RE2, not `re`: it cannot backtrack, so a match costs time linear in the line, whatever a
 # client put in it (under `re`, a long run of letters before a marker is quadratic).
@@ -21,9 +21,9 @@ _SPACE = r"\t-\r\x1c-\x20\x85\xa0\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202
 _DIGIT = r"\p{Nd}"
 
 # A bcrypt hash anywhere.
-_BCRYPT = re2.compile(rf"\$2[abxy]?\${_DIGIT}{_DIGIT}\$[./A-Za-z0-9]{{53}}")
+_BCRYPT = linear(rf"\$2[abxy]?\${_DIGIT}{_DIGIT}\$[./A-Za-z0-9]{{53}}")
 # "password": "…", 'passwordHash': '…', password=…, also as escaped JSON inside a bytes repr.
-_FIELD = re2.compile(
+_FIELD = linear(
     rf"""(?i)(?P<key>\\?["']?(?:password|passwordHash|password_hash|secret)\\?["']?[{_SPACE}]*[:=][{_SPACE}]*)"""
     # A quoted value runs to a closing quote that ends the field (then , } or ]), so an
     # escaped quote inside a password does not end the redaction early. RE2 has no
@@ -32,13 +32,13 @@ _FIELD = re2.compile(
     rf"""|[^{_SPACE},;&)}}\]]+)"""
 )
 # A JWT (its header is JSON, so base64url of `{"`: "eyJ"), and any bearer credential.
-_TOKEN = re2.compile(
+_TOKEN = linear(
     r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"
     rf"|(?i)(?P<scheme>bearer[{_SPACE}]+)[^{_SPACE},;&)}}\]'\"]+"
 )
 # Field names whose value is a secret whatever it looks like (JSON lines' extra fields).
-_SECRET_NAME = re2.compile(r"(?i)pass(?:word|wd)?|pwd|secret|token|authorization|credential")
-_URL_PASSWORD = re2.compile(rf"(?i)(?P<head>[a-z][a-z0-9+.-]*://[^:/@{_SPACE}]*:)[^@/{_SPACE}]+@")
+_SECRET_NAME = linear(r"(?i)pass(?:word|wd)?|pwd|secret|token|authorization|credential")
+_URL_PASSWORD = linear(rf"(?i)(?P<head>[a-z][a-z0-9+.-]*://[^:/@{_SPACE}]*:)[^@/{_SPACE}]+@")
 REDACTED = "<redacted>"
 
 

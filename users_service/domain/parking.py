@@ -15,8 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import re2  # type: ignore[import-untyped]
-
+from users_service.domain.patterns import linear
 from users_service.domain.validation import is_email
 
 # The fields an operator needs to identify and answer a command; never a secret.
@@ -27,7 +26,7 @@ KEY_CHARS = 64
 MAX_DEPTH = 32
 
 # `$2a$`, `$2b$`… and a cost: the head of a bcrypt hash, wherever it is in a string.
-_BCRYPT_HEAD = re2.compile(r"\$2[a-z]?\$[0-9]{2}\$")
+_BCRYPT_HEAD = linear(r"\$2[a-z]?\$[0-9]{2}\$")
 
 NOT_JSON = "not JSON (in UTF-8, 16 or 32): no value bytes kept"
 REDACTED = "strings other than commandId, requestedAt, nombre and email replaced by their length"

@@ -7,9 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import re2
-
 from users_service.domain.errors import InvalidInput
+from users_service.domain.patterns import linear
 
 NOMBRE_MAX_CHARS = 100
 EMAIL_MAX_CHARS = 254
@@ -21,7 +20,7 @@ FIELDS = ("nombre", "email", "password")
 
 # Deliberately pragmatic (the WHATWG "valid email address" shape, ASCII only):
 # full RFC 5322 accepts addresses no mail system delivers to.
-_EMAIL = re2.compile(
+_EMAIL = linear(
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}"
     r"@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
@@ -101,7 +100,7 @@ def character_class(ranges: tuple[tuple[int, int], ...], *, negated: bool = Fals
 
 
 # A bcrypt hash as bcrypt writes it: $2a$, $2b$ or $2y$, a two-digit cost, 53 characters.
-_BCRYPT_HASH = re2.compile(r"^\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}$")
+_BCRYPT_HASH = linear(r"^\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}$")
 
 
 @dataclass(frozen=True)

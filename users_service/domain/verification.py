@@ -8,13 +8,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import re2
-
 from users_service.domain.clock import is_iso8601
 from users_service.domain.model import is_uuid
+from users_service.domain.patterns import linear
 
-_SECRET_KEY = re2.compile(r"(?i)pass|pwd|hash|secret")
-_BCRYPT = re2.compile(r"\$2[abxy]?\$\d\d\$[./A-Za-z0-9]{53}")
+_SECRET_KEY = linear(r"(?i)pass|pwd|hash|secret")
+_BCRYPT = linear(r"\$2[abxy]?\$\d\d\$[./A-Za-z0-9]{53}")
 
 
 @dataclass(frozen=True)
