@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from users_service.domain.clock import is_iso8601
 from users_service.domain.model import is_uuid_text
+from users_service.domain.patterns import linear
 from users_service.domain.validation import normalize_email
 
 # The envelope's own fields; the rest of a command is the registration.
@@ -99,14 +100,27 @@ PROBLEM_NAME_CHARS = 64
 _FIELDS_FIRST = ("commandId", "requestedAt", "nombre", "email", "password", "passwordHash")
 
 
+# A name a rejection repeats as sent: letters, digits, `_`, `.` and `-`. Anything else (a
+# bcrypt hash, with its `$` and `/`, or a password typed as a key) is the producer's text
+# and could be a secret: it is named by its position and length only.
+_PLAIN_NAME = linear(r"[A-Za-z0-9_.-]+")
+
+
+def _shown_name(name: str, position: int) -> str:
+    if not _PLAIN_NAME.fullmatch(name):
+        return f"<field {position}: {len(name)} characters>"
+    return name if len(name) <= PROBLEM_NAME_CHARS else name[: PROBLEM_NAME_CHARS - 1] + "…"
+
+
 def bounded_problems(problems: Mapping[str, str]) -> dict[str, str]:
     """At most MAX_NAMED_PROBLEMS of `problems` (the command's own fields first), each
-    name cut to PROBLEM_NAME_CHARS, and an entry saying how many more there were."""
+    name cut to PROBLEM_NAME_CHARS (one that is not a plain name replaced by its position
+    and length), and an entry saying how many more there were."""
     ordered = [name for name in _FIELDS_FIRST if name in problems]
     ordered += [name for name in problems if name not in _FIELDS_FIRST]
     bounded: dict[str, str] = {}
-    for name in ordered[:MAX_NAMED_PROBLEMS]:
-        shown = name if len(name) <= PROBLEM_NAME_CHARS else name[: PROBLEM_NAME_CHARS - 1] + "…"
+    for position, name in enumerate(ordered[:MAX_NAMED_PROBLEMS]):
+        shown = _shown_name(name, position)
         bounded.setdefault(shown, problems[name][:200])
     if len(ordered) > MAX_NAMED_PROBLEMS:
         bounded["…"] = f"and {len(ordered) - MAX_NAMED_PROBLEMS} more fields with problems"
