@@ -15,6 +15,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from users_service.domain.clock import is_iso8601
+from users_service.domain.model import is_uuid_text
 from users_service.domain.patterns import linear
 from users_service.domain.validation import is_email
 
@@ -95,3 +97,58 @@ def _kept(node: Any, *, depth: int, top: bool = False) -> tuple[Any, bool]:
         out[name], changed = _kept(item, depth=depth + 1)
         redacted |= changed
     return out, redacted
+
+
+# The key and the header values are the producer's bytes, as free as the value: kept only
+# in the shapes the service documents or that cannot hold a secret, never searched for one.
+KEY_NOT_KEPT = "not a UUID or an email: no key bytes kept"
+# `traceparent` (W3C Trace Context), so a parked command can still be traced.
+_TRACEPARENT = linear(rb"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
+_SMALL_INTEGER = linear(rb"-?[0-9]{1,19}")
+# A header name kept as sent; `$`, `/` and spaces are not in it, so a bcrypt hash is not one.
+_PLAIN_HEADER_NAME = linear(r"[A-Za-z0-9_.:-]{1,128}")
+# A producer's header named like the service's own `dlq.*` is kept under this prefix, so it
+# cannot pass for one of them (the service's own never start with it).
+ORIGINAL_HEADER_PREFIX = "dlq.original.header."
+
+
+def _ascii(data: bytes, limit: int) -> str | None:
+    if len(data) > limit or not data.isascii():
+        return None
+    return data.decode("ascii")
+
+
+def parkable_key(key: bytes | None) -> bytes | None:
+    """`key` when it is a UUID or an email (the keys the README documents), else None."""
+    if key is None:
+        return None
+    text = _ascii(key, 254)
+    if text is not None and (is_uuid_text(text) or is_email(text)):
+        return key
+    return None
+
+
+def parkable_header_value(value: bytes | None) -> bytes | None:
+    """`value` when it is a UUID, an ISO 8601 time, a small integer or a traceparent;
+    else its length (`b"<14 bytes>"`). A null stays a null."""
+    if value is None:
+        return None
+    text = _ascii(value, 64)
+    if text is not None and (
+        is_uuid_text(text)
+        or _SMALL_INTEGER.fullmatch(value)
+        or _TRACEPARENT.fullmatch(value)
+        or (text[:4].isdigit() and text[4:5] == "-" and is_iso8601(text))
+    ):
+        return value
+    return f"<{len(value)} bytes>".encode()
+
+
+def parkable_header_name(name: str, position: int) -> str:
+    """`name` when it is plain (renamed under ORIGINAL_HEADER_PREFIX when it is `dlq.*`),
+    else its position and length."""
+    if not _PLAIN_HEADER_NAME.fullmatch(name):
+        return f"<header {position}: {len(name)} characters>"
+    if name.casefold().startswith("dlq."):
+        return ORIGINAL_HEADER_PREFIX + name
+    return name

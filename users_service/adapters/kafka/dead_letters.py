@@ -14,22 +14,32 @@ from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from users_service.domain.clock import utc_now
 from users_service.domain.commands import Poison
-from users_service.domain.parking import parkable_value
+from users_service.domain.parking import (
+    KEY_NOT_KEPT,
+    ORIGINAL_HEADER_PREFIX,
+    parkable_header_name,
+    parkable_header_value,
+    parkable_key,
+    parkable_value,
+)
 from users_service.service_layer.retry import Backoff
 
 log = logging.getLogger("users.dead_letters")
 
-# Headers added to a parked message; the original ones are kept, each within its bound.
+# Headers added to a parked message. The original ones follow, as `parking` keeps them.
 DLQ_HEADER_PREFIX = "dlq."
+HEADERS_SCRUBBED = b"%d original header name(s) or value(s) not kept as sent"
 # Faust's producer sends requests of at most 1,000,000 bytes (`producer_max_request_size`),
 # while the broker accepts messages of up to 1,048,588: a message in between came in but
 # cannot go out whole. Every part of a parked record is bounded, so that their sum stays
 # well inside the producer's limit: what is cut is identified by its size and digest.
 DLQ_MAX_VALUE_BYTES = 512 * 1024
-DLQ_MAX_KEY_BYTES = 1024
+# What `parking` keeps of the key and of a header is short by construction: an email or a
+# UUID, a plain name (prefixed when it is `dlq.*`), a short value or a length marker.
+DLQ_MAX_KEY_BYTES = 254
 DLQ_MAX_HEADER_NAME_BYTES = 256
-DLQ_MAX_HEADER_VALUE_BYTES = 4096
-DLQ_MAX_HEADERS = 64  # of the original ones; the total is at most 64 * (256 + 4096) bytes
+DLQ_MAX_HEADER_VALUE_BYTES = 64
+DLQ_MAX_HEADERS = 64  # of the original ones; past them, they are dropped (and counted)
 DLQ_MAX_DETAIL_BYTES = 1024
 DEFAULT_MAX_REQUEST_BYTES = 1_000_000
 # Kafka's framing of a record and its batch, and the headers parking adds, with room.
@@ -57,23 +67,8 @@ def _original_headers(message: Any) -> Headers:
     return [(str(name), value) for name, value in items]
 
 
-def _bounded_headers(original: Headers) -> tuple[Headers, Headers]:
-    """The original headers within their bounds, and the headers that say what was cut."""
-    kept: Headers = []
-    cut = 0
-    for name, value in original[:DLQ_MAX_HEADERS]:
-        name_bytes = name.encode("utf-8", "surrogatepass")
-        if len(name_bytes) > DLQ_MAX_HEADER_NAME_BYTES:
-            name = name_bytes[:DLQ_MAX_HEADER_NAME_BYTES].decode("utf-8", "ignore")
-            cut += 1
-        if value is not None and len(value) > DLQ_MAX_HEADER_VALUE_BYTES:
-            value = bytes(value[:DLQ_MAX_HEADER_VALUE_BYTES])
-            cut += 1
-        kept.append((name, value))
-    dropped = max(0, len(original) - DLQ_MAX_HEADERS)
-    if not cut and not dropped:
-        return kept, []
-    serialized = b"".join(
+def _serialized(headers: Headers) -> bytes:
+    return b"".join(
         b"%d:%s%d:%s"
         % (
             len(n.encode("utf-8", "surrogatepass")),
@@ -81,17 +76,35 @@ def _bounded_headers(original: Headers) -> tuple[Headers, Headers]:
             -1 if v is None else len(v),
             v or b"",
         )
-        for n, v in original
+        for n, v in headers
     )
-    return kept, [
-        (
-            f"{DLQ_HEADER_PREFIX}headers.truncated",
-            f"{cut} name(s) or value(s) cut to {DLQ_MAX_HEADER_NAME_BYTES} or "
-            f"{DLQ_MAX_HEADER_VALUE_BYTES} bytes, {dropped} header(s) dropped".encode(),
-        ),
+
+
+def _parkable_headers(original: Headers) -> tuple[Headers, Headers]:
+    """What may be kept of the original headers, and the headers that say what was not.
+
+    Every value is the producer's, and any could be a secret: only harmless shapes are kept
+    (see `parkable_header_value`), the others are replaced by their length. Names are kept
+    when plain, and never as one of the service's own `dlq.*` headers."""
+    kept: Headers = []
+    replaced = 0
+    for position, (name, value) in enumerate(original[:DLQ_MAX_HEADERS]):
+        shown_name = parkable_header_name(name, position)
+        shown_value = parkable_header_value(value)
+        replaced += shown_name != name or shown_value != value
+        kept.append((shown_name, shown_value))
+    dropped = max(0, len(original) - DLQ_MAX_HEADERS)
+    if not replaced and not dropped:
+        return kept, []
+    about: Headers = [
         (f"{DLQ_HEADER_PREFIX}original.headers.count", str(len(original)).encode()),
-        (f"{DLQ_HEADER_PREFIX}original.headers.sha256", _digest(serialized)),
+        (f"{DLQ_HEADER_PREFIX}original.headers.sha256", _digest(_serialized(original))),
     ]
+    if replaced:
+        about.append((f"{DLQ_HEADER_PREFIX}headers.scrubbed", HEADERS_SCRUBBED % replaced))
+    if dropped:
+        about.append((f"{DLQ_HEADER_PREFIX}headers.truncated", b"%d header(s) dropped" % dropped))
+    return kept, about
 
 
 def _too_large(exc: BaseException | None) -> bool:
@@ -105,8 +118,8 @@ def _too_large(exc: BaseException | None) -> bool:
 
 class DeadLetters:
     """Sends a message to the dead-letter topic, with headers saying why and where from:
-    its key and headers as they came (within bounds), its value as `parkable_value` keeps
-    it. `park` returns only once Kafka has acknowledged it: the caller may then let the
+    its key, headers and value as `parking` keeps them (nothing that could be a secret).
+    `park` returns only once Kafka has acknowledged it: the caller may then let the
     message's offset be committed."""
 
     def __init__(
@@ -166,39 +179,43 @@ class DeadLetters:
                     type(exc).__name__,
                 )
                 key, value = None, b""
-                headers = [(n, v) for n, v in headers if n.startswith(DLQ_HEADER_PREFIX)]
+                headers = [
+                    (n, v)
+                    for n, v in headers
+                    if n.startswith(DLQ_HEADER_PREFIX) and not n.startswith(ORIGINAL_HEADER_PREFIX)
+                ]
 
     def _record(self, message: Any, poison: Poison) -> tuple[bytes | None, bytes, Headers]:
-        kept, cut = _bounded_headers(_original_headers(message))
-        headers = [*kept, *self._about(message, poison), *cut]
-        key = message.key
-        if key is not None and len(key) > DLQ_MAX_KEY_BYTES:
-            headers += [
-                (f"{DLQ_HEADER_PREFIX}key.truncated", b"true"),
-                (f"{DLQ_HEADER_PREFIX}original.key.size", str(len(key)).encode()),
-                (f"{DLQ_HEADER_PREFIX}original.key.sha256", _digest(key)),
+        kept, about_headers = _parkable_headers(_original_headers(message))
+        own = [*self._about(message, poison), *about_headers]
+        original_key = message.key
+        key = parkable_key(original_key)
+        if original_key is not None and key is None:
+            own += [
+                (f"{DLQ_HEADER_PREFIX}key.scrubbed", KEY_NOT_KEPT.encode()),
+                (f"{DLQ_HEADER_PREFIX}original.key.size", str(len(original_key)).encode()),
+                (f"{DLQ_HEADER_PREFIX}original.key.sha256", _digest(original_key)),
             ]
-            key = bytes(key[:DLQ_MAX_KEY_BYTES])
         original = message.value
         if original is not None:
             # Identifies the original bytes, whatever was scrubbed or cut from them.
-            headers.append((f"{DLQ_HEADER_PREFIX}original.sha256", _digest(original)))
-            headers.append((f"{DLQ_HEADER_PREFIX}original.size", str(len(original)).encode()))
+            own.append((f"{DLQ_HEADER_PREFIX}original.sha256", _digest(original)))
+            own.append((f"{DLQ_HEADER_PREFIX}original.size", str(len(original)).encode()))
         parkable = parkable_value(original)
         if parkable.note:
-            headers.append((f"{DLQ_HEADER_PREFIX}scrubbed", parkable.note.encode()))
+            own.append((f"{DLQ_HEADER_PREFIX}scrubbed", parkable.note.encode()))
         # Nothing kept is an empty value, never a null: a null is a tombstone to Kafka, and
         # with no key either aiokafka would not send the record at all.
         value = b"" if parkable.value is None else parkable.value
         if len(value) > self._max_value_bytes:
             value = value[: self._max_value_bytes]
-            headers.append((f"{DLQ_HEADER_PREFIX}truncated", b"true"))
+            own.append((f"{DLQ_HEADER_PREFIX}truncated", b"true"))
+        headers = [*kept, *own]
         if DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, headers) > (
             self._max_request_bytes
         ):
             # Only with a producer limit smaller than the bounds assume: keep the reason.
-            key, value = None, b""
-            headers = [(n, v) for n, v in headers if n.startswith(DLQ_HEADER_PREFIX)]
+            key, value, headers = None, b"", own
         return key, value, headers
 
     @staticmethod
