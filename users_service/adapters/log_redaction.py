@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from aiohttp.http_exceptions import HttpProcessingError
+
 from users_service.domain.patterns import linear
 
 # RE2, not `re`: it cannot backtrack, so a match costs time linear in the line, whatever a
@@ -23,8 +25,11 @@ _DIGIT = r"\p{Nd}"
 # A bcrypt hash anywhere.
 _BCRYPT = linear(rf"\$2[abxy]?\${_DIGIT}{_DIGIT}\$[./A-Za-z0-9]{{53}}")
 # "password": "…", 'passwordHash': '…', password=…, also as escaped JSON inside a bytes repr.
+# The blanks around `:` or `=`, also as a repr writes them (`\\n`, `\\t`: a bytes repr of a
+# command, a request line quoted in a traceback).
+_BLANK = rf"(?:[{_SPACE}]|\\+[nrt])*"
 _FIELD = linear(
-    rf"""(?i)(?P<key>\\?["']?(?:password|passwordHash|password_hash|secret)\\?["']?[{_SPACE}]*[:=][{_SPACE}]*)"""
+    rf"""(?i)(?P<key>\\?["']?(?:password|passwordHash|password_hash|secret)\\?["']?{_BLANK}[:=]{_BLANK})"""
     # A quoted value runs to a closing quote that ends the field (then , } or ]), so an
     # escaped quote inside a password does not end the redaction early. RE2 has no
     # lookahead: what ends the field is matched too (`end`) and put back.
@@ -46,9 +51,24 @@ REDACTED = "<redacted>"
 _MARKERS = ("$2", "pass", "secret", "://", "eyj", "bearer")
 
 
+# JSON's \\uXXXX escape, as a repr or a JSON text shows it: `pass\\u0077ord` is a password
+# field to whoever reads the JSON.
+_U_ESCAPE = linear(r"\\+u([0-9A-Fa-f]{4})")
+
+
+def _unescaped(text: str) -> str:
+    return _U_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)
+
+
 def redact(text: str) -> str:
     """`text` without anything that looks like a secret."""
     lowered = text.lower()
+    if "\\u" in lowered:
+        # Read as JSON reads it, so that an escaped key cannot hide a field; the line is
+        # then written so (its \\u escapes decoded).
+        decoded = _unescaped(text)
+        if decoded != text and any(m in decoded.lower() for m in _MARKERS):
+            text, lowered = decoded, decoded.lower()
     if not any(marker in lowered for marker in _MARKERS):
         return text
     text = _BCRYPT.sub(REDACTED, text)
@@ -102,6 +122,8 @@ def install_log_redaction() -> None:
             query = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
             record.args = (query, "<redacted>")
             return record
+        if _quotes_raw_bytes(record):
+            return record
         try:
             message = record.getMessage()
         except Exception:  # a malformed record is the handler's problem, as before
@@ -114,3 +136,34 @@ def install_log_redaction() -> None:
         return record
 
     logging.setLogRecordFactory(redacting_record)
+
+
+def _quotes_raw_bytes(record: logging.LogRecord) -> bool:
+    """Rewrite, keeping none of the bytes they quote, the library lines that quote what
+    producers and clients sent: no pattern knows every shape such bytes take (UTF-16,
+    escapes, framing), so these keep only who and what. True when `record` was one."""
+    args = record.args if isinstance(record.args, tuple) else ()
+    if (
+        record.name == "aiokafka.conn"
+        and record.levelno <= logging.DEBUG
+        and len(args) == 4
+        and str(record.msg).startswith(("Request to", "Response from"))
+    ):
+        # A protocol struct: a FetchResponse holds every record it fetched, a
+        # ProduceRequest every record it sends.
+        verb = str(record.msg).split(" %s", 1)[0]
+        host, port, correlation, struct = args
+        record.msg = "%s %s:%s %s: %s (its fields omitted: they hold records' bytes)"
+        record.args = (verb, host, port, correlation, type(struct).__name__)
+        return True
+    error = record.exc_info[1] if record.exc_info else None
+    if record.name == "aiohttp.server" and isinstance(error, HttpProcessingError):
+        # aiohttp refused the request as malformed and answered 400 itself: the client's
+        # mistake, not an error; its message and traceback quote the request line whole.
+        remote = args[0] if args else "?"
+        record.msg = "refused a malformed request from %s: %s (%s)"
+        record.args = (remote, type(error).__name__, error.code)
+        record.levelno, record.levelname = logging.INFO, "INFO"
+        record.exc_info, record.exc_text = None, None
+        return True
+    return False
