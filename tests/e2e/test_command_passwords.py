@@ -71,9 +71,9 @@ async def test_hashes_only_plaintext_refused_and_nothing_kept_anywhere(
     reasons = {json.loads(m.value)["commandId"]: json.loads(m.value) for m in rejections}
     assert "password" in reasons[plaintext["commandId"]]["reason"]["fields"]
     assert reasons[misplaced["commandId"]]["email"] is None  # not echoed
-    # Not an object: every string is replaced by its length, the digest names the original.
+    # Not an object: every string is replaced by its length; the size names the original.
     assert parked.value == f'["<8 characters>", "<{len(SECRET)} characters>"]'.encode()
-    assert parked.headers["dlq.original.sha256"]
+    assert parked.headers["dlq.original.size"]
     worker.terminate()
     everything = [
         worker.log_text(),

@@ -98,7 +98,6 @@ def _parkable_headers(original: Headers) -> tuple[Headers, Headers]:
         return kept, []
     about: Headers = [
         (f"{DLQ_HEADER_PREFIX}original.headers.count", str(len(original)).encode()),
-        (f"{DLQ_HEADER_PREFIX}original.headers.sha256", _digest(_serialized(original))),
     ]
     if replaced:
         about.append((f"{DLQ_HEADER_PREFIX}headers.scrubbed", HEADERS_SCRUBBED % replaced))
@@ -194,12 +193,11 @@ class DeadLetters:
             own += [
                 (f"{DLQ_HEADER_PREFIX}key.scrubbed", KEY_NOT_KEPT.encode()),
                 (f"{DLQ_HEADER_PREFIX}original.key.size", str(len(original_key)).encode()),
-                (f"{DLQ_HEADER_PREFIX}original.key.sha256", _digest(original_key)),
             ]
         original = message.value
         if original is not None:
-            # Identifies the original bytes, whatever was scrubbed or cut from them.
-            own.append((f"{DLQ_HEADER_PREFIX}original.sha256", _digest(original)))
+            # No digest of the original: a SHA-256 of bytes holding a password is a fast
+            # hash of it (guessed offline). dlq.source.* name the original.
             own.append((f"{DLQ_HEADER_PREFIX}original.size", str(len(original)).encode()))
         parkable = parkable_value(original)
         if parkable.note:
