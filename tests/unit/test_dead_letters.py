@@ -151,7 +151,7 @@ async def park_once(dead_letters: DeadLetters, message: Message, poison: Poison)
 
 async def test_a_huge_header_or_key_is_parked_within_the_producers_limit() -> None:
     """A ~1 MB header or key came in (the broker takes up to 1,048,588 bytes); the parked
-    record stays under the producer's 1,000,000, the originals identified by size and digest."""
+    record stays under the producer's 1,000,000, the originals known by their size."""
     producer = SizeCheckingProducer()
     dead_letters = DeadLetters(App(producer), "dlq", backoff=FAST)
     huge = bytes(range(256)) * 4000  # 1,024,000 bytes
