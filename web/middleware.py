@@ -10,6 +10,7 @@ like the views (so the app module never imports the web package):
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -29,6 +30,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = logging.getLogger("users.http")
 
 REQUEST_ID_HEADER = "X-Request-ID"
+# nginx's status for a request its client abandoned: nothing was answered, and it is
+# not a server error (a 5xx alert must not page on clients hanging up).
+CLIENT_CLOSED_REQUEST = 499
 # A client's id is kept only when it is short and plain: it goes into every log line.
 _CLIENT_REQUEST_ID = linear(r"^[A-Za-z0-9._:\-]{1,128}$")
 # Probed every few seconds by orchestrators and Prometheus: logged at DEBUG, not INFO.
@@ -62,6 +66,12 @@ async def observe_requests(request: web.Request, handler: Handler) -> web.Stream
         except web.HTTPException as exc:
             status = exc.status
             exc.headers[REQUEST_ID_HEADER] = request_id
+            raise
+        except asyncio.CancelledError:
+            # aiohttp cancels the handler when its client leaves (with handler_cancellation);
+            # a cancel with the client still there is the server stopping: left a 500.
+            if request.transport is None or request.transport.is_closing():
+                status = CLIENT_CLOSED_REQUEST
             raise
         finally:
             elapsed = time.perf_counter() - started

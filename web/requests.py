@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import uuid
 from typing import Any, NoReturn, cast
 
@@ -11,6 +12,8 @@ from aiohttp import web
 from faust.web import Request
 
 from web.responses import ApiError
+
+log = logging.getLogger("users.http")
 
 PAGE_LIMIT_MAX = 100
 # More digits than the largest limit has cannot be a valid one; int() is not even asked
@@ -59,6 +62,17 @@ async def _read_limited(request: web.Request, max_bytes: int) -> bytes:
             "malformed_body",
             "the body could not be read as sent: it does not match its Content-Encoding, "
             "or its chunked framing is broken",
+        ) from None
+    except ConnectionResetError:
+        # The client left before sending the body it announced: nothing is wrong here,
+        # so neither a 500 nor a traceback (the answer goes nowhere; it is what is counted).
+        log.info(
+            "the client closed the connection after %d of %s body bytes",
+            size,
+            request.content_length if request.content_length is not None else "?",
+        )
+        raise ApiError(
+            400, "incomplete_body", "the connection closed before the whole body arrived"
         ) from None
     return b"".join(chunks)
 

@@ -8,12 +8,20 @@ signed with an RSA public key (algorithm confusion), are refused by construction
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
+import http.client
+import json
 import logging
+import socket
+import threading
 import time
+import urllib.request
 import uuid
 from typing import Any
 
 import jwt
+from jwt.jwks_client import _NoRedirectHandler
 
 from users_service.domain.access import AuthUnavailable, NotAuthenticated, Principal
 
@@ -44,6 +52,120 @@ class _ProviderFault(Exception):
     """The identity provider's answer gave no usable key set."""
 
 
+# A key set is a few KiB; a provider sending more is not sending keys.
+JWKS_MAX_BYTES = 1024 * 1024
+
+
+class _Deadline:
+    """One fetch's time limit. urllib's timeout bounds each socket operation, so a
+    provider sending a byte at a time would hold the fetch (and the client's lock) for
+    as long as it likes; at the deadline the fetch's socket is shut, which ends the
+    blocking read wherever it is (connecting, headers or body)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._at = time.monotonic() + seconds
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self.expired = False
+
+    def remaining(self) -> float:
+        return max(self._at - time.monotonic(), 0.0)
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired:
+                _shut(sock)
+
+    def expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    # The plain socket's shutdown, also for a TLS socket: SSLSocket.shutdown would drop
+    # its SSL object under the thread reading from it.
+    with contextlib.suppress(OSError):  # already closed
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+class _DeadlineHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, *args: Any, deadline: _Deadline, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deadline = deadline
+
+    def connect(self) -> None:
+        self.timeout = max(self._deadline.remaining(), 0.001)
+        super().connect()
+        self._deadline.watch(self.sock)
+
+
+class _DeadlineHTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, *args: Any, deadline: _Deadline, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deadline = deadline
+
+    def connect(self) -> None:
+        self.timeout = max(self._deadline.remaining(), 0.001)
+        super().connect()
+        self._deadline.watch(self.sock)
+
+
+class _DeadlineHTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, deadline: _Deadline) -> None:
+        super().__init__()
+        self._deadline = deadline
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        connection = functools.partial(_DeadlineHTTPConnection, deadline=self._deadline)
+        return self.do_open(connection, req)  # type: ignore[arg-type]
+
+
+class _DeadlineHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, deadline: _Deadline, context: Any) -> None:
+        super().__init__(context=context)
+        self._deadline = deadline
+        self._tls_context = context
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        connection = functools.partial(_DeadlineHTTPSConnection, deadline=self._deadline)
+        return self.do_open(connection, req, context=self._tls_context)  # type: ignore[arg-type]
+
+
+def _fetch_json(url: str, headers: dict[str, str], context: Any, seconds: float) -> Any:
+    """The JSON at `url`, all of it (connection, headers, body) within `seconds`."""
+    deadline = _Deadline(seconds)
+    timer = threading.Timer(seconds, deadline.expire)
+    timer.daemon = True
+    timer.start()
+    try:
+        opener = urllib.request.build_opener(
+            _NoRedirectHandler(),
+            _DeadlineHTTPHandler(deadline),
+            _DeadlineHTTPSHandler(deadline, context),
+        )
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            with opener.open(urllib.request.Request(url, headers=headers)) as response:
+                while not deadline.expired and (chunk := response.read1(64 * 1024)):
+                    size += len(chunk)
+                    if size > JWKS_MAX_BYTES:
+                        raise ValueError(f"the key set is over {JWKS_MAX_BYTES} bytes")
+                    chunks.append(chunk)
+        except (OSError, http.client.HTTPException):
+            if not deadline.expired:
+                raise
+        if deadline.expired:
+            raise TimeoutError(f"the key set did not arrive within {seconds} s")
+        return json.loads(b"".join(chunks))
+    finally:
+        timer.cancel()
+
+
 class _KeySetClient(jwt.PyJWKClient):
     """PyJWKClient whose every failure to obtain the key set is one exception,
     `_ProviderFault`, told apart from a token's own faults (an unknown kid stays a
@@ -63,12 +185,38 @@ class _KeySetClient(jwt.PyJWKClient):
         self._failed_until = 0.0
 
     def fetch_data(self) -> Any:
+        # PyJWKClient.fetch_data with a deadline for the whole fetch (see _Deadline).
         if time.monotonic() < self._failed_until:
             raise _ProviderFault("it failed moments ago; not asked again yet")
         try:
-            return super().fetch_data()
+            jwk_set = self._as_jwk_set_payload(
+                _fetch_json(self.uri, self.headers, self.ssl_context, self.timeout)
+            )
+            if self.jwk_set_cache is not None:
+                self.jwk_set_cache.put(jwk_set)
         except Exception as exc:
             raise self._fault(exc) from exc
+        self._last_successful_fetch = time.monotonic()
+        return jwk_set
+
+    def get_signing_key(self, kid: str) -> jwt.PyJWK:
+        # A kid in the cached set is answered without the client's lock, so it does not
+        # wait behind a fetch another request's unknown kid started.
+        cached = self._cached_key(kid)
+        return cached if cached is not None else super().get_signing_key(kid)
+
+    def _cached_key(self, kid: str) -> jwt.PyJWK | None:
+        cache = self.jwk_set_cache
+        entry = cache.jwk_set_with_timestamp if cache is not None else None  # read once
+        if cache is None or entry is None:
+            return None
+        if time.monotonic() > entry.get_timestamp() + cache.lifespan:
+            return None
+        jwk_set = entry.get_jwk_set()
+        if not isinstance(jwk_set, jwt.PyJWKSet):
+            return None
+        keys = [k for k in jwk_set.keys if k.public_key_use in ("sig", None) and k.key_id]
+        return self.match_kid(keys, kid)
 
     def get_signing_keys(self, refresh: bool = False) -> list[jwt.PyJWK]:
         try:
