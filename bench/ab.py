@@ -18,7 +18,7 @@ from bench.harness import (
     start_worker,
     worker_env,
 )
-from tests.support.services import free_port, listening_sockets
+from tests.support.services import empty_postgres, free_port, listening_sockets
 from tests.support.waiting import eventually
 
 ROUNDS = 2
@@ -49,9 +49,10 @@ TRIALS: dict[str, tuple[Variant, Variant]] = {
 }
 
 
-async def saturation(tmp: Path, variant: Variant) -> float:
-    """Creations/s of one worker at rounds 4 under 32 clients back to back."""
-    url = await reset_bench_database()
+async def saturation(tmp: Path, variant: Variant, url: str | None = None) -> float:
+    """Creations/s of one worker at rounds 4 under 32 clients back to back, on `url`
+    (emptied first) or the benchmark's database."""
+    url = await empty_postgres(url) if url else await reset_bench_database()
     env = worker_env(url, tmp, BCRYPT_ROUNDS="4", **{**NO_SHEDDING, **variant.env})
     worker = start_worker(env, tmp, f"ab-{len(variant.name)}", args=variant.args)
     try:

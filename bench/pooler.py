@@ -10,8 +10,8 @@ import subprocess
 from pathlib import Path
 
 from bench.ab import SECONDS, Variant, saturation
-from bench.harness import BENCH_DB_URL, NO_SHEDDING, Results, Row, loadgen, start_worker, worker_env
-from tests.support.services import ROOT, empty_postgres, port_open
+from bench.harness import BENCH_DB_URL, Results, Row
+from tests.support.services import ROOT, port_open
 
 ROUNDS = 2
 PGBOUNCER_PORT = int(os.environ.get("PGBOUNCER_PORT", "6432"))
@@ -45,15 +45,7 @@ def script(name: str, action: str, **env: str) -> None:
 async def pair_saturation(tmp: Path, replication: str) -> float:
     """Creations/s of one worker on the benchmark's primary, its standby `replication`."""
     script("replica.sh", "up", REPLICATION=replication, **PAIR)
-    url = await empty_postgres(PAIR_URL)
-    env = worker_env(url, tmp, BCRYPT_ROUNDS="4", **NO_SHEDDING)
-    worker = start_worker(env, tmp, f"sync-{replication}")
-    try:
-        await worker.wait_serving()
-        run = await loadgen(f"{worker.base}/users/v1/users", duration=SECONDS, concurrency=32)
-    finally:
-        worker.terminate()
-    return float(run["rate"])
+    return await saturation(tmp, Variant(f"sync-{replication}"), PAIR_URL)
 
 
 def runs(rates: list[float]) -> str:

@@ -39,8 +39,10 @@ def posts_by_status(scrape: dict[Any, float]) -> dict[str, float]:
 
 
 @pytest.fixture(params=[False, True], ids=["as-faust-serves", "handler-cancelled"])
-async def server(wiring: Wiring, request: pytest.FixtureRequest) -> AsyncIterator[str]:
-    """The app on a real socket; its base URL."""
+async def server(
+    wiring: Wiring, request: pytest.FixtureRequest
+) -> AsyncIterator[tuple[str, web.Server]]:
+    """The app on a real socket: its base URL, and aiohttp's server (its connections)."""
     app.discover()
     app.web.init_server()
     runner = web.AppRunner(
@@ -52,23 +54,31 @@ async def server(wiring: Wiring, request: pytest.FixtureRequest) -> AsyncIterato
     await site.start()
     port = runner.addresses[0][1]
     try:
-        yield f"http://127.0.0.1:{port}"
+        assert runner.server is not None
+        yield f"http://127.0.0.1:{port}", runner.server
     finally:
         await runner.cleanup()
 
 
 async def test_a_client_gone_mid_body_is_not_counted_as_a_server_error(
-    server: str, caplog: pytest.LogCaptureFixture
+    server: tuple[str, web.Server], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    host, port = server.removeprefix("http://").split(":")
+    url, http_server = server
+    host, port = url.removeprefix("http://").split(":")
     _, writer = await asyncio.open_connection(host, int(port))
     writer.write(
         b"POST /users/v1/users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
         b'Content-Length: 1000\r\n\r\n{"nombre": '
     )
     await writer.drain()
-    await asyncio.sleep(0.2)  # the handler is reading the body when the client leaves
+
+    async def handler_reading() -> bool:
+        # aiohttp's own flag (private): the request was dispatched and its handler runs,
+        # reading the body, when the client leaves.
+        return any(c._request_in_progress for c in http_server.connections)
+
+    await eventually(handler_reading, timeout=10, interval=0.01, what="the handler running")
     writer.close()
     with contextlib.suppress(ConnectionError):
         await writer.wait_closed()
@@ -76,7 +86,7 @@ async def test_a_client_gone_mid_body_is_not_counted_as_a_server_error(
     async with aiohttp.ClientSession() as session:
 
         async def counted() -> dict[str, float]:
-            async with session.get(f"{server}/metrics") as response:
+            async with session.get(f"{url}/metrics") as response:
                 return posts_by_status(samples(await response.text()))
 
         statuses = await eventually(counted, timeout=10, what="the abandoned POST counted")

@@ -6,27 +6,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from aiokafka.errors import MessageSizeTooLargeError, RecordTooLargeError
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
+from tests.support.parked import Message
 from tests.support.secrets import leaks
 from users_service.adapters.kafka.dead_letters import DeadLetters
 from users_service.domain.commands import Poison
 from users_service.service_layer.retry import Backoff
-
-
-@dataclass
-class Message:
-    key: bytes | None
-    value: bytes | None
-    headers: list[tuple[str, bytes]] = field(default_factory=list)
-    topic: str = "user.create"
-    partition: int = 2
-    offset: int = 41
 
 
 class FlakyProducer:

@@ -7,27 +7,17 @@ hash in any … DLQ record"."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
+from tests.support.parked import Message
 from users_service.adapters.kafka.dead_letters import DeadLetters
 from users_service.domain.commands import Poison
 from users_service.service_layer.retry import Backoff
 
 PASSWORD = b"hunter2hunter2"
 HASH = b"$2b$04$Kir/YHXCuxX0yYcTandWh.Qlc6r.yfkn6Xud0t0CqAJp/w7oM8.Kq"
-
-
-@dataclass
-class Message:
-    key: bytes | None
-    value: bytes | None
-    headers: list[tuple[str, bytes]] = field(default_factory=list)
-    topic: str = "user.create"
-    partition: int = 0
-    offset: int = 7
 
 
 class Producer:

@@ -92,7 +92,10 @@ def _shut(sock: socket.socket) -> None:
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
-class _DeadlineHTTPConnection(http.client.HTTPConnection):
+class _OnDeadline(http.client.HTTPConnection):
+    """A connection given only the fetch's remaining time to connect, its socket then
+    watched by the deadline (HTTPS: the mixin comes first in the MRO)."""
+
     def __init__(self, *args: Any, deadline: _Deadline, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._deadline = deadline
@@ -103,15 +106,12 @@ class _DeadlineHTTPConnection(http.client.HTTPConnection):
         self._deadline.watch(self.sock)
 
 
-class _DeadlineHTTPSConnection(http.client.HTTPSConnection):
-    def __init__(self, *args: Any, deadline: _Deadline, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._deadline = deadline
+class _DeadlineHTTPConnection(_OnDeadline):
+    pass
 
-    def connect(self) -> None:
-        self.timeout = max(self._deadline.remaining(), 0.001)
-        super().connect()
-        self._deadline.watch(self.sock)
+
+class _DeadlineHTTPSConnection(_OnDeadline, http.client.HTTPSConnection):
+    pass
 
 
 class _DeadlineHTTPHandler(urllib.request.HTTPHandler):
