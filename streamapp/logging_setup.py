@@ -36,6 +36,28 @@ class ContextFilter(logging.Filter):
         return True
 
 
+class OnePoolLinePerDatabase(logging.Filter):
+    """Lets one of `databases`' "Connected to database" (and "Disconnected") lines through
+    per database: it logs one per pool, and a worker's three pools share a URL, so the
+    same line came three times. The worker's start-up line names the pools and sizes."""
+
+    REPEATED = ("Connected to database ", "Disconnected from database ")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        # The message as written: the redaction may have replaced `msg` by it already.
+        line = record.getMessage()
+        if not line.startswith(self.REPEATED):
+            return True
+        if line in self.seen:
+            return False
+        self.seen.add(line)
+        return True
+
+
 class RedactingJsonFormatter(JsonFormatter):
     """python-json-logger's lines, every field redacted as the line is written: the
     record factory's redaction sees the message and `exc_text`, but this formatter writes
@@ -92,7 +114,10 @@ def logging_config(log_format: str, level: str, worker_id: str) -> dict[str, Any
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"context": {"()": ContextFilter, "worker_id": worker_id}},
+        "filters": {
+            "context": {"()": ContextFilter, "worker_id": worker_id},
+            "one_pool_line": {"()": OnePoolLinePerDatabase},
+        },
         "formatters": {"default": formatter},
         "handlers": {
             "default": {
@@ -104,5 +129,6 @@ def logging_config(log_format: str, level: str, worker_id: str) -> dict[str, Any
                 "filters": ["context"],
             }
         },
+        "loggers": {"databases": {"filters": ["one_pool_line"]}},
         "root": {"level": level, "handlers": ["default"]},
     }

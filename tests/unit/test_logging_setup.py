@@ -7,11 +7,13 @@ import io
 import json
 import logging
 import logging.config
+import pathlib
 
 import pytest
 
 from streamapp.logging_setup import logging_config
 from users_service.adapters.log_redaction import install_log_redaction
+from users_service.adapters.storage.database import make_database
 from users_service.service_layer import log_context
 
 
@@ -116,3 +118,24 @@ def test_json_lines_carry_no_terminal_colours(captured: io.StringIO) -> None:
     )
     (line,) = captured.getvalue().splitlines()
     assert "color_message" not in json.loads(line)
+
+
+@pytest.mark.parametrize("log_format", ["json", "text"])
+async def test_a_workers_pools_say_connected_once_per_database(
+    captured: io.StringIO, log_format: str, tmp_path: pathlib.Path
+) -> None:
+    """A worker has three pools on one URL, and `databases` logs each one's connect and
+    disconnect: three identical lines each way, where the start-up line already names the
+    pools. One line a database and direction remains."""
+    install_log_redaction()
+    configure(log_format)
+    url = f"sqlite:///{tmp_path / 'users.sqlite3'}"
+    pools = [make_database(url, max_size=size) for size in (10, 2, 2)]
+    for pool in pools:
+        await pool.connect()
+    for pool in pools:
+        await pool.disconnect()
+    lines = captured.getvalue().splitlines()
+    assert sum("Connected to database" in line for line in lines) == 1, lines
+    assert sum("Disconnected from database" in line for line in lines) == 1, lines
+    assert "\x1b" not in captured.getvalue() and "color_message" not in captured.getvalue()
