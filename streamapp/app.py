@@ -76,10 +76,9 @@ class UsersBootStrategy(BootStrategy):
 
 
 # Events a stream holds unprocessed per partition before Faust pauses fetching (its default
-# 4096). Both agents take at most 200 at a time. With 4096, the verifier received a
-# backlog in large chunks and the main thread decoded them while the relay was publishing
-# the same backlog: a 20,000-event drain ran at 15-16k events/s with 4096, 23-28k with
-# 256 (same commands throughput), measured in turns.
+# 4096). Both agents take at most 200 at a time. A larger buffer hands the verifier a
+# backlog in large chunks, which the main thread decodes while the relay is publishing the
+# same backlog, and the drain slows; commands gain nothing from it (BENCHMARKS.md).
 STREAM_BUFFER = 256
 
 

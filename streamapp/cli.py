@@ -67,8 +67,8 @@ def worker_arguments(args: Sequence[str], settings: Settings) -> list[str]:
     takes it before the command), the log level of LOG_LEVEL, and, with LOG_FORMAT=json,
     no banner (the worker logs its start as a JSON line instead).
 
-    asyncio, not uvloop, by measurement: in interleaved trials (`make bench`, A/B event
-    loop) one worker at saturation made 232 creations/s on asyncio and 162 on uvloop."""
+    asyncio, not uvloop, because uvloop was the slower of the two for this service in
+    `make bench`'s A/B event-loop trials (figures in BENCHMARKS.md)."""
     loop, rest = ["--loop", "aio"], []
     items = iter(args)
     for arg in items:

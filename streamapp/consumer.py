@@ -7,10 +7,10 @@ whose committed offset is above 0: a partition with no commit yet keeps its posi
 past the records just dropped. Faust then delivers the later records, and its next
 commit skips the dropped ones for good.
 
-That happened when a worker was killed before its first commit on a partition: the
-survivor that took the partition over fetched its first commands during the rebalance,
-dropped them, and never handled them (tests/e2e/test_cluster.py, one run in four). Here a
-partition without a commit goes back to where `auto_offset_reset` would start it.
+That happens when a worker is killed before its first commit on a partition: the
+survivor that takes the partition over fetches its first commands during the rebalance,
+drops them, and would never handle them (tests/e2e/test_cluster.py). Here a partition
+without a commit goes back to where `auto_offset_reset` would start it.
 """
 
 from __future__ import annotations

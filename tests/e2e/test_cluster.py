@@ -266,8 +266,8 @@ async def test_sigkill_one_of_three_workers_under_load_loses_nothing(
     """Its partitions move within the session timeout and its outbox shards once their
     leases lapse; no creation, command or event is lost.
 
-    This test found a defect (one run in three or four): the first commands of a partition
-    the killed worker had not committed yet were skipped by the survivor that took it over
+    It guards against a defect it once found intermittently: the first commands of a
+    partition the killed worker had not committed yet were skipped by the survivor that took it over
     (streamapp/consumer.py, tests/e2e/test_consumer_rewind.py)."""
     trio = await start_workers(cluster_env, tmp_path, workers, 3)
     load = Load(trio, cluster_env["KAFKA_USER_CREATE_TOPIC"])

@@ -4,7 +4,7 @@ Faust drops records it fetched while its flow was stopped (a rebalance beginning
 seeks back to the committed offsets to read them again. aiokafka's `seek_to_committed`
 leaves a partition without a commit where it is: past the dropped records. A worker
 killed before its first commit left such partitions behind, and the next owner lost the
-first commands on them (the worker-kill test on the cluster, one run in four)."""
+first commands on them (found, intermittently, by the worker-kill test on the cluster)."""
 
 from __future__ import annotations
 

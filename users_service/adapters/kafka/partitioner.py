@@ -1,7 +1,7 @@
 """Kafka's default partitioner (murmur2 of the key), computed faster than aiokafka's.
 
 aiokafka's pure-Python murmur2 builds each 32-bit word from four byte reads and masks
-after every operation: 17 % of a draining worker's main thread. This one reads the words
+after every operation, on the main thread, for every message sent. This one reads the words
 with one `struct` call and masks only where a product can overflow. It must give exactly
 the partitions Kafka's Java client and aiokafka give (the same key on the same partition
 whoever produces it): a test holds it to aiokafka's on keys of every length."""

@@ -121,7 +121,7 @@ async def keep_session(connection: asyncpg.Connection) -> None:
     always rolls back itself: nothing.
 
     asyncpg's default runs `RESET ALL`, `UNLISTEN *`, `CLOSE ALL` and an advisory unlock:
-    one more round trip on every release, 8 % of the worker's main thread at saturation.
+    one more round trip on every release, paid on the worker's main thread.
     The pool's connections never change session state (no SET, LISTEN, cursor or
     session lock; migrations run in their own process), so there is nothing to reset.
     Behind a transaction-mode pooler a reset would be worse than useless: sent outside any

@@ -1,14 +1,14 @@
 """Statements compiled once, for the hot path.
 
-`databases` compiles every SQLAlchemy Core statement on every call, which the service
-benchmark's profile showed to be the largest share of the worker's own CPU. A statement
+`databases` compiles every SQLAlchemy Core statement on every call, on the worker's main
+thread, for each creation. A statement
 written with `sa.bindparam()` placeholders is compiled here once per dialect; each call
 only runs the types' bind processors on the values.
 
 On PostgreSQL the statement goes to asyncpg as it is (`$1` parameters, on the connection
 `databases` holds for this task, under its query lock, so inside a transaction it is that
 transaction's): `databases` would still wrap the SQL in `text()` and compile that on every
-call, 19 % of the worker's main thread at saturation in the profile. asyncpg's own
+call. asyncpg's own
 statement cache then prepares it once per connection (behind a transaction-mode pooler,
 DATABASE_POOLER=transaction, the cache is off and each call prepares it unnamed). On
 SQLite it goes through

@@ -23,8 +23,8 @@ from users_service.domain.verification import VerificationOutcome
 from users_service.service_layer.ports import Reconciliation
 
 # On PostgreSQL a batch of any size is one statement compiled once (statements.Prepared),
-# its values as arrays: through `databases`, the IN list and the multi-row VALUES were
-# compiled again for every batch, 5 % of the worker's main thread at saturation.
+# its values as arrays: through `databases`, the IN list and the multi-row VALUES would be
+# compiled again for every batch, on the worker's main thread.
 _v = schema.event_verifications.c
 
 

@@ -22,8 +22,8 @@ class FastPath:
 
     While sends are in flight their claims are extended every third of `claim_ttl`: with
     the broker away, aiokafka keeps a message queued (and delivers it once the broker is
-    back) for longer than any fixed claim. A claim that lapsed under it let the relay send
-    a second copy; both arrived (tests/e2e/test_kafka_e2e.py, about one run in four).
+    back) for longer than any fixed claim. A claim that lapsed under it would let the relay
+    send a second copy while the first is still on its way (tests/e2e/test_kafka_e2e.py).
     """
 
     def __init__(
