@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run worker migrate test test-slow test-tools test-unit fuzz soak lint kafka-up kafka-down kafka-cluster-up kafka-cluster-down db-up db-down pgbouncer-up pgbouncer-down db-replica-up db-promote db-replica-down services-up bench clean
+.PHONY: install run worker migrate test test-slow test-tools test-unit fuzz soak lint kafka-up kafka-down kafka-cluster-up kafka-cluster-down db-up db-down pgbouncer-up pgbouncer-down db-replica-up db-promote db-replica-down services-up services-down services-report bench clean
 
 $(STAMP): pyproject.toml events/pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
@@ -59,6 +59,14 @@ db-replica-down:
 
 services-up: kafka-up db-up
 
+# Everything the targets above start (make test leaves it running for the next run):
+# PgBouncer, the Kafka broker (the usual and the tests' own), the cluster, PostgreSQL.
+services-down:
+	ops/services.sh down
+
+services-report:
+	@ops/services.sh report
+
 # Kafka: the one that answers at KAFKA_BROKER (.env: 127.0.0.1:9092) if it can create
 # topics, else our own; SQLite unless DATABASE_URL says otherwise; then the worker in the
 # foreground (Ctrl-C stops it; a broker we started keeps running: make kafka-down).
@@ -80,9 +88,12 @@ migrate: install
 # A broker the tests control (they stop and start it): ours on the usual ports, or on free
 # ports when something else already holds 127.0.0.1:9092 (kafka.sh test-env).
 # And the three-broker cluster for the failure tests on it (tests/e2e/test_cluster.py).
+# They stay up for the next run, which then starts in seconds; the last lines say what
+# runs (make services-down stops it all).
 test: install db-up pgbouncer-up test-tools
 	ops/kafka/cluster.sh up
-	eval "$$(ops/kafka/kafka.sh test-env)" && $(BIN)/pytest -q
+	eval "$$(ops/kafka/kafka.sh test-env)" && $(BIN)/pytest -q; status=$$?; \
+	  ops/services.sh report; exit $$status
 
 test-tools:
 	ops/test-tools.sh
@@ -90,11 +101,13 @@ test-tools:
 # The long failure runs on the three-broker cluster: two brokers down, a rolling restart.
 test-slow: install db-up pgbouncer-up test-tools
 	ops/kafka/cluster.sh up
-	eval "$$(ops/kafka/kafka.sh test-env)" && $(BIN)/pytest -q -s -m slow
+	eval "$$(ops/kafka/kafka.sh test-env)" && $(BIN)/pytest -q -s -m slow; status=$$?; \
+	  ops/services.sh report; exit $$status
 
 # The properties (pytest -m property) with many more generated examples than `make test`.
 fuzz: install db-up test-tools
-	eval "$$(ops/kafka/kafka.sh test-env)" && HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -q -m property
+	eval "$$(ops/kafka/kafka.sh test-env)" && HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -q -m property; \
+	  status=$$?; ops/services.sh report; exit $$status
 
 # No service needed: Kafka and PostgreSQL may be stopped.
 test-unit: install
