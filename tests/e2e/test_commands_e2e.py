@@ -95,7 +95,7 @@ async def test_invalid_and_duplicate_commands_become_rejection_events(
     first = command()
     invalid = command(email="not-an-email", password="short")
     duplicate = command(email=first["email"].upper())
-    # Keyed by email, as the README advises: one email's commands share a partition and
+    # Keyed by email, as docs/events.md advises: one email's commands share a partition and
     # keep their order, so `first` is handled before its duplicate.
     for cmd in (first, invalid, duplicate):
         await send(worker_env, cmd, key=cmd["email"].lower())

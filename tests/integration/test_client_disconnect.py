@@ -1,7 +1,7 @@
 """Found by the adversarial run against real workers (PostgreSQL and SQLite): a client
 that closes its connection before sending the body its Content-Length announced is
 counted as `500` in `http_requests_total` and logged at ERROR ("unexpected error
-answering POST /users/v1/users", ConnectionResetError), which is what the README's 5xx
+answering POST /users/v1/users", ConnectionResetError), which is what docs/operating.md's 5xx
 alert pages on ("a 500 is a bug"). Any unauthenticated client can raise that rate.
 
 Served both ways aiohttp can run the handler of a request whose client left: as Faust's

@@ -111,7 +111,7 @@ async def test_within_its_lifespan_the_key_set_is_served_from_the_cache(
 
 
 def test_the_key_set_lives_five_minutes_by_default() -> None:
-    # The README's promise: a key removed at the provider is refused within five minutes.
+    # docs/security.md's promise: a key removed at the provider is refused within five minutes.
     verifier = JwtVerifier(jwks_url="http://127.0.0.1:1/jwks.json")
     assert verifier.key_lifespan == 300
 

@@ -2,7 +2,7 @@
 byte well within the socket timeout) holds every token for as long as it trickles: urllib's
 timeout bounds each read, not the fetch. Against a real worker, a provider trickling a
 450-byte JWKS at 5 bytes/s held an unknown-kid token 91.5 s, and tokens whose kid was
-cached waited behind that fetch (90.5 s). The README: "slower than 5 s" is
+cached waited behind that fetch (90.5 s). docs/security.md: "slower than 5 s" is
 `503 auth_unavailable`."""
 
 from __future__ import annotations

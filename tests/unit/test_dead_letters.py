@@ -45,7 +45,7 @@ class App:
 
 
 FAST = Backoff(first=0.001, most=0.001)
-KEY = b"bea@example.com"  # the key the README suggests: the lower-cased email
+KEY = b"bea@example.com"  # the key docs/events.md suggests: the lower-cased email
 TRACEPARENT = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 

@@ -1,7 +1,7 @@
 """Found by the adversarial run against a real worker: a parked command's key and header
 values are kept verbatim, so a password or a bcrypt hash a producer put there reaches
 user.create.dlq (seen on the broker with kcat: `K=$2b$04$…`, `H=password=…,x-hash=$2b$…`).
-The README: "A parked command never keeps a password or a hash"; "No password or bcrypt
+docs/security.md: "A parked command never keeps a password or a hash"; "No password or bcrypt
 hash in any … DLQ record"."""
 
 from __future__ import annotations

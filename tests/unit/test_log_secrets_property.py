@@ -4,7 +4,7 @@ tracebacks, no log line in either format carries it, for any logger and any leve
 Over the real logging setup: the process's redacting record factory
 (`install_log_redaction`) and the worker's dictConfig (`streamapp.logging_setup`), its
 formatters writing to the process's stdout as they do in a worker. The secrets are the
-ones the README promises to keep out: passwords of any Unicode (as JSON and repr fields,
+ones docs/security.md promises to keep out: passwords of any Unicode (as JSON and repr fields,
 key=value text, and percent-encoded in database URLs), bcrypt hashes anywhere, bearer
 tokens and JWTs; carried by a message, an argument, a repr, an extra field, an exception's
 text or arguments, and a chained cause.

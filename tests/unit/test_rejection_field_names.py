@@ -1,7 +1,7 @@
 """Found by the adversarial run: a command whose unknown field is *named* like a bcrypt
 hash gets a rejection on user.create.rejected that names that field verbatim (seen on
 the broker: `"fields": {"password": "is required", "$2b$04$Kir/…": "unknown field"}`).
-A bcrypt hash is 60 characters, within the 64 a rejection keeps of a name. The README:
+A bcrypt hash is 60 characters, within the 64 a rejection keeps of a name. docs/security.md:
 no password or bcrypt hash in any event."""
 
 from __future__ import annotations
