@@ -119,7 +119,7 @@ def _ascii(data: bytes, limit: int) -> str | None:
 
 
 def parkable_key(key: bytes | None) -> bytes | None:
-    """`key` when it is a UUID or an email (the keys the README documents), else None."""
+    """`key` when it is a UUID or an email (the keys docs/events.md documents), else None."""
     if key is None:
         return None
     text = _ascii(key, 254)
