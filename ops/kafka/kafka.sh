@@ -183,7 +183,8 @@ test_env() {
   fi
   # shellcheck disable=SC1091
   [ -f "$state/ports.env" ] && . "$state/ports.env"
-  local p=${saved_port:-9092} c=${saved_controller_port:-9093} s=${saved_sasl_port:-9095}
+  # The environment's ports first (as `up` reads them), then the state dir's, then the usual.
+  local p=${KAFKA_PORT:-${saved_port:-9092}} c=${KAFKA_CONTROLLER_PORT:-${saved_controller_port:-9093}} s=${KAFKA_SASL_PORT:-${saved_sasl_port:-9095}}
   KAFKA_STATE_DIR=$state KAFKA_PORT=$p KAFKA_CONTROLLER_PORT=$c KAFKA_SASL_PORT=$s "$0" up >&2
   echo "export KAFKA_STATE_DIR='$state' KAFKA_PORT=$p KAFKA_CONTROLLER_PORT=$c KAFKA_SASL_PORT=$s"
   echo "export TEST_KAFKA_BROKER=127.0.0.1:$p TEST_KAFKA_SASL_BROKER=127.0.0.1:$s"
