@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run worker migrate test test-slow test-tools test-unit fuzz soak lint kafka-up kafka-down kafka-cluster-up kafka-cluster-down db-up db-down pgbouncer-up pgbouncer-down db-replica-up db-promote db-replica-down services-up bench clean
+.PHONY: install run worker migrate test test-slow test-tools test-unit fuzz soak lint kafka-up kafka-down kafka-cluster-up kafka-cluster-down db-up db-down pgbouncer-up pgbouncer-down db-replica-up db-promote db-replica-down zipkin-up zipkin-down services-up bench clean
 
 $(STAMP): pyproject.toml events/pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
@@ -57,6 +57,15 @@ db-promote:
 db-replica-down:
 	ops/postgres/replica.sh down
 
+# Zipkin's server (in-memory) on 127.0.0.1:9411 (ZIPKIN_PORT), a local trace backend:
+# OTEL_TRACES_EXPORTER=zipkin OTEL_EXPORTER_ZIPKIN_ENDPOINT=http://127.0.0.1:9411/api/v2/spans
+# and the UI at http://127.0.0.1:9411/zipkin/.
+zipkin-up:
+	ops/zipkin/zipkin.sh up
+
+zipkin-down:
+	ops/zipkin/zipkin.sh down
+
 services-up: kafka-up db-up
 
 # Kafka: the one that answers at KAFKA_BROKER (.env: 127.0.0.1:9092) if it can create
@@ -80,7 +89,7 @@ migrate: install
 # A broker the tests control (they stop and start it): ours on the usual ports, or on free
 # ports when something else already holds 127.0.0.1:9092 (kafka.sh test-env).
 # And the three-broker cluster for the failure tests on it (tests/e2e/test_cluster.py).
-test: install db-up pgbouncer-up test-tools
+test: install db-up pgbouncer-up zipkin-up test-tools
 	ops/kafka/cluster.sh up
 	eval "$$(ops/kafka/kafka.sh test-env)" && $(BIN)/pytest -q
 
