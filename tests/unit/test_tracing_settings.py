@@ -3,6 +3,8 @@ nothing at all without them."""
 
 from __future__ import annotations
 
+import io
+import json
 import threading
 
 import pytest
@@ -120,3 +122,19 @@ def test_otlp_over_grpc_is_refused_rather_than_ignored(monkeypatch: pytest.Monke
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
     with pytest.raises(TracingConfigError, match="grpc is not offered"):
         build_tracing()
+
+
+def test_the_console_exporter_writes_one_json_line_a_span(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stream = io.StringIO()
+    monkeypatch.setattr("sys.__stdout__", stream)
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "console")
+    tracing = build_tracing()
+    assert tracing is not None
+    tracer = tracing.provider.get_tracer("tests")
+    with tracer.start_as_current_span("one"), tracer.start_as_current_span("two"):
+        pass
+    tracing.shutdown()
+    lines = stream.getvalue().splitlines()
+    assert [json.loads(line)["name"] for line in lines] == ["two", "one"]

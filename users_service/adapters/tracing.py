@@ -17,6 +17,7 @@ worker calls `configure_tracing` as it starts, and `Tracing.shutdown` as it stop
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -81,7 +82,12 @@ def _exporter(name: str, environ: Mapping[str, str]) -> SpanExporter:
         return ZipkinExporter()
     from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
-    return ConsoleSpanExporter()
+    # One compact JSON object per line, on the process's real stdout beside the JSON logs
+    # (the SDK's default is indented JSON, many lines a span; Faust redirects sys.stdout).
+    return ConsoleSpanExporter(
+        out=sys.__stdout__ or sys.stdout,
+        formatter=lambda span: span.to_json(indent=None) + os.linesep,
+    )
 
 
 @dataclass(frozen=True)
