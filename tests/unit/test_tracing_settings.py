@@ -41,6 +41,11 @@ def test_without_any_otel_variable_nothing_is_built_installed_or_started() -> No
     assert set(threading.enumerate()) == threads
 
 
+def test_an_empty_otel_variable_is_unset() -> None:
+    assert not tracing_requested({"OTEL_SERVICE_NAME": "", "OTEL_TRACES_EXPORTER": " "})
+    assert tracing_requested({"OTEL_SERVICE_NAME": "users-a"})
+
+
 def test_sdk_disabled_wins_over_every_other_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_TRACES_EXPORTER", "console")
     monkeypatch.setenv("OTEL_SDK_DISABLED", "true")

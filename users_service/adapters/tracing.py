@@ -37,10 +37,11 @@ class TracingConfigError(ValueError):
 
 
 def tracing_requested(environ: Mapping[str, str] = os.environ) -> bool:
-    """True when any `OTEL_*` variable is set and the SDK is not disabled."""
+    """True when any `OTEL_*` variable is set (not empty) and the SDK is not disabled."""
     if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
         return False
-    return any(name.startswith("OTEL_") for name in environ)
+    # Empty is unset, as the SDK reads them (a compose file's `OTEL_SERVICE_NAME=`).
+    return any(name.startswith("OTEL_") and value.strip() for name, value in environ.items())
 
 
 def exporter_names(environ: Mapping[str, str] = os.environ) -> list[str]:
