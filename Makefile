@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run worker migrate test test-slow test-tools test-unit fuzz soak lint kafka-up kafka-down kafka-cluster-up kafka-cluster-down db-up db-down pgbouncer-up pgbouncer-down db-replica-up db-promote db-replica-down services-up services-down services-report bench clean
+.PHONY: install run worker migrate test test-slow test-tools test-unit fuzz soak lint kafka-up kafka-down kafka-cluster-up kafka-cluster-down db-up db-down pgbouncer-up pgbouncer-down db-replica-up db-promote db-replica-down zipkin-up zipkin-down services-up services-down services-report bench clean
 
 $(STAMP): pyproject.toml events/pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
@@ -57,6 +57,15 @@ db-promote:
 db-replica-down:
 	ops/postgres/replica.sh down
 
+# Zipkin's server (in-memory) on 127.0.0.1:9411 (ZIPKIN_PORT), a local trace backend:
+# OTEL_TRACES_EXPORTER=zipkin OTEL_EXPORTER_ZIPKIN_ENDPOINT=http://127.0.0.1:9411/api/v2/spans
+# and the UI at http://127.0.0.1:9411/zipkin/.
+zipkin-up:
+	ops/zipkin/zipkin.sh up
+
+zipkin-down:
+	ops/zipkin/zipkin.sh down
+
 services-up: kafka-up db-up
 
 # Everything the targets above start (make test leaves it running for the next run):
@@ -90,7 +99,7 @@ migrate: install
 # And the three-broker cluster for the failure tests on it (tests/e2e/test_cluster.py).
 # They stay up for the next run, which then starts in seconds; the last lines say what
 # runs (make services-down stops it all).
-test: install db-up pgbouncer-up test-tools
+test: install db-up pgbouncer-up zipkin-up test-tools
 	ops/kafka/cluster.sh up
 	eval "$$(ops/kafka/kafka.sh test-env)" && $(BIN)/pytest -q; status=$$?; \
 	  ops/services.sh report; exit $$status

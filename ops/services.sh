@@ -42,6 +42,10 @@ report() {
   if pid=$(live_pid "$cache/pgbouncer/pgbouncer.pid" pgbouncer); then
     lines+=("PgBouncer on 127.0.0.1:${PGBOUNCER_PORT:-6432} (pid $pid)")
   fi
+  if pid=$(live_pid "$cache/zipkin/zipkin.pid" zipkin-server); then
+    mib=$(rss_mib "$pid")
+    lines+=("Zipkin on 127.0.0.1:${ZIPKIN_PORT:-9411} (pid $pid, ${mib:-?} MiB)")
+  fi
   if pg_isready -q -h 127.0.0.1 -p "${PG_PORT:-5432}" 2>/dev/null; then
     lines+=("PostgreSQL on 127.0.0.1:${PG_PORT:-5432}")
   fi

@@ -11,6 +11,7 @@ from typing import Any, cast
 import faust
 from faust.app.base import BootStrategy
 from mode import ServiceT
+from opentelemetry.trace import Tracer
 from prometheus_client import CollectorRegistry
 
 # Imported for its effect: Faust's `worker` subcommand becomes this app's.
@@ -34,6 +35,12 @@ from users_service.adapters.kafka.dead_letters import DeadLetters
 from users_service.adapters.kafka.partitioner import KafkaPartitioner
 from users_service.adapters.kafka.quiet_logs import quiet_kafka_client_logs
 from users_service.adapters.log_redaction import install_log_redaction
+from users_service.adapters.tracing import (
+    Tracing,
+    TracingConfigError,
+    configure_tracing,
+    exporter_names,
+)
 from users_service.service_layer.lifecycle import Lifecycle
 from users_service.service_layer.ports import TokenVerifier
 from users_service.service_layer.status import ServiceStatus
@@ -134,6 +141,11 @@ class UsersApp(faust.App):
             origin="streamapp",
         )
         self._wiring: Wiring | None = None
+        # Set by the worker as it starts (`start_tracing`); None while tracing is off, and
+        # in-process apps (tests) never trace. Not `tracer`: Faust's App has one of its own
+        # (opentracing's, for its rebalance spans), which must stay None here.
+        self.tracing: Tracing | None = None
+        self.http_tracer: Tracer | None = None
         # One registry for the app: Faust's sensor (corrected), consumer lag, and the
         # service's metrics once wired (`provide`).
         self.metrics_registry = CollectorRegistry()
@@ -229,6 +241,19 @@ class UsersApp(faust.App):
         """Where poison commands are parked."""
         return self.wiring.dead_letters
 
+    def start_tracing(self) -> None:
+        """Configure OpenTelemetry from the `OTEL_*` variables (off without any); called by
+        the worker as it starts, before the web server opens."""
+        self.tracing = configure_tracing()
+        if self.tracing is not None:
+            self.http_tracer = self.tracing.provider.get_tracer("users-service")
+
+    def stop_tracing(self) -> None:
+        """Export the spans still queued; called by the worker once its services stopped."""
+        tracing, self.tracing, self.http_tracer = self.tracing, None, None
+        if tracing is not None:
+            tracing.shutdown()
+
     def announce_start(self) -> None:
         """What Faust's banner shows, as one log line (the banner is off with JSON logs);
         and a warning when protected endpoints cannot be reached by anyone. Called by the
@@ -237,7 +262,7 @@ class UsersApp(faust.App):
         logging.getLogger("users").info(
             "worker %s starting: group %s, Kafka %s, web http://%s:%d, database %s "
             "(pooler %s; at most %d connections: pools of %d, %d and %d), "
-            "metrics %s, bcrypt cost %d, loop %s",
+            "metrics %s, bcrypt cost %d, loop %s, tracing %s",
             worker_identity(),
             settings.kafka_group_id,
             ",".join(settings.kafka_brokers),
@@ -252,6 +277,7 @@ class UsersApp(faust.App):
             f":{settings.metrics_port}/metrics" if settings.metrics_port else "/metrics",
             settings.bcrypt_rounds,
             type(asyncio.get_running_loop()).__module__.split(".")[0],
+            self.tracing.describe() if self.tracing is not None else "off",
         )
         if not self.tokens.configured:
             logging.getLogger("users").warning(
@@ -281,6 +307,10 @@ def create_app(settings: Settings | None = None) -> UsersApp:
         except SettingsError as exc:
             # A clear one-line reason instead of a traceback from deep inside the CLI.
             raise SystemExit(f"users-service: configuration error: {exc}") from None
+    try:
+        exporter_names()  # OTEL_TRACES_EXPORTER checked now; the SDK is built by the worker
+    except TracingConfigError as exc:
+        raise SystemExit(f"users-service: configuration error: {exc}") from None
     # Process-wide, once: no secret reaches any log line (every logger, every level), and
     # aiokafka's per-retry connection errors are rate-limited.
     install_log_redaction()

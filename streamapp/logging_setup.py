@@ -3,7 +3,8 @@ mode's, aiokafka's, aiohttp's), handed to Faust's worker as `logging_config`.
 
 `LOG_FORMAT=json`: one JSON object per line (python-json-logger), with time, level,
 logger, message, the worker's id and whatever ids the unit of work knows (request, user,
-event, command). `LOG_FORMAT=text`: the same fields, readable, for a terminal.
+event, command), and inside a span `trace_id` and `span_id` (W3C hex, as trace backends
+show them). `LOG_FORMAT=text`: the same fields, readable, for a terminal.
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from opentelemetry import trace
 from pythonjsonlogger.json import JsonEncoder, JsonFormatter
 
 from users_service.adapters.log_redaction import redact, redact_value
 from users_service.service_layer import log_context
 
 # The order of the ids in text lines; JSON lines carry them as fields of their own.
-CONTEXT_FIELDS = ("request_id", "command_id", "user_id", "event_id")
+CONTEXT_FIELDS = ("request_id", "command_id", "user_id", "event_id", "trace_id", "span_id")
 
 
 class ContextFilter(logging.Filter):
@@ -33,6 +35,13 @@ class ContextFilter(logging.Filter):
         for name in CONTEXT_FIELDS:
             if name in context and not hasattr(record, name):
                 setattr(record, name, context[name])
+        # The current span of the thread that logs (the filter runs where the record is
+        # handled, which is where it was made: the handler is synchronous). With tracing
+        # off no span is ever current, and the ids are absent.
+        span = trace.get_current_span().get_span_context()
+        if span.is_valid and not hasattr(record, "trace_id"):
+            record.trace_id = trace.format_trace_id(span.trace_id)
+            record.span_id = trace.format_span_id(span.span_id)
         return True
 
 

@@ -1,9 +1,11 @@
 """The Faust worker of this app (`app.conf.Worker`): readiness turns 503 the moment a
 stop signal arrives, before Faust begins closing anything; and the logging of
-`streamapp.logging_setup` at the level asked for."""
+`streamapp.logging_setup` at the level asked for; OpenTelemetry configured as it starts and
+flushed once its services have stopped."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import signal
 
@@ -22,9 +24,20 @@ class UsersWorker(faust.Worker):
 
     async def on_first_start(self) -> None:
         await super().on_first_start()  # logging is configured in there
+        start_tracing = getattr(self.app, "start_tracing", None)
+        if start_tracing is not None:
+            start_tracing()
         announce = getattr(self.app, "announce_start", None)
         if announce is not None:
             announce()
+
+    async def on_shutdown(self) -> None:
+        await super().on_shutdown()
+        # After the app's services (web server, agents, relay): their last spans are
+        # queued by then. The export blocks (bounded by the exporters' timeouts): a thread.
+        stop_tracing = getattr(self.app, "stop_tracing", None)
+        if stop_tracing is not None:
+            await asyncio.to_thread(stop_tracing)
 
     def _setup_logging(self) -> None:
         # The app's dictConfig carries LOG_LEVEL; `--loglevel` on the command line may make

@@ -1,7 +1,9 @@
 """Middleware for every request, installed through a Faust Blueprint found by autodiscovery
 like the views (so the app module never imports the web package):
 
-- `observe_requests`, outermost: a request id (the client's `X-Request-ID`, or a new one)
+- `trace_requests`, outermost, when the worker traces: the HTTP server span
+  (`web.http_spans`), so that every log line of the request carries its trace id.
+- `observe_requests`: a request id (the client's `X-Request-ID`, or a new one)
   on every log line of the request and echoed in the response; one log line per request;
   the HTTP metrics, labelled by route template (never the raw path: ids would make every
   user a time series of its own).
@@ -23,6 +25,7 @@ from faust.web import Web as FaustWeb
 from streamapp.app import app
 from users_service.domain.patterns import linear
 from users_service.service_layer import log_context
+from web.http_spans import CLIENT_CLOSED_REQUEST, traced
 from web.log_quoting import quoted
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -30,9 +33,6 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = logging.getLogger("users.http")
 
 REQUEST_ID_HEADER = "X-Request-ID"
-# nginx's status for a request its client abandoned: nothing was answered, and it is
-# not a server error (a 5xx alert must not page on clients hanging up).
-CLIENT_CLOSED_REQUEST = 499
 # A client's id is kept only when it is short and plain: it goes into every log line.
 _CLIENT_REQUEST_ID = linear(r"^[A-Za-z0-9._:\-]{1,128}$")
 # Probed every few seconds by orchestrators and Prometheus: logged at DEBUG, not INFO.
@@ -91,6 +91,16 @@ async def observe_requests(request: web.Request, handler: Handler) -> web.Stream
 
 
 @web.middleware
+async def trace_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The request inside an HTTP server span; nothing at all while tracing is off, nor
+    for the probes (a trace every few seconds from every orchestrator says nothing)."""
+    tracer = app.http_tracer
+    if tracer is None or route_of(request) in _QUIET_ROUTES:
+        return await handler(request)
+    return await traced(tracer, request, handler)
+
+
+@web.middleware
 async def json_http_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """aiohttp answers 404/405 in plain text; clients of this API always get JSON."""
     try:
@@ -107,12 +117,14 @@ async def json_http_errors(request: web.Request, handler: Handler) -> web.Stream
 
 
 class RequestMiddleware(Blueprint):
-    """Adds both middlewares to the aiohttp application when the web server is set up."""
+    """Adds the middlewares to the aiohttp application when the web server is set up."""
 
     def on_webserver_init(self, web: FaustWeb) -> None:
         middlewares = web.web_app.middlewares  # type: ignore[attr-defined]
         if observe_requests not in middlewares:
             middlewares.insert(0, observe_requests)
+        if trace_requests not in middlewares:
+            middlewares.insert(0, trace_requests)
         if json_http_errors not in middlewares:
             middlewares.append(json_http_errors)
 

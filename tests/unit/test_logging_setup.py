@@ -10,6 +10,7 @@ import logging.config
 import pathlib
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
 
 from streamapp.logging_setup import logging_config
 from users_service.adapters.log_redaction import install_log_redaction
@@ -139,3 +140,32 @@ async def test_a_workers_pools_say_connected_once_per_database(
     assert sum("Connected to database" in line for line in lines) == 1, lines
     assert sum("Disconnected from database" in line for line in lines) == 1, lines
     assert "\x1b" not in captured.getvalue() and "color_message" not in captured.getvalue()
+# Spans of a provider of the test's own: the process's global provider is left alone.
+_TRACER = TracerProvider().get_tracer("tests.logging")
+
+
+@pytest.mark.parametrize("log_format", ["json", "text"])
+def test_lines_inside_a_span_carry_its_trace_and_span_ids(
+    captured: io.StringIO, log_format: str
+) -> None:
+    install_log_redaction()
+    configure(log_format)
+    log = logging.getLogger("users.test")
+    with _TRACER.start_as_current_span("outer") as outer:
+        log.info("in outer")
+        with _TRACER.start_as_current_span("inner") as inner:
+            log.info("in inner password=hunter2-span")
+    log.info("outside")
+    lines = captured.getvalue().splitlines()
+    assert len(lines) == 3
+    spans = [outer.get_span_context(), inner.get_span_context()]
+    for line, span in zip(lines, spans, strict=False):
+        trace_id, span_id = format(span.trace_id, "032x"), format(span.span_id, "016x")
+        if log_format == "json":
+            record = json.loads(line)
+            assert (record["trace_id"], record["span_id"]) == (trace_id, span_id)
+        else:
+            assert line.endswith(f"  trace_id={trace_id} span_id={span_id}")
+    assert "trace_id" not in lines[2] and "span_id" not in lines[2]
+    # The redaction holds for lines in a span too.
+    assert "hunter2-span" not in captured.getvalue()
