@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import faust
 
+from streamapp.workarounds.faust_app import existing_consumer, existing_producer
 from users_service.service_layer.lifecycle import Lifecycle
 
 DATABASE_TIMEOUT = 1.0
@@ -35,7 +36,7 @@ class ReadinessReport:
 
 def producer_has_metadata(app: faust.App) -> bool:
     """True once Faust's producer has started and learnt the cluster's brokers."""
-    producer = app._producer  # the property would create (not start) one
+    producer = existing_producer(app)
     if producer is None or not producer.started:
         return False
     client = getattr(getattr(producer, "_producer", None), "client", None)
@@ -45,7 +46,7 @@ def producer_has_metadata(app: faust.App) -> bool:
 
 def consumer_state(app: faust.App) -> str:
     """ "ok" once the consumer has started and is not in a rebalance."""
-    consumer = app._consumer
+    consumer = existing_consumer(app)
     if consumer is None or not consumer.started:
         return "the consumer has not started (waiting for Kafka)"
     if app.rebalancing:

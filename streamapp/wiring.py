@@ -19,15 +19,11 @@ import faust
 
 from models.events import USER_CREATED_SHAPE, RecordEncoder
 from streamapp.health import Readiness
+from streamapp.lifecycle.gates import DatabaseService, KafkaGate
+from streamapp.lifecycle.relay import RelayService
+from streamapp.lifecycle.shutdown import ShutdownDrain, ShutdownWatchdog
+from streamapp.lifecycle.topics import TopicsService
 from streamapp.metrics import ServiceMetrics
-from streamapp.services import (
-    DatabaseService,
-    KafkaGate,
-    RelayService,
-    ShutdownDrain,
-    ShutdownWatchdog,
-    TopicsService,
-)
 from streamapp.settings import Settings, kafka_credentials_of
 from users_service.adapters.jwt_tokens import JwtVerifier
 from users_service.adapters.kafka.dead_letters import DeadLetters
