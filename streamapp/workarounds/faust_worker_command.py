@@ -37,7 +37,12 @@ WORKER_OPTIONS = [
         type=params.TCPPort(),
         help="Port to run web server on (default: WEB_PORT, 6066 unless set)",
     ),
-    option("--web-transport", default=None, type=params.URLParam(), help="(default: tcp:)"),
+    option(
+        "--web-transport",
+        default=None,
+        type=params.URLParam(),
+        help="Web server transport (default: tcp:)",
+    ),
     option(
         "--web-bind",
         "-b",
