@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import faust
 
-from streamapp.workarounds.faust_app import existing_consumer, existing_producer
+from streamapp.workarounds.faust_app import existing_consumer, producer_has_metadata
 from users_service.service_layer.lifecycle import Lifecycle
 
 DATABASE_TIMEOUT = 1.0
@@ -32,16 +32,6 @@ class ReadinessReport:
     @property
     def not_ready(self) -> list[str]:
         return [name for name, value in self.parts.items() if value != "ok"]
-
-
-def producer_has_metadata(app: faust.App) -> bool:
-    """True once Faust's producer has started and learnt the cluster's brokers."""
-    producer = existing_producer(app)
-    if producer is None or not producer.started:
-        return False
-    client = getattr(getattr(producer, "_producer", None), "client", None)
-    cluster = getattr(client, "cluster", None)
-    return bool(cluster is not None and cluster.brokers())
 
 
 def consumer_state(app: faust.App) -> str:

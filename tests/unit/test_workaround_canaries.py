@@ -20,7 +20,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from faust.cli.base import AppCommand
 from faust.sensors.prometheus import PrometheusMonitor
-from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer, Producer
 from faust.web.drivers.aiohttp import Web
 from users_service_events.records import field_names
 
@@ -97,6 +97,16 @@ def test_the_app_s_producer_and_consumer_are_none_until_made() -> None:
     assert existing_producer(app) is None and existing_consumer(app) is None
     made = app.producer  # the property makes one: why readiness reads the attribute
     assert existing_producer(app) is made
+
+
+async def test_aiokafka_s_producer_inside_faust_s_knows_the_cluster() -> None:
+    producer = fresh_app()._new_producer()
+    aiokafka_producer = producer._new_producer()
+    try:
+        assert aiokafka_producer.client.cluster.brokers() == set()  # not bootstrapped yet
+    finally:
+        await aiokafka_producer.client.close()
+    assert "self._producer" in inspect.getsource(Producer)
 
 
 async def test_aiohttp_hands_a_runner_s_kwargs_to_its_server() -> None:
