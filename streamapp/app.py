@@ -14,14 +14,10 @@ from mode import ServiceT
 from opentelemetry.trace import Tracer
 from prometheus_client import CollectorRegistry
 
-# Imported for its effect: Faust's `worker` subcommand becomes this app's.
-from streamapp import worker_command  # noqa: F401
-from streamapp.consumer import RewindingConsumer
 from streamapp.health import Readiness
+from streamapp.lifecycle.metrics_server import MetricsServer
 from streamapp.logging_setup import logging_config
 from streamapp.metrics import ConsumerLag, ServiceMetrics, faust_monitor, render
-from streamapp.producer import IdempotentProducer
-from streamapp.services import MetricsServer
 from streamapp.settings import (
     Settings,
     SettingsError,
@@ -29,8 +25,14 @@ from streamapp.settings import (
     load_settings,
     masked,
 )
-from streamapp.web_server import SharedPortWeb
 from streamapp.wiring import Wiring, wire, worker_identity
+
+# Imported for its effect: Faust's `worker` subcommand becomes this app's.
+from streamapp.workarounds import faust_worker_command  # noqa: F401
+from streamapp.workarounds.faust_app import use_transport_classes
+from streamapp.workarounds.faust_consumer import RewindingConsumer
+from streamapp.workarounds.faust_producer import IdempotentProducer
+from streamapp.workarounds.faust_web import SharedPortWeb, set_keepalive_timeout
 from users_service.adapters.kafka.dead_letters import DeadLetters
 from users_service.adapters.kafka.partitioner import KafkaPartitioner
 from users_service.adapters.kafka.quiet_logs import quiet_kafka_client_logs
@@ -108,7 +110,7 @@ class UsersApp(faust.App):
             logging_config=logging_config(
                 settings.log_format, settings.log_level, worker_identity()
             ),
-            Worker="streamapp.worker:UsersWorker",
+            Worker="streamapp.workarounds.faust_worker:UsersWorker",
             # Faust's 60 s default makes every rebalance after a crash wait a minute.
             broker_session_timeout=settings.kafka_session_timeout,
             broker_heartbeat_interval=settings.kafka_session_timeout / 5,
@@ -154,9 +156,9 @@ class UsersApp(faust.App):
         self.on_before_shutdown.connect(self._drain)
 
     def _new_consumer(self) -> Any:
-        # Seeking back to committed offsets rewinds every partition (streamapp.consumer):
+        # Seeking back to committed offsets rewinds every partition (faust_consumer):
         # Faust's own skips the first records of a partition nobody has committed yet.
-        self.transport.Consumer = RewindingConsumer  # type: ignore[misc]
+        use_transport_classes(self, consumer=RewindingConsumer)
         return super()._new_consumer()
 
     def _new_web(self) -> Any:
@@ -166,8 +168,8 @@ class UsersApp(faust.App):
         return super()._new_web()
 
     def _new_producer(self) -> Any:
-        # Idempotent sends (streamapp.producer): a retry never duplicates or reorders.
-        self.transport.Producer = IdempotentProducer  # type: ignore[misc]
+        # Idempotent sends (faust_producer): a retry never duplicates or reorders.
+        use_transport_classes(self, producer=IdempotentProducer)
         return super()._new_producer()
 
     @property
@@ -289,9 +291,7 @@ class UsersApp(faust.App):
         """Server limits Faust does not expose: aiohttp keeps an idle keep-alive connection
         for an hour by default; a flood of idle clients would hold sockets that long."""
         super().on_webserver_init(web)
-        runner = getattr(web, "_runner", None)  # Faust's aiohttp AppRunner, not started yet
-        if runner is not None:
-            runner._kwargs["keepalive_timeout"] = self.settings.http_keepalive_timeout
+        set_keepalive_timeout(web, self.settings.http_keepalive_timeout)
 
     async def _drain(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         # on_before_shutdown runs while the producer is still up.

@@ -67,8 +67,8 @@ def worker_arguments(args: Sequence[str], settings: Settings) -> list[str]:
     takes it before the command), the log level of LOG_LEVEL, and, with LOG_FORMAT=json,
     no banner (the worker logs its start as a JSON line instead).
 
-    asyncio, not uvloop, because uvloop was the slower of the two for this service in
-    `make bench`'s A/B event-loop trials (figures in BENCHMARKS.md)."""
+    asyncio, not uvloop, by default: it served more creations a second in interleaved
+    trials (BENCHMARKS.md, A/B event loop)."""
     loop, rest = ["--loop", "aio"], []
     items = iter(args)
     for arg in items:
@@ -97,8 +97,13 @@ def _worker(args: Sequence[str]) -> int:
     # process imported it before (the settings use it): the option alone would be ignored
     # and the worker would run on asyncio's loop. Set the loop policy here instead.
     mode.loop.use(argv[argv.index("--loop") + 1])
+    # This app's `worker` command (its help names the service's defaults), registered as it
+    # is defined: Faust imports the app itself only later, or at once when `-A` is in sys.argv.
+    from streamapp.workarounds import faust_worker_command  # noqa: F401
+
     # Faust's own CLI, pointed at this app; it exits the process itself.
-    cli.main(argv, prog_name="users-service worker")
+    # prog_name is the program Click names before the command it runs (`worker`).
+    cli.main(argv, prog_name="users-service")
     return 0
 
 
@@ -111,15 +116,26 @@ def _moment(raw: str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def _command(
+    commands: Any, name: str, help: str, *, description: str | None = None
+) -> argparse.ArgumentParser:
+    """A subcommand whose own --help says what it does, not only its usage."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name, help=help, description=description or help[:1].upper() + help[1:] + "."
+    )
+    return parser
+
+
 def _operator_parsers(commands: Any) -> None:
-    outbox = commands.add_parser("outbox", help="the outbox: status, retry-parked, replay")
+    outbox = _command(commands, "outbox", help="the outbox: status, retry-parked, replay")
     actions = outbox.add_subparsers(dest="action", required=True)
-    status = actions.add_parser("status", help="backlog, oldest pending age, parked, relay leader")
-    retry = actions.add_parser("retry-parked", help="queue parked events again (after a fix)")
+    status = _command(actions, "status", help="backlog, oldest pending age, parked, relay leader")
+    retry = _command(actions, "retry-parked", help="queue parked events again (after a fix)")
     retry.add_argument(
         "--event-id", action="append", default=[], help="only this event; repeat for more"
     )
-    replay = actions.add_parser(
+    replay = _command(
+        actions,
         "replay",
         help="publish stored events again (same eventId, a `replay` header) for a consumer "
         "that lost data; within the outbox retention (OUTBOX_RETENTION)",
@@ -127,15 +143,18 @@ def _operator_parsers(commands: Any) -> None:
     replay.add_argument("--since", type=_moment, required=True, help="ISO 8601, inclusive")
     replay.add_argument("--until", type=_moment, default=None, help="ISO 8601, exclusive (now)")
     replay.add_argument("--user", default=None, help="only the events of this user id")
-    fill = commands.add_parser(
+    fill = _command(
+        commands,
         "backfill",
         help="write a USER_CREATED (fresh eventId, a `backfill` header) for every stored "
         "user whose event is no longer in the outbox; resumable",
     )
     fill.add_argument("--dry-run", action="store_true", help="count them, write nothing")
     fill.add_argument("--batch", type=int, default=500, help="users per transaction")
-    check = commands.add_parser(
-        "verify", help="the reconciliation report; exit 1 when a user is unverified too long"
+    check = _command(
+        commands,
+        "verify",
+        help="the reconciliation report; exit 1 when a user is unverified too long",
     )
     check.add_argument(
         "--older-than",
@@ -143,7 +162,14 @@ def _operator_parsers(commands: Any) -> None:
         default=300.0,
         help="seconds a user may wait for its event to be verified (default 300)",
     )
-    commands.add_parser("kafka-check", help="exit 0 when Kafka answers and creates topics")
+    _command(
+        commands,
+        "kafka-check",
+        help="exit 0 when Kafka answers and creates topics",
+        description="Exit 0 when Kafka at KAFKA_BROKER answers and would create a topic (the "
+        "creation is validated by the broker, not done): what a worker's start needs. "
+        "Exit 3, with one line on stderr, when it does not answer or refuses.",
+    )
     for parser in (status, retry, replay, fill, check):
         parser.add_argument("--json", action="store_true", help="one JSON document")
 
@@ -183,12 +209,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         epilog=__doc__.split("\n\n")[-1],
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("worker", help="run the Faust worker (options go to `faust worker`)")
-    commands.add_parser("migrate", help="migrate the database at DATABASE_URL to the head revision")
-    revision = commands.add_parser("revision", help="autogenerate a new migration from the tables")
-    revision.add_argument("message")
-    token = commands.add_parser(
-        "token", help="print a short-lived HS256 token signed with AUTH_JWT_SECRET (local use)"
+    _command(
+        commands,
+        "worker",
+        help="run the Faust worker (options go to `faust worker`; see `worker --help`)",
+    )
+    _command(
+        commands,
+        "migrate",
+        help="migrate the database at DATABASE_URL to the head revision",
+        description="Migrate the database to the head revision, under the migration lock "
+        "(at DATABASE_MIGRATION_URL when set, else DATABASE_URL); a worker does the same at "
+        "its start unless MIGRATE_ON_START=false. Exit 3 when the database does not answer.",
+    )
+    revision = _command(
+        commands,
+        "revision",
+        help="autogenerate a new migration from the tables",
+        description="For developers: write a new revision file under "
+        "users_service/adapters/storage/alembic/versions, autogenerated by comparing the "
+        "database's schema (at head) with today's tables; print its path. Review it, and "
+        "freeze it once released.",
+    )
+    revision.add_argument("message", help="what the revision changes (its file's name)")
+    token = _command(
+        commands,
+        "token",
+        help="print a short-lived HS256 token signed with AUTH_JWT_SECRET (local use)",
     )
     token.add_argument(
         "--scope",

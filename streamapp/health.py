@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import faust
 
+from streamapp.workarounds.faust_app import existing_consumer, producer_has_metadata
 from users_service.service_layer.lifecycle import Lifecycle
 
 DATABASE_TIMEOUT = 1.0
@@ -33,19 +34,9 @@ class ReadinessReport:
         return [name for name, value in self.parts.items() if value != "ok"]
 
 
-def producer_has_metadata(app: faust.App) -> bool:
-    """True once Faust's producer has started and learnt the cluster's brokers."""
-    producer = app._producer  # the property would create (not start) one
-    if producer is None or not producer.started:
-        return False
-    client = getattr(getattr(producer, "_producer", None), "client", None)
-    cluster = getattr(client, "cluster", None)
-    return bool(cluster is not None and cluster.brokers())
-
-
 def consumer_state(app: faust.App) -> str:
     """ "ok" once the consumer has started and is not in a rebalance."""
-    consumer = app._consumer
+    consumer = existing_consumer(app)
     if consumer is None or not consumer.started:
         return "the consumer has not started (waiting for Kafka)"
     if app.rebalancing:

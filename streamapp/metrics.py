@@ -1,4 +1,4 @@
-"""Prometheus metrics: Faust's own sensor (its three zero-latency histograms corrected),
+"""Prometheus metrics: Faust's own sensor (corrected: streamapp.workarounds.faust_monitor),
 consumer lag, and the service's metrics, read from the in-memory counts the service
 layer keeps (it knows nothing of Prometheus).
 
@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
 
 from faust.sensors.monitor import Monitor
-from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
-from faust.types import AppT
+from faust.sensors.prometheus import FaustMetrics
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from streamapp.workarounds.faust_monitor import CorrectedPrometheusMonitor
 from users_service.adapters.kafka.dead_letters import DeadLetters
 from users_service.adapters.passwords import BcryptHasher
 from users_service.domain.errors import StorageUnavailable
@@ -33,39 +32,6 @@ FAUST_PREFIX = "faust"
 # Seconds; a creation is dominated by bcrypt (about 0.25 s at cost 12 on this machine).
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BCRYPT_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
-
-
-class CorrectedPrometheusMonitor(PrometheusMonitor):
-    """faust-streaming 0.15.3's sensor observes `http_latency`, `rebalance_done_latency`
-    and `rebalance_done_consumer_latency` as the time since a timestamp its base class took
-    a moment earlier in the same call (`ms_since(state["time_end"])`), so they record about
-    0 ms. These observe the latency the base class computed (start to end), in ms as the
-    rest of Faust's metrics are."""
-
-    def on_rebalance_return(self, app: AppT, state: dict[str, Any]) -> None:
-        Monitor.on_rebalance_return(self, app, state)
-        self._metrics.total_rebalances.dec()
-        self._metrics.total_rebalances_recovering.inc()
-        self._metrics.rebalance_done_consumer_latency.observe(state["latency_return"] * 1000)
-
-    def on_rebalance_end(self, app: AppT, state: dict[str, Any]) -> None:
-        Monitor.on_rebalance_end(self, app, state)
-        self._clear_partition_related_metrics()
-        self._metrics.total_rebalances_recovering.dec()
-        self._metrics.rebalance_done_latency.observe(state["latency_end"] * 1000)
-
-    def on_web_request_end(
-        self,
-        app: AppT,
-        request: Any,
-        response: Any,
-        state: dict[str, Any],
-        *,
-        view: Any = None,
-    ) -> None:
-        Monitor.on_web_request_end(self, app, request, response, state, view=view)
-        self._metrics.http_status_codes.labels(status_code=int(state["status_code"])).inc()
-        self._metrics.http_latency.observe(state["latency_end"] * 1000)
 
 
 def faust_monitor(registry: CollectorRegistry) -> CorrectedPrometheusMonitor:

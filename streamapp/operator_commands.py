@@ -1,8 +1,9 @@
 """What `users-service outbox …`, `backfill`, `verify` and `kafka-check` do.
 
-Each opens its own small pool, does one thing, prints a short report and returns an exit
-status. None of them needs Kafka except `kafka-check`: events put back or added go to the
-outbox, and the relay of any running worker publishes them.
+Each takes its collaborators from the wiring (`streamapp.wiring.wire_operations`: a small
+pool of its own), does one thing, prints a short report and returns an exit status. None of
+them needs Kafka except `kafka-check`: events put back or added go to the outbox, and the
+relay of any running worker publishes them.
 """
 
 from __future__ import annotations
@@ -16,19 +17,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-import databases
-
-from models.events import RecordEncoder
-from streamapp.settings import Settings, kafka_credentials_of, masked
-from users_service.adapters.kafka.probe import KafkaCredentialsRefused, broker_answers
-from users_service.adapters.kafka.security import client_options
-from users_service.adapters.storage.database import make_database
+from streamapp.settings import Settings, masked
+from streamapp.wiring import OperationsWiring, wire_operations
+from users_service.adapters.kafka.probe import KafkaCredentialsRefused
 from users_service.adapters.storage.errors import is_unavailable
-from users_service.adapters.storage.outbox_admin import DatabaseOutboxAdmin
-from users_service.adapters.storage.outbox_store import DatabaseOutboxStore
-from users_service.adapters.storage.relay_members import DatabaseRelayMembers
-from users_service.adapters.storage.unit_of_work import DatabaseUnitOfWork
-from users_service.adapters.storage.verifications import DatabaseVerificationStore
 from users_service.domain.clock import isoformat, utc_now
 from users_service.service_layer.backfill import backfill
 from users_service.service_layer.outbox.ports import Backlog, ShardLease
@@ -62,9 +54,10 @@ class Output:
 
 
 @asynccontextmanager
-async def database(settings: Settings) -> AsyncIterator[databases.Database]:
-    """A connected pool of two for `settings.database_url`; Unavailable if it does not answer."""
-    db = make_database(settings.database_url, max_size=2, pooler=settings.database_pooler)
+async def connected(settings: Settings) -> AsyncIterator[OperationsWiring]:
+    """The commands' collaborators, their pool connected; Unavailable if it does not answer."""
+    wiring = wire_operations(settings)
+    db = wiring.database
     try:
         await db.connect()
     except Exception as exc:
@@ -75,7 +68,7 @@ async def database(settings: Settings) -> AsyncIterator[databases.Database]:
             ) from None
         raise
     try:
-        yield db
+        yield wiring
     finally:
         await db.disconnect()
 
@@ -112,12 +105,12 @@ def _age(moment: datetime | None, now: datetime) -> float | None:
 
 async def outbox_status(settings: Settings, out: Output) -> int:
     """Backlog, oldest pending age, parked rows, and who holds the relay lease."""
-    async with database(settings) as db:
-        backlog = await DatabaseOutboxStore(db).backlog()
+    async with connected(settings) as wiring:
+        backlog = await wiring.outbox.backlog()
         if settings.outbox_shards > 1:
-            leases = await DatabaseRelayMembers(db).leases(settings.outbox_shards)
+            leases = await wiring.relay_members.leases(settings.outbox_shards)
             return _report_shards(backlog, leases, out)
-        lease = await DatabaseOutboxAdmin(db).lease()
+        lease = await wiring.admin.lease()
     lines, doc = _backlog_lines(backlog)
     leader = (
         f"{lease.holder} (generation {lease.generation}, lease until {isoformat(lease.expires_at)})"
@@ -179,8 +172,8 @@ def _ranges(numbers: Sequence[int]) -> str:
 
 async def outbox_retry_parked(settings: Settings, event_ids: Sequence[str], out: Output) -> int:
     """Put parked rows back in the queue (all, or the given event ids)."""
-    async with database(settings) as db:
-        count = await DatabaseOutboxAdmin(db).retry_parked(event_ids)
+    async with connected(settings) as wiring:
+        count = await wiring.admin.retry_parked(event_ids)
     out.report(
         [f"{count} parked event(s) queued again; the relay publishes them"], {"requeued": count}
     )
@@ -199,8 +192,8 @@ async def outbox_replay(
     """Queue published events again, keeping their event ids, marked with a `replay` header."""
     marker = ("replay", isoformat(utc_now()))
     total = 0
-    async with database(settings) as db:
-        admin = DatabaseOutboxAdmin(db)
+    async with connected(settings) as wiring:
+        admin = wiring.admin
         # The window is fixed now and read by id, each pass after the last: the running
         # relay publishes queued rows again while this goes on, and "published rows of
         # the window" read anew each pass would take those again ahead of the rest.
@@ -226,12 +219,11 @@ async def outbox_replay(
 
 async def run_backfill(settings: Settings, *, dry_run: bool, batch: int, out: Output) -> int:
     """USER_CREATED for every stored user whose event is no longer in the outbox."""
-    async with database(settings) as db:
-        admin = DatabaseOutboxAdmin(db)
+    async with connected(settings) as wiring:
         count = await backfill(
-            admin,
-            lambda: DatabaseUnitOfWork(db),
-            RecordEncoder(),
+            wiring.admin,
+            wiring.unit_of_work,
+            wiring.encoder,
             topic=settings.user_created_topic,
             batch=batch,
             dry_run=dry_run,
@@ -247,8 +239,8 @@ async def run_backfill(settings: Settings, *, dry_run: bool, batch: int, out: Ou
 async def verify(settings: Settings, *, older_than: float, out: Output) -> int:
     """The reconciliation; exit 1 when a user has waited longer than `older_than` seconds
     for its event to be verified, or an event names a user that is not stored."""
-    async with database(settings) as db:
-        recon = await DatabaseVerificationStore(db).reconcile()
+    async with connected(settings) as wiring:
+        recon = await wiring.verifications.reconcile()
     oldest = _age(recon.oldest_unverified_created_at, utc_now())
     late = oldest is not None and oldest > older_than
     problems = []
@@ -288,38 +280,16 @@ async def kafka_check(settings: Settings, out: Output, timeout: float = 5.0) -> 
 
 
 async def _kafka_check(settings: Settings, out: Output, timeout: float) -> int:
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-    from aiokafka.errors import TopicAlreadyExistsError
-
+    wiring = wire_operations(settings)
     brokers = ",".join(settings.kafka_brokers)
-    options = client_options(kafka_credentials_of(settings))
     try:
-        answers = await broker_answers(settings.kafka_brokers, timeout, options)
+        answers = await wiring.kafka_answers(timeout)
     except KafkaCredentialsRefused as exc:
         raise Unavailable(f"Kafka at {brokers} refused the credentials: {exc}") from None
     if not answers:
         raise Unavailable(f"Kafka at {brokers} does not answer")
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=list(settings.kafka_brokers),
-        request_timeout_ms=int(timeout * 1000),
-        **options,
-    )
-    try:
-        await admin.start()
-        # Validated, not created: the check leaves nothing behind on someone else's Kafka.
-        response = await admin.create_topics([NewTopic(READY_TOPIC, 1, 1)], validate_only=True)
-        errors = [code for _, code, *_ in getattr(response, "topic_errors", [])]
-        if any(code not in (0, TopicAlreadyExistsError.errno) for code in errors):
-            raise Unavailable(f"Kafka at {brokers} answers but refused to create a topic")
-    except TopicAlreadyExistsError:
-        pass
-    except Unavailable:
-        raise
-    except Exception as exc:
-        raise Unavailable(
-            f"Kafka at {brokers} answers but could not create a topic ({type(exc).__name__})"
-        ) from None
-    finally:
-        await admin.close()
+    refused = await wiring.topic_creation_refused(timeout, READY_TOPIC)
+    if refused is not None:
+        raise Unavailable(f"Kafka at {brokers} answers but {refused}")
     out.report([f"Kafka at {brokers} answers and creates topics"], {"ok": True})
     return 0

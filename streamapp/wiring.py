@@ -3,13 +3,16 @@
 `wire()` builds every collaborator of the views and agents, and the lifecycle services the
 boot order runs; it connects nothing and changes no global state, so a test can call it
 with its own settings and hand the result to the app (`UsersApp.provide`).
+`wire_operations()` builds, from the same settings, what the operators' commands use
+(`users-service outbox …`, `backfill`, `verify`, `kafka-check`): one small pool and the
+adapters over it, and no Faust app, relay or fast path, which only a worker runs.
 """
 
 from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -19,24 +22,21 @@ import faust
 
 from models.events import USER_CREATED_SHAPE, RecordEncoder
 from streamapp.health import Readiness
+from streamapp.lifecycle.gates import DatabaseService, KafkaGate
+from streamapp.lifecycle.relay import RelayService
+from streamapp.lifecycle.shutdown import ShutdownDrain, ShutdownWatchdog
+from streamapp.lifecycle.topics import TopicsService
 from streamapp.metrics import ServiceMetrics
-from streamapp.services import (
-    DatabaseService,
-    KafkaGate,
-    RelayService,
-    ShutdownDrain,
-    ShutdownWatchdog,
-    TopicsService,
-)
 from streamapp.settings import Settings, kafka_credentials_of
 from users_service.adapters.jwt_tokens import JwtVerifier
 from users_service.adapters.kafka.dead_letters import DeadLetters
-from users_service.adapters.kafka.probe import broker_answers
+from users_service.adapters.kafka.probe import broker_answers, topic_creation_refused
 from users_service.adapters.kafka.publisher import KafkaPublisher
 from users_service.adapters.kafka.security import client_options
 from users_service.adapters.passwords import BcryptHasher
 from users_service.adapters.storage.database import make_database
 from users_service.adapters.storage.idempotency_keys import DatabaseIdempotencyKeys
+from users_service.adapters.storage.outbox_admin import DatabaseOutboxAdmin
 from users_service.adapters.storage.outbox_store import DatabaseOutboxStore
 from users_service.adapters.storage.relay_members import DatabaseRelayMembers
 from users_service.adapters.storage.unit_of_work import DatabaseUnitOfWork
@@ -98,6 +98,52 @@ async def kafka_answers(brokers: Sequence[str], options: Mapping[str, Any]) -> b
         return await broker_answers(list(brokers), 1.0, options)
     except Exception:
         return False
+
+
+def kafka_client_options(settings: Settings) -> Mapping[str, Any]:
+    """aiokafka's security options for the settings' credentials (none: plaintext)."""
+    return client_options(kafka_credentials_of(settings))
+
+
+@dataclass(frozen=True)
+class OperationsWiring:
+    """What the operators' commands use; `database` is not connected yet."""
+
+    settings: Settings
+    database: databases.Database
+    outbox: DatabaseOutboxStore
+    admin: DatabaseOutboxAdmin
+    relay_members: DatabaseRelayMembers
+    verifications: DatabaseVerificationStore
+    unit_of_work: Callable[[], DatabaseUnitOfWork]
+    encoder: RecordEncoder
+    kafka_answers: Callable[[float], Awaitable[bool]]
+    topic_creation_refused: Callable[[float, str], Awaitable[str | None]]
+
+
+# A command does one thing at a time: two connections, beside the workers' budgets.
+OPERATIONS_POOL_SIZE = 2
+
+
+def wire_operations(settings: Settings) -> OperationsWiring:
+    """Build the operators' commands' collaborators from `settings`; nothing connects."""
+    database = make_database(
+        settings.database_url, max_size=OPERATIONS_POOL_SIZE, pooler=settings.database_pooler
+    )
+    brokers, options = list(settings.kafka_brokers), kafka_client_options(settings)
+    return OperationsWiring(
+        settings=settings,
+        database=database,
+        outbox=DatabaseOutboxStore(database),
+        admin=DatabaseOutboxAdmin(database),
+        relay_members=DatabaseRelayMembers(database),
+        verifications=DatabaseVerificationStore(database),
+        # Events written here wait in the outbox: a running worker's relay publishes them.
+        unit_of_work=partial(DatabaseUnitOfWork, database),
+        encoder=RecordEncoder(),
+        kafka_answers=partial(broker_answers, brokers, options=options),
+        topic_creation_refused=partial(topic_creation_refused, brokers, options=options),
+    )
 
 
 def wire(app: faust.App, settings: Settings) -> Wiring:
@@ -163,7 +209,7 @@ def wire(app: faust.App, settings: Settings) -> Wiring:
             acquire_timeout=settings.database_pool_timeout,
         )
 
-    kafka_options = client_options(kafka_credentials_of(settings))
+    kafka_options = kafka_client_options(settings)
     hasher = BcryptHasher(
         settings.bcrypt_rounds, workers=settings.hash_workers or None, queue=settings.hash_queue
     )

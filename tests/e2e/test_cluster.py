@@ -268,7 +268,7 @@ async def test_sigkill_one_of_three_workers_under_load_loses_nothing(
 
     It guards against a defect it once found intermittently: the first commands of a
     partition the killed worker had not committed yet were skipped by the survivor that took it over
-    (streamapp/consumer.py, tests/e2e/test_consumer_rewind.py)."""
+    (streamapp/workarounds/faust_consumer.py, tests/e2e/test_consumer_rewind.py)."""
     trio = await start_workers(cluster_env, tmp_path, workers, 3)
     load = Load(trio, cluster_env["KAFKA_USER_CREATE_TOPIC"])
     shards = int(cluster_env["OUTBOX_SHARDS"])

@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 
 from streamapp.app import app
-from streamapp.consumer import RewindingConsumerThread, seek_to_committed_or_reset
+from streamapp.workarounds.faust_consumer import RewindingConsumerThread, seek_to_committed_or_reset
 from tests.support.kafka import create_topic, produce_burst
 from tests.support.services import KAFKA
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import aiohttp
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 
-from streamapp.services import DatabaseService, MetricsServer
+from streamapp.lifecycle.gates import DatabaseService
+from streamapp.lifecycle.metrics_server import MetricsServer
 from tests.support.services import free_port
 from users_service.adapters.storage.database import make_database
 from users_service.adapters.storage.migrations import migrate, schema_revisions

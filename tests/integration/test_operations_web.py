@@ -85,7 +85,7 @@ async def test_readyz_turns_503_when_draining(
 ) -> None:
     anonymous = await web_client(aiohttp_client, token=None)
     assert (await (await anonymous.get("/readyz")).json())["checks"]["worker"] == "ok"
-    app.begin_draining()  # what the worker calls first at SIGTERM (streamapp.worker)
+    app.begin_draining()  # what the worker calls first at SIGTERM (faust_worker.UsersWorker)
     resp = await anonymous.get("/readyz")
     assert resp.status == 503
     assert (await resp.json())["checks"]["worker"] == "shutting down (draining)"

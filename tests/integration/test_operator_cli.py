@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+import streamapp.wiring
 from streamapp import operator_commands as ops
 from streamapp.wiring import Wiring
 from tests.support.services import KAFKA, ROOT, free_port
@@ -318,7 +319,8 @@ async def test_replay_queues_each_row_of_its_window_once_while_a_relay_republish
     await db.execute(_o.update().values(published_at=utc_now()))
     monkeypatch.setattr(RelayBetweenPasses, "passes", 0)
     monkeypatch.setattr(RelayBetweenPasses, "statements", [])
-    monkeypatch.setattr(ops, "DatabaseOutboxAdmin", RelayBetweenPasses)
+    # The commands take their outbox admin from the wiring.
+    monkeypatch.setattr(streamapp.wiring, "DatabaseOutboxAdmin", RelayBetweenPasses)
     out, printed = output()
     since = utc_now() - timedelta(minutes=5)
     code = await ops.outbox_replay(

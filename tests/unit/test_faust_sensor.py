@@ -8,7 +8,7 @@ from typing import Any
 from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
 from prometheus_client import CollectorRegistry
 
-from streamapp.metrics import CorrectedPrometheusMonitor
+from streamapp.workarounds.faust_monitor import CorrectedPrometheusMonitor
 
 
 class Clock:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from streamapp.app import UsersApp, app
-from streamapp.producer import IdempotentProducer
 from streamapp.settings import load_settings
+from streamapp.workarounds.faust_producer import IdempotentProducer
 
 
 def test_the_app_s_producer_is_idempotent_with_acks_all() -> None:

@@ -11,7 +11,7 @@ from tests.support.services import ROOT
 
 STUCK = """
 import threading
-from streamapp.services import ShutdownWatchdog
+from streamapp.lifecycle.shutdown import ShutdownWatchdog
 ShutdownWatchdog(0.5).arm()
 threading.Event().wait()  # blocked for good: a loop that never returns
 """

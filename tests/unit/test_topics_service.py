@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from aiokafka.errors import InvalidReplicationFactorError
 
-from streamapp.services import TopicsService
+from streamapp.lifecycle.topics import TopicsService
 from users_service.service_layer.retry import Backoff
 
 FAST = Backoff(first=0.001, most=0.001)

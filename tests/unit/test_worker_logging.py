@@ -11,7 +11,7 @@ import pytest
 
 from streamapp.app import app
 from streamapp.logging_setup import logging_config
-from streamapp.worker import UsersWorker
+from streamapp.workarounds.faust_worker import UsersWorker
 
 
 @pytest.fixture

@@ -6,8 +6,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaClient
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.conn import create_conn
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 
 class KafkaCredentialsRefused(RuntimeError):
@@ -52,3 +53,28 @@ async def _raise_if_refused(broker: str, timeout: float, options: Mapping[str, A
     except OSError:
         return
     conn.close()
+
+
+async def topic_creation_refused(
+    brokers: Sequence[str], timeout: float, topic: str, options: Mapping[str, Any] | None = None
+) -> str | None:
+    """None when the cluster would create `topic` (or has it); else why not, in a few words.
+    Validated, not created: the check leaves nothing behind on someone else's Kafka."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=list(brokers),
+        request_timeout_ms=int(timeout * 1000),
+        **dict(options or {}),
+    )
+    try:
+        await admin.start()
+        response = await admin.create_topics([NewTopic(topic, 1, 1)], validate_only=True)
+        errors = [code for _, code, *_ in getattr(response, "topic_errors", [])]
+        if any(code not in (0, TopicAlreadyExistsError.errno) for code in errors):
+            return "refused to create a topic"
+    except TopicAlreadyExistsError:
+        pass
+    except Exception as exc:
+        return f"could not create a topic ({type(exc).__name__})"
+    finally:
+        await admin.close()
+    return None

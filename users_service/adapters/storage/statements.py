@@ -27,6 +27,7 @@ from sqlalchemy.engine.interfaces import BindTyping
 from sqlalchemy.sql import ClauseElement
 
 from users_service.adapters.storage.database import is_sqlite
+from users_service.adapters.storage.workarounds import query_lock
 
 Processor = Callable[[Any], Any] | None
 
@@ -58,7 +59,7 @@ class Prepared:
         for name in order:
             process = processors.get(name)
             args.append(process(given[name]) if process is not None else given[name])
-        async with database.connection() as connection, connection._query_lock:
+        async with database.connection() as connection, query_lock(connection):
             raw = connection.raw_connection
             try:
                 return await getattr(raw, method)(sql, *args)

@@ -19,6 +19,7 @@ from users_service.adapters.storage.db_clock import db_now_plus
 from users_service.adapters.storage.errors import is_unavailable, unavailable
 from users_service.adapters.storage.idempotency_keys import DatabaseIdempotencyKeys
 from users_service.adapters.storage.users import DatabaseUsers
+from users_service.adapters.storage.workarounds import forget_task_connection
 from users_service.adapters.storage.writes import PendingWrites, Template, Write, Writes
 from users_service.domain.clock import utc_now
 from users_service.domain.errors import StorageUnavailable
@@ -185,7 +186,7 @@ class DatabaseUnitOfWork:
         # that wrapper still points at a connection the pool has taken back, and the
         # task's next query (looking for the row, say) fails on it with "connection has
         # been released back to the pool". Dropped, the next query acquires a fresh one.
-        self._db._connection = None
+        forget_task_connection(self._db)
 
     async def __aexit__(
         self,

@@ -7,10 +7,15 @@ whose committed offset is above 0: a partition with no commit yet keeps its posi
 past the records just dropped. Faust then delivers the later records, and its next
 commit skips the dropped ones for good.
 
-That happens when a worker is killed before its first commit on a partition: the
-survivor that takes the partition over fetches its first commands during the rebalance,
-drops them, and would never handle them (tests/e2e/test_cluster.py). Here a partition
+That happened when a worker was killed before its first commit on a partition: the
+survivor that took the partition over fetched its first commands during the rebalance,
+dropped them, and never handled them (tests/e2e/test_cluster.py). Here a partition
 without a commit goes back to where `auto_offset_reset` would start it.
+
+Upstream: aio-libs/aiokafka#1003 ("seek_to_committed does not work when committed offset is
+0", open). Written for aiokafka 0.14.0 under faust-streaming 0.15.3; relies on Faust's
+`AIOKafkaConsumerThread.seek_to_committed`, `_ensure_consumer`, `call_thread` and
+`Consumer._new_consumer_thread` (tests/unit/test_workaround_canaries.py holds them).
 """
 
 from __future__ import annotations
