@@ -1,10 +1,10 @@
 """Events this service publishes: the Records are the events package's
-(`users_service_events`, the distribution other teams install), re-exported here so the
-service's tree keeps one definition of every message.
+(`users_service_events`, the distribution other teams install), generated there from each
+message's one definition (`users_service_events.values`, `.envelope`) and re-exported here.
 
 The service encodes every event through these Records when it writes it to the outbox
-(`RecordEncoder`), the verifier checks published messages against the shape derived from
-them (`USER_CREATED_SHAPE`), and a test holds the AsyncAPI document to them.
+(`RecordEncoder`), and the verifier checks published messages against the shape derived
+from them (`USER_CREATED_SHAPE`).
 """
 
 from __future__ import annotations

@@ -112,3 +112,11 @@ def test_a_field_added_to_a_definition_makes_the_committed_records_stale(
     source = generate.records_source()
     assert source != before
     assert "    locale: Optional[str] = None  # noqa: UP045" in source
+
+
+def test_the_http_apis_user_has_the_definitions_four_fields() -> None:
+    # The HTTP document is written by hand (it says more of each field than an event's
+    # schema): its user holds the same fields, all of them always.
+    user = contracts.load("openapi")["components"]["schemas"]["User"]
+    assert tuple(user["properties"]) == values.USER.names
+    assert tuple(user["required"]) == values.USER.required

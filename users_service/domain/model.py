@@ -106,8 +106,10 @@ def is_uuid_text(value: Any) -> bool:
 
 
 def _key(message: Message, value: dict[str, Any]) -> str:
+    """The key `message`'s definition finds in (the part of) its value given."""
     key = message.key_of(value)
-    assert key is not None, f"{message.name} has no key in {sorted(value)}"
+    if key is None:
+        raise ValueError(f"{message.name} has no key in {sorted(value)}")
     return key
 
 
