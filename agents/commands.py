@@ -19,6 +19,7 @@ from typing import Any, cast
 from faust import Stream
 from faust.types import EventT, StreamT
 
+from streamapp import topics
 from streamapp.app import app
 from users_service.domain.commands import (
     CommandOutcome,
@@ -33,13 +34,8 @@ from users_service.service_layer.retry import retry_while_unavailable
 log = logging.getLogger("users.commands")
 
 settings = app.settings
-create_user_topic = app.topic(
-    settings.user_create_topic,
-    key_serializer="raw",
-    value_serializer="raw",  # decoded here, so a poison message cannot crash the stream
-    partitions=settings.kafka_partitions,
-    replicas=settings.kafka_replication_factor,
-)
+# Raw: decoded here, so a poison message cannot crash the stream.
+create_user_topic = topics.declare(app, settings).user_create
 
 
 async def _park(event: EventT[Any], poison: Poison) -> None:

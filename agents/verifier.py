@@ -9,6 +9,7 @@ from typing import Any, cast
 from faust import Stream
 from faust.types import AgentT, StreamT
 
+from streamapp import topics
 from streamapp.app import app
 from users_service.domain.errors import StorageUnavailable
 from users_service.domain.verification import header_map
@@ -19,13 +20,7 @@ log = logging.getLogger("users.verifier")
 
 # Raw bytes on purpose: the point is to check what was really published, and a message
 # that would not deserialize must be counted, not crash the agent.
-user_created_topic = app.topic(
-    app.settings.user_created_topic,
-    key_serializer="raw",
-    value_serializer="raw",
-    partitions=app.settings.kafka_partitions,
-    replicas=app.settings.kafka_replication_factor,
-)
+user_created_topic = topics.declare(app, app.settings).user_created
 
 
 async def verify_user_created(stream: StreamT[Any]) -> None:

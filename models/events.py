@@ -1,15 +1,16 @@
 """Events this service publishes: the Records are the events package's
-(`users_service_events`, the distribution other teams install), re-exported here so the
-service's tree keeps one definition of every message.
+(`users_service_events`, the distribution other teams install), generated there from each
+message's one definition (`users_service_events.values`, `.envelope`) and re-exported here.
 
 The service encodes every event through these Records when it writes it to the outbox
-(`RecordEncoder`), the verifier checks published messages against the shape derived from
-them (`USER_CREATED_SHAPE`), and a test holds the AsyncAPI document to them.
+(`RecordEncoder`), and the verifier checks published messages against the shape derived
+from them (`USER_CREATED_SHAPE`).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from users_service_events.records import (
     UserCreated,
@@ -42,16 +43,12 @@ class RecordEncoder:
     """The service layer's EventEncoder: each value serialized by its Record."""
 
     def user_created(self, user: User, *, event_id: str, at: datetime) -> bytes:
+        public: dict[str, Any] = user.public()  # the fields of the one definition of a user
         return UserCreated(
             eventType=USER_CREATED,
             eventId=event_id,
             timestamp=isoformat(at),
-            data=UserCreatedData(
-                id=user.id,
-                nombre=user.nombre,
-                email=user.email,
-                createdAt=isoformat(user.created_at),
-            ),
+            data=UserCreatedData(**public),
         ).dumps()
 
     def user_create_rejected(self, rejection: Rejection) -> bytes:

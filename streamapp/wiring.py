@@ -21,6 +21,7 @@ import databases
 import faust
 
 from models.events import USER_CREATED_SHAPE, RecordEncoder
+from streamapp import topics
 from streamapp.health import Readiness
 from streamapp.lifecycle.gates import DatabaseService, KafkaGate
 from streamapp.lifecycle.relay import RelayService
@@ -284,19 +285,7 @@ def wire(app: faust.App, settings: Settings) -> Wiring:
             **services,
         ),
         topics_service=TopicsService(
-            [
-                app.topic(
-                    name,
-                    partitions=settings.kafka_partitions,
-                    replicas=settings.kafka_replication_factor,
-                )
-                for name in (
-                    settings.user_created_topic,
-                    settings.user_create_topic,
-                    settings.user_create_rejected_topic,
-                    settings.user_create_dlq_topic,
-                )
-            ],
+            list(topics.declare(app, settings)),
             brokers=settings.kafka_brokers,
             client_options=kafka_options,
             **services,

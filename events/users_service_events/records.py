@@ -1,4 +1,7 @@
-"""The messages as Faust Records (needs the `faust` extra): the one definition of their JSON.
+"""The messages as Faust Records (needs the `faust` extra).
+
+Generated from their definitions (`users_service_events.values`) by
+`python -m users_service.contracts.generate`: edit those, not this file.
 
 `include_metadata=False` keeps Faust's `__faust` type tag out of the JSON, so consumers
 that are not Faust read plain JSON. A Record reads a value with fields it does not declare
@@ -34,8 +37,8 @@ class UserCreated(faust.Record, include_metadata=False, serializer="json"):
 class UserCreateRejected(faust.Record, include_metadata=False, serializer="json"):
     """Value of a `user.create.rejected` message; the key is the command id.
 
-    `reason` is `{"code": "invalid", "fields": {name: problem}}` or
-    `{"code": "duplicate_email"}`; `email` is the normalized email when one was given.
+    `reason` is `{"code": "invalid", "fields": {name: problem}}` or `{"code":
+    "duplicate_email"}`; `email` is the normalized email when one was given.
     """
 
     eventType: str
@@ -43,24 +46,24 @@ class UserCreateRejected(faust.Record, include_metadata=False, serializer="json"
     timestamp: str
     commandId: Optional[str]  # noqa: UP045 - Faust reads the annotation at runtime
     reason: dict[str, Any]
-    email: Optional[str] = None  # noqa: UP045
+    email: Optional[str] = None  # noqa: UP045 - Faust reads the annotation at runtime
 
 
 class CreateUser(faust.Record, include_metadata=False, serializer="json"):
     """Value of a `user.create` message: create this user, once per `commandId`.
 
-    A Faust producer can send `CreateUser(...)`; any producer can send the same JSON.
+    A Faust producer can send `CreateUser(...)`; any producer can send the same JSON. One of
+    the two: a bcrypt `passwordHash` the producer made (cost at least the service's
+    BCRYPT_ROUNDS), so no plaintext password rests on the topic; or the `password`, where
+    the service accepts it (COMMANDS_ACCEPT_PLAINTEXT_PASSWORD).
     """
 
     commandId: str
     nombre: str
     email: str
-    # One of the two: a bcrypt hash the producer made (cost at least the service's
-    # BCRYPT_ROUNDS), so no plaintext password rests on the topic; or the password, where
-    # the service accepts it (COMMANDS_ACCEPT_PLAINTEXT_PASSWORD).
-    passwordHash: Optional[str] = None  # noqa: UP045
-    password: Optional[str] = None  # noqa: UP045
-    requestedAt: Optional[str] = None  # noqa: UP045
+    passwordHash: Optional[str] = None  # noqa: UP045 - Faust reads the annotation at runtime
+    password: Optional[str] = None  # noqa: UP045 - Faust reads the annotation at runtime
+    requestedAt: Optional[str] = None  # noqa: UP045 - Faust reads the annotation at runtime
 
 
 def field_names(record: type[faust.Record]) -> frozenset[str]:

@@ -1,7 +1,9 @@
 """The JSON Schemas of the messages, current and every released version (package data).
 
-Standard library only: a consumer that validates with its own JSON Schema library needs
-nothing else from this package.
+The current one of each message is generated from its definition (`envelope.MESSAGES`,
+`generate`) and committed beside the released ones; a test holds the file to the
+definition. Standard library only: a consumer that validates with its own JSON Schema
+library needs nothing else from this package.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 from users_service_events.envelope import MESSAGES
 
 _SCHEMAS = files("users_service_events") / "schemas"
+DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
 @cache
@@ -27,6 +30,17 @@ def load(name: str) -> dict[str, Any]:
         raise KeyError(f"no message {name!r}; known: {sorted(MESSAGES)}")
     schema: dict[str, Any] = json.loads(_read(f"{name}.json"))
     return schema
+
+
+def generate(name: str) -> dict[str, Any]:
+    """The current schema of `name` as its definition makes it (what `load` must return)."""
+    message = MESSAGES[name]
+    return {
+        "$schema": DIALECT,
+        "$id": message.dataschema,
+        "title": message.value.title,
+        **message.value.schema(),
+    }
 
 
 def released(name: str) -> dict[int, dict[str, Any]]:

@@ -1,5 +1,6 @@
-"""One contract: the Records in `models/` define each message; the AsyncAPI document, the
-verifier's expectations and the command envelope are held to them, so drift fails here."""
+"""One contract: each message's definition in the events package makes its Records (which
+`models/` re-exports) and its schemas; the AsyncAPI document, the verifier's expectations
+and the command envelope are held to them, so drift fails here."""
 
 from __future__ import annotations
 

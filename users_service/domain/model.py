@@ -1,8 +1,9 @@
 """The user aggregate and the envelope of the messages it emits, as plain data.
 
-The value of each message (its JSON) is not built here: the typed Records in `models/`
-are the one definition of the wire format, and the service layer receives an encoder
-for them. This module decides what surrounds a value: topic, key, headers, aggregate.
+Each message is defined once, in the events package (`users_service_events.envelope`:
+value, key, headers, topic setting); the value's bytes are made by its Record (`models/`),
+through the encoder the service layer receives. This module applies those definitions to
+a user or a rejection: the outbox message with its key and headers.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from users_service_events import envelope
-from users_service_events.envelope import USER_CREATE_REJECTED, USER_CREATED
+from users_service_events import envelope, values
+from users_service_events.envelope import USER_CREATE_REJECTED, USER_CREATED, Message
 
 from users_service.domain.clock import isoformat
 
@@ -36,13 +37,18 @@ class User:
     password_hash: str = field(repr=False)
 
     def public(self) -> dict[str, str]:
-        """The user as clients and events see it: never the password or its hash."""
-        return {
-            "id": self.id,
-            "nombre": self.nombre,
-            "email": self.email,
-            "createdAt": isoformat(self.created_at),
-        }
+        """The user as clients and events see it, the fields of `values.USER` in their
+        order (`createdAt` is the attribute `created_at`): never the password or its hash."""
+        return {name: _public(getattr(self, _attribute(name))) for name in values.USER.names}
+
+
+def _attribute(field: str) -> str:
+    """The attribute behind a JSON field: `createdAt` -> `created_at`."""
+    return "".join(f"_{ch.lower()}" if ch.isupper() else ch for ch in field)
+
+
+def _public(value: str | datetime) -> str:
+    return isoformat(value) if isinstance(value, datetime) else value
 
 
 @dataclass(frozen=True)
@@ -99,12 +105,12 @@ def is_uuid_text(value: Any) -> bool:
     )
 
 
-def _headers(event_type: str, event_id: str, command_id: str | None) -> dict[str, str]:
-    """Every event carries its type and id in headers; an answer to a command, its id too."""
-    headers = {envelope.EVENT_TYPE_HEADER: event_type, envelope.EVENT_ID_HEADER: event_id}
-    if command_id:
-        headers[envelope.COMMAND_ID_HEADER] = command_id
-    return headers
+def _key(message: Message, value: dict[str, Any]) -> str:
+    """The key `message`'s definition finds in (the part of) its value given."""
+    key = message.key_of(value)
+    if key is None:
+        raise ValueError(f"{message.name} has no key in {sorted(value)}")
+    return key
 
 
 @dataclass(frozen=True)
@@ -135,13 +141,7 @@ def _constant_attributes(cloud_events: CloudEvents, event_type: str) -> dict[str
     message = envelope.EVENTS.get(event_type)
     if message is None:
         return None
-    return {
-        envelope.CE_SPECVERSION: envelope.SPECVERSION,
-        envelope.CE_SOURCE: cloud_events.source,
-        envelope.CE_TYPE: message.ce_type(cloud_events.type_prefix),
-        envelope.CE_DATASCHEMA: message.dataschema,
-        envelope.CONTENT_TYPE: envelope.DATA_CONTENT_TYPE,
-    }
+    return message.cloud_event_attributes(cloud_events.source, cloud_events.type_prefix)
 
 
 def user_created(
@@ -155,15 +155,16 @@ def user_created(
 ) -> OutboxMessage:
     """USER_CREATED for a newly stored user, keyed by the user id; a user created by a
     command carries its `commandId` in a header (the value keeps its shape)."""
+    message = envelope.USER_CREATED_MESSAGE
     return OutboxMessage(
         event_id=event_id,
         event_type=USER_CREATED,
         aggregate_type=USER_AGGREGATE,
         aggregate_id=user.id,
         topic=topic,
-        key=user.id,
+        key=_key(message, {"data": {"id": user.id}}),
         payload=payload,
-        headers=_headers(USER_CREATED, event_id, command_id),
+        headers=message.headers(event_id, command_id),
         created_at=at,
     )
 
@@ -173,7 +174,8 @@ def user_create_rejected(
 ) -> OutboxMessage:
     """USER_CREATE_REJECTED, keyed by the command id, so every outcome of one command keeps
     its order (by the event id when the command had no usable id)."""
-    key = command_id or event_id
+    message = envelope.USER_CREATE_REJECTED_MESSAGE
+    key = _key(message, {"commandId": command_id, "eventId": event_id})
     return OutboxMessage(
         event_id=event_id,
         event_type=USER_CREATE_REJECTED,
@@ -182,7 +184,7 @@ def user_create_rejected(
         topic=topic,
         key=key,
         payload=payload,
-        headers=_headers(USER_CREATE_REJECTED, event_id, command_id),
+        headers=message.headers(event_id, command_id),
         created_at=at,
     )
 

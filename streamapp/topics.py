@@ -1,0 +1,72 @@
+"""The service's Kafka topics, each declared here once, from its setting: the wiring creates
+them at start (TopicsService), the agents consume them.
+
+Raw keys and values everywhere: the agents decode what they read themselves (a poison
+message must be parked, not crash the stream), and the producers send bytes encoded once,
+by the Records, when the message was stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import faust
+from faust.types import TopicT
+from users_service_events.envelope import (
+    CREATE_USER_MESSAGE,
+    USER_CREATE_REJECTED_MESSAGE,
+    USER_CREATED_MESSAGE,
+)
+
+from streamapp.settings import Settings
+
+# Not a message of the contract (the events package): what parking keeps of a command.
+DEAD_LETTER_SETTING = "KAFKA_USER_CREATE_DLQ_TOPIC"
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Every topic the service reads or writes, by what flows on it."""
+
+    user_created: TopicT
+    user_create: TopicT
+    user_create_rejected: TopicT
+    user_create_dlq: TopicT
+
+    def __iter__(self) -> Iterator[TopicT]:
+        return iter(
+            (self.user_created, self.user_create, self.user_create_rejected, self.user_create_dlq)
+        )
+
+
+def topic_names(settings: Settings) -> dict[str, str]:
+    """Each topic's name by the environment variable that sets it (the definition's
+    `topic_setting`): the one mapping of a message to its settings field."""
+    return {
+        USER_CREATED_MESSAGE.topic_setting: settings.user_created_topic,
+        CREATE_USER_MESSAGE.topic_setting: settings.user_create_topic,
+        USER_CREATE_REJECTED_MESSAGE.topic_setting: settings.user_create_rejected_topic,
+        DEAD_LETTER_SETTING: settings.user_create_dlq_topic,
+    }
+
+
+def declare(app: faust.App, settings: Settings) -> Topics:
+    """The service's topics on `app`, as `settings` name and size them (nothing connects)."""
+    names = topic_names(settings)
+
+    def topic(setting: str) -> TopicT:
+        return app.topic(
+            names[setting],
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=settings.kafka_partitions,
+            replicas=settings.kafka_replication_factor,
+        )
+
+    return Topics(
+        user_created=topic(USER_CREATED_MESSAGE.topic_setting),
+        user_create=topic(CREATE_USER_MESSAGE.topic_setting),
+        user_create_rejected=topic(USER_CREATE_REJECTED_MESSAGE.topic_setting),
+        user_create_dlq=topic(DEAD_LETTER_SETTING),
+    )
