@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from dataclasses import replace
@@ -39,7 +40,8 @@ def users_service(*args: str) -> str:
     done = subprocess.run(
         [sys.executable, "-m", "streamapp.cli", *args],
         cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin"},
+        # No setting of the service's; the import path kept (a checkout beside the venv's).
+        env={"PATH": "/usr/bin:/bin", **{k: v for k, v in os.environ.items() if k == "PYTHONPATH"}},
         capture_output=True,
         text=True,
         timeout=60,
