@@ -16,7 +16,7 @@ log = logging.getLogger("outbox")
 
 
 class FastPath:
-    """The Dispatcher the unit of work calls after a commit: claimed messages to the producer.
+    """The Dispatcher the use cases hand a committed unit of work's claimed messages to.
 
     A message reaches this only when its outbox row was claimed for this worker in the
     creating transaction; if publishing fails the claim is released and the relay retries.
