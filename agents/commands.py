@@ -23,6 +23,7 @@ from streamapp import topics
 from streamapp.app import app
 from users_service.domain.commands import (
     CommandOutcome,
+    CreateUserCommand,
     Poison,
     decode_json_object,
     parse_create_user,
@@ -65,22 +66,28 @@ def _log_outcome(outcome: CommandOutcome) -> None:
     )
 
 
+def _decode(event: EventT[Any]) -> CreateUserCommand | Poison:
+    """The typed command in `event`, or why there is none (never raises)."""
+    body = decode_json_object(event.message.value, settings.command_max_bytes)
+    return body if isinstance(body, Poison) else parse_create_user(body)
+
+
 async def _settle(event: EventT[Any]) -> None:
     """Give `event` its one outcome; returns once that outcome is durable."""
-    body = decode_json_object(event.message.value, settings.command_max_bytes)
-    if isinstance(body, Poison):
-        await _park(event, body)
+    command = _decode(event)
+    if isinstance(command, Poison):
+        await _park(event, command)
         return
-    with log_context.scope(command_id=parse_create_user(body).command_id):
-        await _handle(event, body)
+    with log_context.scope(command_id=command.command_id):
+        await _handle(event, command)
 
 
-async def _handle(event: EventT[Any], body: dict[str, Any]) -> None:
+async def _handle(event: EventT[Any], command: CreateUserCommand) -> None:
     try:
         # While the database is away, holding this partition is the price of not losing
         # the command; past the ceiling it is set aside on the DLQ, for a replay.
         outcome = await retry_while_unavailable(
-            partial(app.users.handle_create_user, body),
+            partial(app.users.commands.handle, command),
             what="handling the command",
             log=log,
             give_up_after=app.settings.database_retry_timeout,
@@ -104,10 +111,8 @@ async def _settle_in_order(events: Sequence[EventT[Any]]) -> None:
 def _ordering_key(event: EventT[Any]) -> str:
     # Commands for one email must run in order (the first wins, later ones are duplicates),
     # and so must two deliveries of one command (same email); others may hash in parallel.
-    body = decode_json_object(event.message.value, settings.command_max_bytes)
-    if isinstance(body, Poison):
-        return ""
-    return parse_create_user(body).email_hint or ""
+    command = _decode(event)
+    return "" if isinstance(command, Poison) else command.email_hint or ""
 
 
 @app.agent(create_user_topic, concurrency=1)

@@ -44,12 +44,17 @@ from users_service.adapters.storage.unit_of_work import DatabaseUnitOfWork
 from users_service.adapters.storage.users import DatabaseUsers
 from users_service.adapters.storage.verifications import DatabaseVerificationStore
 from users_service.domain.sharding import Shard
+from users_service.service_layer.command_handling import CreateUserHandler
+from users_service.service_layer.counts import OutcomeCounts
 from users_service.service_layer.lifecycle import Lifecycle
+from users_service.service_layer.new_user import NewUsers
 from users_service.service_layer.outbox.fast_path import FastPath
 from users_service.service_layer.outbox.health import PublishHealth
 from users_service.service_layer.outbox.ports import Purge, Relay
 from users_service.service_layer.outbox.relay import OutboxRelay
 from users_service.service_layer.outbox.shards import ShardedRelay
+from users_service.service_layer.queries import UserDirectory
+from users_service.service_layer.registration import UserRegistration
 from users_service.service_layer.status import ServiceStatus
 from users_service.service_layer.users import UsersService
 from users_service.service_layer.verifier import Verifier
@@ -205,7 +210,7 @@ def wire(app: faust.App, settings: Settings) -> Wiring:
     def unit_of_work() -> DatabaseUnitOfWork:
         return DatabaseUnitOfWork(
             database,
-            fast_path,
+            fast_path.fast_path_owner,
             claim_ttl=claim_ttl,
             acquire_timeout=settings.database_pool_timeout,
         )
@@ -218,16 +223,28 @@ def wire(app: faust.App, settings: Settings) -> Wiring:
     verifier = Verifier(verifications, USER_CREATED_SHAPE)
     lifecycle = Lifecycle()
     services: dict[str, Any] = {"loop": app.loop, "beacon": app.beacon}
-    users = UsersService(
+    counts = OutcomeCounts()
+    new_users = NewUsers(
         uow=unit_of_work,
         queries=DatabaseUsers(database, timeout=settings.database_pool_timeout),
-        passwords=hasher,
         encoder=RecordEncoder(),
         user_created_topic=settings.user_created_topic,
-        user_create_rejected_topic=settings.user_create_rejected_topic,
-        idempotency_ttl=settings.idempotency_ttl,
-        accept_plaintext_commands=settings.commands_accept_plaintext_password,
-        min_hash_rounds=settings.bcrypt_rounds,
+        fast_path=fast_path,
+    )
+    users = UsersService(
+        registration=UserRegistration(
+            new_users, hasher, idempotency_ttl=settings.idempotency_ttl, counts=counts
+        ),
+        commands=CreateUserHandler(
+            new_users,
+            hasher,
+            user_create_rejected_topic=settings.user_create_rejected_topic,
+            accept_plaintext=settings.commands_accept_plaintext_password,
+            min_hash_rounds=settings.bcrypt_rounds,
+            counts=counts,
+        ),
+        directory=UserDirectory(new_users.queries),
+        counts=counts,
     )
     status = ServiceStatus(
         verifications=verifications,

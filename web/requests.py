@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 import uuid
+from collections.abc import Mapping
 from typing import Any, NoReturn, cast
 
 from aiohttp import web
@@ -171,3 +173,10 @@ def page_parameters(request: Request) -> tuple[str | None, int]:
             fields={"cursor": "is not a cursor this API returned"},
         ) from None
     return after, int(raw_limit)
+
+
+def body_fingerprint(body: Mapping[str, Any]) -> str:
+    """SHA-256 of the request body without its password, which must not be stored in any
+    fast-hash form; a retry's password is compared with bcrypt instead."""
+    rest = {k: v for k, v in body.items() if k != "password"}
+    return hashlib.sha256(json.dumps(rest, sort_keys=True).encode()).hexdigest()

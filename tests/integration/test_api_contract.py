@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,6 +21,7 @@ from streamapp.wiring import Wiring
 from tests.support.web import Client, ClientFactory, start_app, stop_app, web_client
 from users_service import contracts
 from users_service.adapters.storage import schema
+from users_service.service_layer.users import UsersService
 
 URL = "/users/v1/users"
 PASSWORD = "Distinctive-Pa55word-31"
@@ -187,13 +188,20 @@ async def test_the_same_key_with_another_body_is_422(client: Client, wiring: Wir
     assert await count(wiring, schema.users) == 1
 
 
+def registering_at(users: UsersService, clock: Callable[[], datetime]) -> UsersService:
+    """`users` with registration on `clock`."""
+    registration = users.registration
+    new_users = replace(registration.new_users, clock=clock)
+    return replace(users, registration=replace(registration, new_users=new_users))
+
+
 async def test_keys_survive_a_restart_and_expire(
     database_url: str, aiohttp_client: ClientFactory
 ) -> None:
     headers = {"Idempotency-Key": "order-44"}
     now = [datetime.now(UTC)]
     c = await start_app(app, database_url, idempotency_ttl=60)
-    app.provide(replace(c, users=replace(c.users, clock=lambda: now[0])))
+    app.provide(replace(c, users=registering_at(c.users, lambda: now[0])))
     try:
         client = await web_client(aiohttp_client)
         first = await (await client.post(URL, json=BODY, headers=headers)).json()
@@ -201,7 +209,7 @@ async def test_keys_survive_a_restart_and_expire(
         await stop_app(c)
     # Another worker (a new wiring on the same database) replays it.
     c = await start_app(app, database_url, idempotency_ttl=60)
-    app.provide(replace(c, users=replace(c.users, clock=lambda: now[0])))
+    app.provide(replace(c, users=registering_at(c.users, lambda: now[0])))
     try:
         client = await web_client(aiohttp_client)
         resp = await client.post(URL, json=BODY, headers=headers)

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from streamapp.wiring import Wiring
 from users_service.adapters.storage import schema
+from users_service.domain.commands import parse_create_user
 
 ID = str(uuid.uuid4())
 HASH = bcrypt.hashpw(b"correct-horse", bcrypt.gensalt(4)).decode()
@@ -48,7 +49,9 @@ async def stored_command_ids(wiring: Wiring) -> list[str]:
 async def test_a_command_id_not_in_its_36_character_form_is_rejected_by_name(
     wiring: Wiring, command_id: str
 ) -> None:
-    outcome = await wiring.users.handle_create_user(command(1, commandId=command_id))
+    outcome = await wiring.users.commands.handle(
+        parse_create_user(command(1, commandId=command_id))
+    )
     assert (outcome.result, outcome.code, outcome.command_id) == ("rejected", "invalid", None)
     assert await stored_command_ids(wiring) == []
     [event] = [
@@ -65,7 +68,9 @@ async def test_the_canonical_form_in_either_case_is_taken_and_stored_as_sent(
 ) -> None:
     upper = str(uuid.uuid4()).upper()
     for n, command_id in enumerate([ID, upper]):
-        outcome = await wiring.users.handle_create_user(command(n, commandId=command_id))
+        outcome = await wiring.users.commands.handle(
+            parse_create_user(command(n, commandId=command_id))
+        )
         assert (outcome.result, outcome.command_id) == ("created", command_id)
     assert sorted(await stored_command_ids(wiring)) == sorted([ID, upper])
 
@@ -75,7 +80,7 @@ async def test_a_password_hash_with_a_trailing_newline_is_rejected_by_name(
 ) -> None:
     body = {**command(1), "passwordHash": HASH + "\n"}
     del body["password"]
-    outcome = await wiring.users.handle_create_user(body)
+    outcome = await wiring.users.commands.handle(parse_create_user(body))
     assert (outcome.result, outcome.code) == ("rejected", "invalid")
     [payload] = [
         row[0] for row in await wiring.database.fetch_all(sa.select(schema.outbox.c.payload))

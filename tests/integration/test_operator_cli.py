@@ -25,6 +25,7 @@ from users_service.adapters.storage.outbox_admin import DatabaseOutboxAdmin
 from users_service.adapters.storage.outbox_store import DatabaseOutboxStore
 from users_service.domain.clock import utc_now
 from users_service.domain.sharding import Shard
+from users_service.service_layer.registration import RegisterUser
 
 _o = schema.outbox
 
@@ -48,12 +49,14 @@ def output(as_json: bool = True) -> tuple[ops.Output, Printed]:
 async def register(wiring: Wiring, count: int) -> list[str]:
     ids = []
     for _ in range(count):
-        user = await wiring.users.register(
-            {
-                "nombre": "Ana",
-                "email": f"{uuid.uuid4().hex[:10]}@example.com",
-                "password": "pw-12345678",
-            }
+        user = await wiring.users.registration.register(
+            RegisterUser(
+                {
+                    "nombre": "Ana",
+                    "email": f"{uuid.uuid4().hex[:10]}@example.com",
+                    "password": "pw-12345678",
+                }
+            )
         )
         ids.append(user.id)
     return ids

@@ -11,7 +11,6 @@ import databases
 import pytest
 import sqlalchemy as sa
 
-from tests.support.fakes import FakeDispatcher
 from tests.support.messages import user_created_message
 from tests.support.services import POSTGRES_URL
 from tests.support.tcp_proxy import TcpProxy
@@ -41,7 +40,7 @@ async def count(db: databases.Database, table: sa.Table) -> int:
 
 async def store_user(db: databases.Database, user: User, *, claimed_by: str | None = None) -> str:
     event = user_created_message(user)
-    async with DatabaseUnitOfWork(db, FakeDispatcher(claimed_by)) as uow:
+    async with DatabaseUnitOfWork(db, claimed_by) as uow:
         await uow.users.add(user)
         await uow.outbox.add(event)
     return event.event_id
@@ -81,28 +80,28 @@ async def test_the_relay_reads_back_the_exact_bytes_written(database: databases.
 async def test_claimed_messages_are_dispatched_after_commit_only(
     database: databases.Database,
 ) -> None:
-    dispatcher = FakeDispatcher("w1")
     user, event = a_user(), None
-    async with DatabaseUnitOfWork(database, dispatcher) as uow:
+    async with DatabaseUnitOfWork(database, "w1") as uow:
         event = user_created_message(user)
         await uow.users.add(user)
         await uow.outbox.add(event)
-        assert dispatcher.dispatched == []  # not before the commit
-    assert dispatcher.dispatched == [event]
+        assert uow.collect_claimed() == []  # not before the commit
+    assert uow.collect_claimed() == [event]
+    assert uow.collect_claimed() == []  # handed over once
     row = await database.fetch_one(schema.outbox.select())
     assert row is not None and row["claimed_by"] == "w1"
 
     with pytest.raises(RuntimeError):
-        async with DatabaseUnitOfWork(database, dispatcher) as uow:
-            await uow.outbox.add(user_created_message(a_user("b@example.com")))
+        async with DatabaseUnitOfWork(database, "w1") as rolled_back:
+            await rolled_back.outbox.add(user_created_message(a_user("b@example.com")))
             raise RuntimeError("rolled back")
-    assert dispatcher.dispatched == [event]  # a rolled-back message is never published
+    assert rolled_back.collect_claimed() == []  # a rolled-back message is never published
 
-    closed = FakeDispatcher(owner=None)  # the fast path is closed: the relay's job
+    # The fast path closed (no owner): the relay's job.
     await store_user(database, a_user("c@example.com"), claimed_by=None)
-    async with DatabaseUnitOfWork(database, closed) as uow:
-        await uow.outbox.add(user_created_message(a_user("d@example.com")))
-    assert closed.dispatched == []
+    async with DatabaseUnitOfWork(database, None) as closed:
+        await closed.outbox.add(user_created_message(a_user("d@example.com")))
+    assert closed.collect_claimed() == []
 
 
 async def test_a_failure_after_the_user_insert_leaves_neither_row(
@@ -145,7 +144,7 @@ async def test_pending_is_oldest_first_and_skips_claimed_rows(database: database
 async def test_a_claim_lapses_by_the_databases_clock(database: databases.Database) -> None:
     store = DatabaseOutboxStore(database)
     user = a_user()
-    async with DatabaseUnitOfWork(database, FakeDispatcher("w1"), claim_ttl=0.3) as uow:
+    async with DatabaseUnitOfWork(database, "w1", claim_ttl=0.3) as uow:
         await uow.users.add(user)
         await uow.outbox.add(user_created_message(user))
     assert await store.pending(10) == []  # claimed by w1's fast path
@@ -163,7 +162,7 @@ async def test_only_the_owner_extends_a_claim_and_only_while_unpublished(
     users = [a_user(f"{n}@example.com") for n in "ab"]
     events = []
     for user in users:
-        async with DatabaseUnitOfWork(database, FakeDispatcher("w1"), claim_ttl=2) as uow:
+        async with DatabaseUnitOfWork(database, "w1", claim_ttl=2) as uow:
             await uow.users.add(user)
             event = user_created_message(user)
             await uow.outbox.add(event)
@@ -206,15 +205,14 @@ async def test_a_row_that_keeps_failing_is_parked_and_leaves_the_rest(
 async def test_a_claimed_older_message_holds_back_its_key(database: databases.Database) -> None:
     store = DatabaseOutboxStore(database)
     user = a_user()
-    dispatcher = FakeDispatcher("w1")
-    async with DatabaseUnitOfWork(database, dispatcher) as uow:
+    async with DatabaseUnitOfWork(database, "w1") as uow:
         await uow.users.add(user)
         older = user_created_message(user, topic="t")
         await uow.outbox.add(older)
         newer = user_created_message(user, topic="t")
         # An older message of this key is pending: no fast path for the newer one.
         await uow.outbox.add(newer)
-    assert dispatcher.dispatched == [older]
+    assert uow.collect_claimed() == [older]
     assert await store.pending(10) == []
     await store.mark_failed([older.event_id], "x", count_attempt=False, max_attempts=10)
     assert [m.event_id for m in await store.pending(10)] == [older.event_id, newer.event_id]

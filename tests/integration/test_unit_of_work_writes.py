@@ -10,7 +10,6 @@ import databases
 import pytest
 import sqlalchemy as sa
 
-from tests.support.fakes import FakeDispatcher
 from tests.support.messages import user_created_message
 from users_service.adapters.storage import schema
 from users_service.adapters.storage.errors import UNIQUE_VIOLATIONS
@@ -33,14 +32,14 @@ async def count(db: databases.Database, table: sa.Table) -> int:
 async def test_a_conflict_on_the_event_leaves_no_user(database: databases.Database) -> None:
     first = a_user("a@example.com")
     event = user_created_message(first)
-    async with DatabaseUnitOfWork(database, FakeDispatcher("w1")) as uow:
+    async with DatabaseUnitOfWork(database, "w1") as uow:
         await uow.users.add(first)
         await uow.outbox.add(event)
     second = a_user("b@example.com")
     reused = replace(user_created_message(second), event_id=event.event_id)
     # Not a conflict the service layer knows: the driver's own error (a bug, a 500).
     with pytest.raises(UNIQUE_VIOLATIONS):
-        async with DatabaseUnitOfWork(database, FakeDispatcher("w1")) as uow:
+        async with DatabaseUnitOfWork(database, "w1") as uow:
             await uow.users.add(second)
             await uow.outbox.add(reused)
     assert await count(database, schema.users) == 1
@@ -49,7 +48,7 @@ async def test_a_conflict_on_the_event_leaves_no_user(database: databases.Databa
 
 async def create_by_command(database: databases.Database, email: str, command_id: str) -> None:
     user = a_user(email)
-    async with DatabaseUnitOfWork(database, FakeDispatcher("w1")) as uow:
+    async with DatabaseUnitOfWork(database, "w1") as uow:
         await uow.users.add(user)
         await uow.outbox.add(user_created_message(user))
         await uow.commands.record(CommandOutcome(command_id, "created", user_id=user.id))

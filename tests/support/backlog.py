@@ -13,7 +13,7 @@ from tests.support.waiting import eventually
 from users_service.adapters.storage import schema
 from users_service.adapters.storage.database import make_database
 from users_service.adapters.storage.migrations import migrate
-from users_service.adapters.storage.unit_of_work import encode_headers
+from users_service.adapters.storage.outbox_store import encode_headers
 from users_service.domain.clock import utc_now_ms
 from users_service.domain.model import User, new_id
 from users_service.domain.sharding import key_hash

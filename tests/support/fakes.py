@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from types import TracebackType
 
+from models.events import RecordEncoder
+from users_service.domain.clock import utc_now_ms
 from users_service.domain.commands import CommandOutcome
 from users_service.domain.errors import (
     CommandAlreadyHandled,
@@ -15,7 +17,13 @@ from users_service.domain.errors import (
 )
 from users_service.domain.model import OutboxMessage, User
 from users_service.domain.verification import VerificationOutcome
+from users_service.service_layer.command_handling import CreateUserHandler
+from users_service.service_layer.counts import OutcomeCounts
+from users_service.service_layer.new_user import NewUsers
 from users_service.service_layer.ports import Reconciliation
+from users_service.service_layer.queries import UserDirectory
+from users_service.service_layer.registration import UserRegistration
+from users_service.service_layer.users import UsersService
 
 
 @dataclass
@@ -93,8 +101,8 @@ class FakeIdempotencyKeys:
 
 
 class FakeUnitOfWork:
-    """Stages writes and applies them only on a clean exit, like a transaction; then hands
-    the stored messages to the dispatcher, as the database unit of work does."""
+    """Stages writes and applies them only on a clean exit, like a transaction; with a
+    dispatcher whose fast path is open, every committed message counts as claimed for it."""
 
     def __init__(
         self,
@@ -112,6 +120,7 @@ class FakeUnitOfWork:
         self.commands = FakeCommandLog(self._commands, state)
         self._idempotency: dict[str, tuple[str, str, datetime]] = {}
         self.idempotency = FakeIdempotencyKeys(self._idempotency, state)
+        self._claimed: list[OutboxMessage] = []
 
     async def __aenter__(self) -> FakeUnitOfWork:
         return self
@@ -128,8 +137,12 @@ class FakeUnitOfWork:
             self._state.commands.update(self._commands)
             self._state.idempotency.update(self._idempotency)
             self._state.commits += 1
-            if self._dispatcher is not None and self._outbox:
-                self._dispatcher.dispatch(list(self._outbox))
+            if self._dispatcher is not None and self._dispatcher.fast_path_owner is not None:
+                self._claimed = list(self._outbox)
+
+    def collect_claimed(self) -> list[OutboxMessage]:
+        claimed, self._claimed = self._claimed, []
+        return claimed
 
 
 class FakeHasher:
@@ -179,3 +192,39 @@ class FakeVerificationStore:
             oldest_unverified_created_at=min((u.created_at for u in unverified), default=None),
             events_without_user=sum(o.reason == "user_not_stored" for o in self.outcomes.values()),
         )
+
+
+def fake_users_service(
+    state: FakeState,
+    dispatcher: FakeDispatcher | None = None,
+    *,
+    passwords: FakeHasher | None = None,
+    fail_outbox: bool = False,
+    idempotency_ttl: float = 24 * 3600.0,
+    clock: Callable[[], datetime] = utc_now_ms,
+    user_create_rejected_topic: str = "user.create.rejected",
+) -> UsersService:
+    """The use cases over these fakes, wired as `streamapp.wiring` wires the real ones."""
+    counts = OutcomeCounts()
+    hasher = passwords or FakeHasher()
+    new_users = NewUsers(
+        uow=lambda: FakeUnitOfWork(state, dispatcher, fail_outbox=fail_outbox),
+        queries=FakeUsers({}, state),
+        encoder=RecordEncoder(),
+        user_created_topic="user.created",
+        fast_path=dispatcher,
+        clock=clock,
+    )
+    return UsersService(
+        registration=UserRegistration(
+            new_users, hasher, idempotency_ttl=idempotency_ttl, counts=counts
+        ),
+        commands=CreateUserHandler(
+            new_users,
+            hasher,
+            user_create_rejected_topic=user_create_rejected_topic,
+            counts=counts,
+        ),
+        directory=UserDirectory(new_users.queries),
+        counts=counts,
+    )

@@ -18,23 +18,20 @@ from hypothesis import given
 
 from agents.commands import create_users
 from agents.verifier import verifier_agent
-from models.events import USER_CREATED_SHAPE, RecordEncoder
+from models.events import USER_CREATED_SHAPE
 from streamapp.app import app
 from streamapp.wiring import Wiring, wire
 from tests.support.fakes import (
     FakeDispatcher,
-    FakeHasher,
     FakeState,
-    FakeUnitOfWork,
-    FakeUsers,
     FakeVerificationStore,
+    fake_users_service,
 )
 from tests.support.messages import ANA, user_created_message
 from tests.support.verifier_batches import STORED, Delivery, batches
 from tests.support.waiting import eventually
 from users_service.domain.commands import Poison
 from users_service.domain.errors import StorageUnavailable
-from users_service.service_layer.users import UsersService
 from users_service.service_layer.verifier import Verifier
 
 USER = ANA
@@ -88,13 +85,7 @@ async def test_the_verifier_agent_judges_each_message_it_is_given(wired: Wiring)
 
 async def test_the_command_agent_creates_rejects_and_parks(wired: Wiring) -> None:
     state, dead_letters = FakeState(), FakeDeadLetters()
-    users = UsersService(
-        uow=lambda: FakeUnitOfWork(state, FakeDispatcher()),
-        queries=FakeUsers({}, state),
-        passwords=FakeHasher(),
-        encoder=RecordEncoder(),
-        user_created_topic="user.created",
-    )
+    users = fake_users_service(state, FakeDispatcher())
     app.provide(replace(wired, users=users, dead_letters=dead_letters))  # type: ignore[arg-type]
     valid = {
         "commandId": str(uuid.uuid4()),
@@ -129,8 +120,9 @@ class UnreachableUsers:
 
     def __init__(self) -> None:
         self.calls = 0
+        self.commands = self
 
-    async def handle_create_user(self, body: Any) -> None:
+    async def handle(self, command: Any) -> None:
         self.calls += 1
         raise StorageUnavailable("database unavailable: ConnectionRefusedError")
 

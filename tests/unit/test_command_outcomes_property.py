@@ -21,17 +21,15 @@ import re2  # type: ignore[import-untyped]
 from hypothesis import HealthCheck, given, settings
 
 from agents.commands import create_users
-from models.events import RecordEncoder
 from streamapp.app import app
 from streamapp.wiring import Wiring, wire
 from tests.support.command_strategies import Generated, messages
-from tests.support.fakes import FakeDispatcher, FakeHasher, FakeState, FakeUnitOfWork, FakeUsers
+from tests.support.fakes import FakeDispatcher, FakeHasher, FakeState, fake_users_service
 from tests.support.secrets import leaks
 from tests.support.waiting import eventually
 from tests.unit.test_agents_in_process import raw_channel
 from tests.unit.test_dead_letters import FAST, App, SizeCheckingProducer
 from users_service.adapters.kafka.dead_letters import DeadLetters
-from users_service.service_layer.users import UsersService
 
 pytestmark = pytest.mark.property
 
@@ -53,13 +51,7 @@ async def agent() -> AsyncIterator[Any]:
 
 def fresh(base: Wiring) -> tuple[FakeState, FakeHasher, SizeCheckingProducer]:
     state, hasher, producer = FakeState(), FakeHasher(), SizeCheckingProducer()
-    users = UsersService(
-        uow=lambda: FakeUnitOfWork(state, FakeDispatcher()),
-        queries=FakeUsers({}, state),
-        passwords=hasher,
-        encoder=RecordEncoder(),
-        user_created_topic="user.created",
-    )
+    users = fake_users_service(state, FakeDispatcher(), passwords=hasher)
     dead_letters = DeadLetters(App(producer), "user.create.dlq", backoff=FAST)
     app.provide(replace(base, users=users, dead_letters=dead_letters))
     return state, hasher, producer

@@ -6,22 +6,25 @@ import json
 import uuid
 from typing import Any
 
-from models.events import RecordEncoder
-from tests.support.fakes import FakeHasher, FakeState, FakeUnitOfWork, FakeUsers
+from tests.support.fakes import FakeState, fake_users_service
+from users_service.domain.commands import CommandOutcome, parse_create_user
 from users_service.service_layer.users import UsersService
 
 PASSWORD = "s3cret-pass"
 
 
-def service(state: FakeState) -> UsersService:
-    return UsersService(
-        queries=FakeUsers({}, state),
-        uow=lambda: FakeUnitOfWork(state),
-        passwords=FakeHasher(),
-        encoder=RecordEncoder(),
-        user_created_topic="user.created",
-        user_create_rejected_topic="user.create.rejected",
-    )
+class Service:
+    """The command use case, called as the agent calls it (`agents.commands`)."""
+
+    def __init__(self, users: UsersService) -> None:
+        self.users = users
+
+    async def handle_create_user(self, body: dict[str, Any]) -> CommandOutcome:
+        return await self.users.commands.handle(parse_create_user(body))
+
+
+def service(state: FakeState) -> Service:
+    return Service(fake_users_service(state, user_create_rejected_topic="user.create.rejected"))
 
 
 def command(**patch: Any) -> dict[str, Any]:

@@ -369,7 +369,7 @@ async def test_the_fast_path_keeps_its_claims_while_their_sends_are_in_flight() 
     after = len(store.extended)
 
     async def renewer_stopped() -> bool:
-        return fast._renewing is not None and fast._renewing.done()
+        return not fast._renewing.active
 
     await eventually(renewer_stopped, timeout=5, interval=0.01, what="renewal stopped")
     assert len(store.extended) == after  # nothing extended once the send was over

@@ -3,29 +3,41 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
-from models.events import RecordEncoder
-from tests.support.fakes import FakeDispatcher, FakeHasher, FakeState, FakeUnitOfWork, FakeUsers
+from tests.support.fakes import FakeDispatcher, FakeHasher, FakeState, fake_users_service
 from users_service.domain.errors import EmailAlreadyRegistered, IdempotencyKeyReused, InvalidInput
-from users_service.service_layer.users import UsersService, body_fingerprint
+from users_service.domain.model import User
+from users_service.service_layer.registration import Idempotency, RegisterUser
+from users_service.service_layer.users import UsersService
+from web.requests import body_fingerprint
 
 BODY = {"nombre": "Ana", "email": "Ana@Example.com", "password": "s3cret-pass"}
 
 
-def service(
-    state: FakeState, dispatcher: FakeDispatcher, *, fail_outbox: bool = False
-) -> UsersService:
-    return UsersService(
-        queries=FakeUsers({}, state),
-        uow=lambda: FakeUnitOfWork(state, dispatcher, fail_outbox=fail_outbox),
-        passwords=FakeHasher(),
-        encoder=RecordEncoder(),
-        user_created_topic="user.created",
-    )
+class Service:
+    """The registration use case, called as the view calls it (`web.users`)."""
+
+    def __init__(self, users: UsersService) -> None:
+        self.users = users
+        self.passwords = users.registration.passwords
+
+    async def register(self, body: Mapping[str, Any], idempotency_key: str | None = None) -> User:
+        idempotency = (
+            Idempotency(idempotency_key, body_fingerprint(body)) if idempotency_key else None
+        )
+        return await self.users.registration.register(RegisterUser(body, idempotency))
+
+    async def list_users(self, after: str | None, limit: int) -> tuple[list[User], str | None]:
+        return await self.users.directory.list_users(after, limit)
+
+
+def service(state: FakeState, dispatcher: FakeDispatcher, **options: Any) -> Service:
+    return Service(fake_users_service(state, dispatcher, **options))
 
 
 async def test_register_stores_user_and_event_and_dispatches_it() -> None:
@@ -102,7 +114,7 @@ async def test_the_same_idempotency_key_with_another_body_is_refused() -> None:
 async def test_idempotency_keys_expire() -> None:
     state = FakeState()
     now = [datetime(2026, 1, 1, tzinfo=UTC)]
-    svc = replace(service(state, FakeDispatcher()), idempotency_ttl=60.0, clock=lambda: now[0])
+    svc = service(state, FakeDispatcher(), idempotency_ttl=60.0, clock=lambda: now[0])
     await svc.register(BODY, idempotency_key="k1")
     now[0] += timedelta(seconds=61)
     with pytest.raises(EmailAlreadyRegistered):  # no longer a replay: a new, conflicting request

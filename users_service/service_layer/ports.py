@@ -60,8 +60,8 @@ class IdempotencyKeys(Protocol):
 class UnitOfWork(Protocol):
     """One database transaction: commits on a clean exit, rolls back on an exception.
 
-    After a commit it hands the outbox messages it stored to delivery; the use cases only
-    add them."""
+    After the commit, `collect_claimed` gives the outbox messages it claimed for the fast
+    path; the use case hands them over (`new_user.NewUsers.deliver`)."""
 
     @property
     def users(self) -> UserRepository: ...
@@ -74,6 +74,9 @@ class UnitOfWork(Protocol):
 
     @property
     def idempotency(self) -> IdempotencyKeys: ...
+
+    def collect_claimed(self) -> list[OutboxMessage]:
+        """The committed messages claimed for the fast path (each given once)."""
 
     async def __aenter__(self) -> UnitOfWork: ...
 

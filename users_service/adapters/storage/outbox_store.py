@@ -1,4 +1,6 @@
-"""The outbox as the relay sees it: pending rows, the relay lease, parking, retention.
+"""The outbox adapter: the writes of a unit of work (`DatabaseOutbox`, claiming for the fast
+path), and the outbox as the relay sees it (`DatabaseOutboxStore`: pending rows, the relay
+lease, parking, retention).
 
 Every time here is the database's (`db_clock`): leases, claims and retention mean the same
 on every worker, however far their own clocks drift apart.
@@ -6,8 +8,9 @@ on every worker, however far their own clocks drift apart.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import databases
@@ -20,8 +23,10 @@ from users_service.adapters.storage.database import DatabaseAccess, is_sqlite, r
 from users_service.adapters.storage.db_clock import db_now, db_now_plus
 from users_service.adapters.storage.errors import unavailable_as_storage_error
 from users_service.adapters.storage.statements import Prepared
+from users_service.adapters.storage.writes import Template, Write, Writes
 from users_service.domain.clock import utc_now
-from users_service.domain.sharding import Shard, setting_of
+from users_service.domain.model import OutboxMessage
+from users_service.domain.sharding import Shard, key_hash, setting_of
 from users_service.service_layer.outbox.ports import (
     Backlog,
     Fence,
@@ -335,3 +340,113 @@ class DatabaseOutboxStore(DatabaseAccess):
             oldest_pending_created_at=read_timestamp(row[1]),
             parked=int(row[2]),
         )
+
+
+def encode_headers(headers: dict[str, str]) -> str:
+    """Headers as stored: compact JSON with sorted keys."""
+    return json.dumps(headers, separators=(",", ":"), sort_keys=True)
+
+
+class DatabaseOutbox:
+    """Outbox writes of a unit of work, held for its commit.
+
+    A message is claimed for `owner`'s fast path when one is given and nothing older of its
+    key is pending; the unit of work hands the claimed ones over once it has committed."""
+
+    def __init__(
+        self,
+        writes: Writes,
+        *,
+        owner: str | None,
+        claim_ttl: timedelta,
+    ) -> None:
+        self._writes = writes
+        self._owner = owner
+        self._claim_seconds = claim_ttl.total_seconds()
+        self.claimed: list[OutboxMessage] = []
+
+    async def add(self, message: OutboxMessage) -> None:
+        values: dict[str, Any] = {
+            "event_id": message.event_id,
+            "aggregate_type": message.aggregate_type,
+            "aggregate_id": message.aggregate_id,
+            "event_type": message.event_type,
+            "topic": message.topic,
+            "message_key": message.key,
+            "key_hash": key_hash(message.key),
+            # The exact bytes to publish; every value is JSON, hence valid UTF-8.
+            "payload": message.payload.decode("utf-8"),
+            "headers": encode_headers(message.headers),
+            "created_at": message.created_at,
+        }
+        if self._owner is None:
+            await self._writes.submit(Write(_INSERT_UNCLAIMED, values))
+            return
+        # Only when nothing older is pending for this key may the creating worker publish
+        # it at once: otherwise it would overtake the older event. One statement decides
+        # and inserts (the check sees the table as it was before this row), and says which.
+        values.update(
+            key_topic=message.topic,
+            key_value=message.key,
+            claimed_by=self._owner,
+            claim_seconds=self._claim_seconds,
+        )
+
+        def claimed(row: Any) -> None:
+            if row is not None and row[0] is not None:
+                self.claimed.append(message)
+
+        write = Write(_INSERT_CLAIMED_UNLESS_KEY_PENDING, values, returned=claimed)
+        await self._writes.submit(write)
+
+
+_oc = schema.outbox.c
+_COLUMNS = (
+    "event_id",
+    "aggregate_type",
+    "aggregate_id",
+    "event_type",
+    "topic",
+    "message_key",
+    "key_hash",
+    "payload",
+    "headers",
+    "created_at",
+)
+
+
+def _columns(prefix: str) -> dict[str, Any]:
+    return {c: sa.bindparam(prefix + c, type_=schema.outbox.c[c].type) for c in _COLUMNS}
+
+
+def _insert_claimed_unless_key_pending(prefix: str) -> sa.Insert:
+    older = schema.outbox.alias("older")
+    key_free = ~(
+        sa.select(older.c.id)
+        .where(
+            older.c.topic == sa.bindparam(prefix + "key_topic", type_=_oc.topic.type),
+            older.c.message_key == sa.bindparam(prefix + "key_value", type_=_oc.message_key.type),
+        )
+        .where(older.c.published_at.is_(None))
+        .exists()
+    )
+    claim_seconds = sa.bindparam(prefix + "claim_seconds", type_=sa.Float)
+    return (
+        schema.outbox.insert()
+        .values(
+            {
+                **_columns(prefix),
+                "claimed_by": sa.case(
+                    # Cast: PostgreSQL infers a bare CASE parameter as text, not varchar.
+                    (key_free, sa.cast(sa.bindparam(prefix + "claimed_by"), _oc.claimed_by.type)),
+                    else_=None,
+                ),
+                "claimed_until": sa.case((key_free, db_now_plus(claim_seconds)), else_=None),
+            }
+        )
+        .returning(_oc.claimed_by)
+    )
+
+
+_INSERT_UNCLAIMED = Template(lambda prefix: schema.outbox.insert().values(_columns(prefix)))
+_INSERT_CLAIMED_UNLESS_KEY_PENDING = Template(_insert_claimed_unless_key_pending)

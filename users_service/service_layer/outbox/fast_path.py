@@ -8,6 +8,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from users_service.domain.model import OutboxMessage
+from users_service.service_layer.background import BackgroundLoop
 from users_service.service_layer.outbox.health import PublishHealth
 from users_service.service_layer.outbox.ports import OutboxStore, PendingMessage, Publisher, Sent
 
@@ -15,7 +16,7 @@ log = logging.getLogger("outbox")
 
 
 class FastPath:
-    """The Dispatcher the unit of work calls after a commit: claimed messages to the producer.
+    """The Dispatcher the use cases hand a committed unit of work's claimed messages to.
 
     A message reaches this only when its outbox row was claimed for this worker in the
     creating transaction; if publishing fails the claim is released and the relay retries.
@@ -48,7 +49,15 @@ class FastPath:
         self._marking: asyncio.Task[None] | None = None
         self._claim_ttl = claim_ttl
         self._in_flight: set[str] = set()
-        self._renewing: asyncio.Task[None] | None = None
+        # Extends the claims of the sends in flight, every third of their lifetime, until
+        # none is left.
+        self._renewing = BackgroundLoop(
+            self._extend_claims,
+            every=claim_ttl / 3,
+            on_error=self._extension_failed,
+            running=lambda: bool(self._in_flight),
+            wait_first=True,
+        )
 
     @property
     def fast_path_owner(self) -> str | None:
@@ -80,8 +89,7 @@ class FastPath:
     async def _send(self, messages: list[PendingMessage]) -> None:
         ids = [m.event_id for m in messages]
         self._in_flight.update(ids)
-        if self._renewing is None or self._renewing.done():
-            self._renewing = asyncio.get_running_loop().create_task(self._keep_claims())
+        self._renewing.start()
         try:
             results = await self._publish(messages)
             sent = Sent.of(messages, results)
@@ -98,18 +106,12 @@ class FastPath:
         finally:
             self._in_flight.difference_update(ids)
 
-    async def _keep_claims(self) -> None:
-        """Extend the claims of the sends in flight until none is left."""
-        while self._in_flight:
-            await asyncio.sleep(self._claim_ttl / 3)
-            if not self._in_flight:
-                return
-            try:
-                await self._store.extend_claims(
-                    sorted(self._in_flight), self._owner, self._claim_ttl
-                )
-            except Exception as exc:  # the database away: the claims may lapse, at least once
-                log.warning("could not extend fast-path claims: %s", type(exc).__name__)
+    async def _extend_claims(self) -> None:
+        await self._store.extend_claims(sorted(self._in_flight), self._owner, self._claim_ttl)
+
+    def _extension_failed(self, exc: Exception) -> None:
+        # The database away: the claims may lapse, and the message be sent twice (at least once).
+        log.warning("could not extend fast-path claims: %s", type(exc).__name__)
 
     async def _mark_published(self) -> None:
         # Acknowledgements that arrive while one UPDATE runs go together into the next:

@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Mapping
 
+from users_service.service_layer.background import BackgroundLoop
 from users_service.service_layer.outbox.health import PublishHealth
 from users_service.service_layer.outbox.ports import (
     Fence,
@@ -72,9 +73,10 @@ class OutboxRelay:
         self._purge_batch = purge_batch
         self._purge_rounds = purge_rounds
         self._cycle = asyncio.Lock()
-        self._wakeup = asyncio.Event()
-        self._stopped = asyncio.Event()
-        self._loop: asyncio.Task[None] | None = None
+        # Cycle until stopped: at once again while full batches come, else every poll.
+        self._loop = BackgroundLoop(
+            self._run_cycle, every=poll_interval, on_error=self._cycle_failed
+        )
         self._last_purge = float("-inf")
         self._last_error_log = float("-inf")
         self._last_conflict_log = float("-inf")
@@ -115,22 +117,15 @@ class OutboxRelay:
 
     def wake(self) -> None:
         """Run the next cycle now rather than at the next poll."""
-        self._wakeup.set()
+        self._loop.wake()
 
     def start(self) -> None:
         """Start cycling in the background (once the producer is up)."""
-        self._stopped.clear()
-        if self._loop is None or self._loop.done():
-            self._loop = asyncio.get_running_loop().create_task(self._run())
+        self._loop.start()
 
     async def stop(self) -> None:
         """Stop cycling and wait for the cycle in flight to finish (with its marks)."""
-        self._stopped.set()
-        self._wakeup.set()
-        if self._loop is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop
-            self._loop = None
+        await self._loop.stop()
 
     async def run_once(self) -> int:
         """One cycle: renew the lease, publish one batch; return how many were acknowledged."""
@@ -205,7 +200,7 @@ class OutboxRelay:
                         for m, r in zip(batch, results, strict=True)
                         if r is not None
                     )
-                    if sent.outages or not self.is_leader or self._stopped.is_set():
+                    if sent.outages or not self.is_leader or self._loop.stopping:
                         break
                     # A key that failed in the chain keeps its order: its later messages
                     # wait for the next cycle, behind the failed one.
@@ -256,24 +251,15 @@ class OutboxRelay:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await renewing
 
-    async def _run(self) -> None:
-        """Cycle until stopped: at once while full batches come, else every poll."""
-        while not self._stopped.is_set():
-            published = 0
-            try:
-                published = await self.run_chain()
-            except Exception:
-                # Most likely the database is unreachable; the next cycle tries again.
-                if time.monotonic() - self._last_error_log >= 30.0:
-                    self._last_error_log = time.monotonic()
-                    log.exception(
-                        "outbox relay cycle failed; retrying every %.1fs", self._poll_interval
-                    )
-            if published >= self._batch_size:
-                continue
-            self._wakeup.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), timeout=self._poll_interval)
+    async def _run_cycle(self) -> bool:
+        """One background cycle; True when it published a full batch (more may wait)."""
+        return await self.run_chain() >= self._batch_size
+
+    def _cycle_failed(self, exc: Exception) -> None:
+        # Most likely the database is unreachable; the next cycle tries again.
+        if time.monotonic() - self._last_error_log >= 30.0:
+            self._last_error_log = time.monotonic()
+            log.exception("outbox relay cycle failed; retrying every %.1fs", self._poll_interval)
 
     async def _maybe_purge(self) -> None:
         now = time.monotonic()

@@ -10,12 +10,12 @@ Each lane keeps the fencing of a single relay, so per-key order holds in every s
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
 
 from users_service.domain.sharding import Shard, fair_share
+from users_service.service_layer.background import BackgroundLoop
 from users_service.service_layer.outbox.ports import RelayMembers
 from users_service.service_layer.outbox.relay import OutboxRelay
 
@@ -44,9 +44,9 @@ class ShardedRelay:
         self._balance_every = balance_every if balance_every is not None else lease_ttl / 3
         self._lanes: dict[int, OutboxRelay] = {}
         self._balancing = asyncio.Lock()
-        self._stopped = asyncio.Event()
-        self._wakeup = asyncio.Event()
-        self._loop: asyncio.Task[None] | None = None
+        self._loop = BackgroundLoop(
+            self.balance_once, every=self._balance_every, on_error=self._balancing_failed
+        )
         self._last_error_log = float("-inf")
         self.shard_conflict: str | None = None
 
@@ -67,18 +67,11 @@ class ShardedRelay:
 
     def start(self) -> None:
         """Start balancing (and so relaying) in the background."""
-        self._stopped.clear()
-        if self._loop is None or self._loop.done():
-            self._loop = asyncio.get_running_loop().create_task(self._run())
+        self._loop.start()
 
     async def stop(self) -> None:
         """Stop balancing and every lane; wait for their batches in flight."""
-        self._stopped.set()
-        self._wakeup.set()
-        if self._loop is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop
-            self._loop = None
+        await self._loop.stop()
         async with self._balancing:
             await asyncio.gather(*(lane.stop() for lane in self._lanes.values()))
 
@@ -105,7 +98,7 @@ class ShardedRelay:
             share = fair_share(self.shards, relays)
             for index in sorted(self._lanes)[share:]:
                 await self._drop(index, release=True)
-            if len(self._lanes) < share and not self._stopped.is_set():
+            if len(self._lanes) < share and not self._loop.stopping:
                 await self._take(share)
 
     async def _take(self, share: int) -> None:
@@ -150,15 +143,8 @@ class ShardedRelay:
         if release:
             await lane.release()
 
-    async def _run(self) -> None:
-        while not self._stopped.is_set():
-            try:
-                await self.balance_once()
-            except Exception:
-                self._log_error("outbox relay balancing failed; retrying", exc_info=True)
-            self._wakeup.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), timeout=self._balance_every)
+    def _balancing_failed(self, exc: Exception) -> None:
+        self._log_error("outbox relay balancing failed; retrying", exc_info=True)
 
     def _log_error(self, message: str, *args: object, exc_info: bool = False) -> None:
         # Once every 30 s at most: a database outage must not flood the log.
