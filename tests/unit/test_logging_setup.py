@@ -140,6 +140,8 @@ async def test_a_workers_pools_say_connected_once_per_database(
     assert sum("Connected to database" in line for line in lines) == 1, lines
     assert sum("Disconnected from database" in line for line in lines) == 1, lines
     assert "\x1b" not in captured.getvalue() and "color_message" not in captured.getvalue()
+
+
 # Spans of a provider of the test's own: the process's global provider is left alone.
 _TRACER = TracerProvider().get_tracer("tests.logging")
 
