@@ -1,18 +1,20 @@
-// node's bcrypt alone, for the bench's table of implementations:
-// node bench-bcrypt.mjs ROUNDS COUNT THREADS -> {"one": hashes/s, "parallel": hashes/s}
-// One: hashSync on the main thread. Parallel: THREADS async hashes at a time on libuv's
-// pool (UV_THREADPOOL_SIZE must be at least THREADS), COUNT each.
+// node's bcrypt alone, for the bench's table of implementations; prints hashes/s:
+//   node bench-bcrypt.mjs one ROUNDS COUNT          hashSync COUNT times on the main thread
+//   node bench-bcrypt.mjs parallel ROUNDS COUNT N   N async hashes at a time on libuv's pool
+//                                                   (UV_THREADPOOL_SIZE >= N), COUNT each
 import bcrypt from 'bcrypt';
 
-const [rounds, count, threads] = process.argv.slice(2).map(Number);
-let started = performance.now();
-for (let i = 0; i < count; i++) bcrypt.hashSync('bench-password', rounds);
-const one = count / ((performance.now() - started) / 1000);
-started = performance.now();
-await Promise.all(
-  Array.from({ length: threads }, async () => {
-    for (let i = 0; i < count; i++) await bcrypt.hash('bench-password', rounds);
-  }),
-);
-const parallel = (threads * count) / ((performance.now() - started) / 1000);
-console.log(JSON.stringify({ one, parallel }));
+const [mode, ...numbers] = process.argv.slice(2);
+const [rounds, count, threads] = numbers.map(Number);
+const started = performance.now();
+if (mode === 'one') {
+  for (let i = 0; i < count; i++) bcrypt.hashSync('bench-password', rounds);
+} else {
+  await Promise.all(
+    Array.from({ length: threads }, async () => {
+      for (let i = 0; i < count; i++) await bcrypt.hash('bench-password', rounds);
+    }),
+  );
+}
+const hashes = mode === 'one' ? count : count * threads;
+console.log(hashes / ((performance.now() - started) / 1000));
