@@ -130,7 +130,8 @@ lint: install
 	# Every `re` pattern literal linear (the service's own patterns are RE2's).
 	$(BIN)/python ops/redos_check.py .
 
-bench: install services-up pgbouncer-up
+# Node.js and npm (test-tools) build the NestJS peer of bench/peers/nest-users.
+bench: install services-up pgbouncer-up test-tools
 	$(BIN)/python -m bench
 
 # About five minutes of load while Kafka, PostgreSQL and workers fail (not part of test).

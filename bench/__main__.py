@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
+import os
 import tempfile
 from pathlib import Path
 
-from bench import ab, commands, drain, http_load, pooler, relays
+from bench import ab, bcrypt_ceiling, commands, drain, http_load, pooler, relays, versus_nest
 from bench.harness import (
     RESULTS_DIR,
     Results,
@@ -26,6 +27,8 @@ BENCHMARKS = {
     "commands": commands.run,
     "ab": ab.run,
     "pooler": pooler.run,
+    "bcrypt": bcrypt_ceiling.run,
+    "nest": versus_nest.run,
 }
 
 
@@ -51,7 +54,15 @@ async def main(names: list[str]) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("names", nargs="*", help=f"some of {', '.join(BENCHMARKS)} (default: all)")
-    names = parser.parse_args().names or list(BENCHMARKS)
+    parser.add_argument(
+        "--short",
+        action="store_true",
+        help="bcrypt and nest: a few seconds a run, to show they work (figures not to keep)",
+    )
+    args = parser.parse_args()
+    if args.short:
+        os.environ["BENCH_SHORT"] = "1"
+    names = args.names or list(BENCHMARKS)
     unknown = set(names) - set(BENCHMARKS)
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")

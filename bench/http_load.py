@@ -7,7 +7,6 @@ import asyncio
 import os
 import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import bcrypt
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from bench import bcrypt_ceiling
 from bench.harness import (
     BENCH_DB_URL,
     NO_SHEDDING,
@@ -30,6 +30,7 @@ from bench.harness import (
     stop_profile,
     worker_env,
 )
+from bench.nest_peer import PEER_DIR
 from tests.support.kafka import create_topic
 from tests.support.services import KAFKA, free_port
 from tests.support.waiting import eventually
@@ -49,26 +50,6 @@ def hash_seconds(rounds: int) -> float:
     return min(samples)
 
 
-def parallel_hashes_per_second(rounds: int) -> float:
-    """Hashes/s of one bcrypt thread per core hashing flat out, nothing else running: what
-    the cores really give (two logical cores do not hash twice as fast as one)."""
-    count = max(3, 2 ** (14 - rounds))
-    threads = [
-        threading.Thread(
-            target=lambda: [
-                bcrypt.hashpw(b"bench-password", bcrypt.gensalt(rounds)) for _ in range(count)
-            ]
-        )
-        for _ in range(CORES)
-    ]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return float(CORES * count / (time.perf_counter() - started))
-
-
 async def serving_worker(tmp: Path, **env: str) -> Any:
     url = await reset_bench_database()
     worker = start_worker(worker_env(url, tmp, **env), tmp, f"http-{env.get('BCRYPT_ROUNDS')}")
@@ -77,11 +58,13 @@ async def serving_worker(tmp: Path, **env: str) -> Any:
 
 
 async def bcrypt_bound(results: Results, tmp: Path) -> None:
+    implementations = bcrypt_ceiling.available(PEER_DIR)
     for rounds in (12, 10):
-        # Before and after the load, the faster of the two: a limit measured while
-        # something else held a core (a broker deleting topics, say) would flatter the run.
+        # Before and after the load, every implementation in turns, the best turn kept: a
+        # limit measured while something else held a core (a broker deleting topics, say)
+        # would flatter the run.
         per_hash = hash_seconds(rounds)
-        measured = parallel_hashes_per_second(rounds)
+        ceiling = bcrypt_ceiling.measure(implementations, rounds, 1, quick=False)
         worker = await serving_worker(tmp, BCRYPT_ROUNDS=str(rounds))
         try:
             async with RssSampler(worker.process.pid) as rss:
@@ -94,31 +77,29 @@ async def bcrypt_bound(results: Results, tmp: Path) -> None:
         finally:
             worker.terminate()
         per_hash = min(per_hash, hash_seconds(rounds))
-        measured = max(measured, parallel_hashes_per_second(rounds))
-        ceiling = CORES / per_hash
-        ratio = run["rate"] / ceiling
-        measured_ratio = run["rate"] / measured
+        bcrypt_ceiling.measure(implementations, rounds, 1, quick=False, into=ceiling)
+        fastest, limit = ceiling.best()
+        ratio = run["rate"] / limit
         results.add(
             Row(
                 f"creations/s at bcrypt rounds {rounds}",
                 f"{run['rate']:.2f}/s (POST p50 {ms(run['p50'])}, p99 {ms(run['p99'])}); "
                 f"GET / p99 during it {ms(run['probe_p99'])}; "
                 f"worker RSS peak {rss.peak / 2**20:.0f} MiB",
-                f"ceiling {CORES} cores / {per_hash * 1000:.0f} ms per hash = {ceiling:.2f}/s; "
-                f"{CORES} bcrypt threads alone: {measured:.2f}/s",
-                f"{ratio:.2f}; {measured_ratio:.2f} of the threads alone",
-                ">= 0.95, and GET / p99 < 20 ms",
+                f"ceiling: {fastest}, {CORES} threads alone {limit:.2f}/s; pyca/bcrypt "
+                f"{per_hash * 1000:.0f} ms per hash on one thread",
+                f"{ratio:.2f}",
+                ">= 0.9, and GET / p99 < 20 ms",
                 "one worker on PostgreSQL; bench.loadgen in its own process, 16 clients back to "
-                "back for 15 s, GET / every 50 ms meanwhile; hash time: the fastest "
-                "single-thread bcrypt.hashpw in the bench process; threads alone: one per core "
-                "hashing flat out in the bench process; both taken before and after the load, "
-                "the better of the two kept. Judged on the first ratio",
-                met=ratio >= 0.95 and run["probe_p99"] < 0.020,
+                "back for 15 s, GET / every 50 ms meanwhile; ceiling: every bcrypt "
+                "implementation (bench.bcrypt_ceiling) one thread per core hashing flat out in "
+                "the bench process, before and after the load, the best turn kept",
+                met=ratio >= 0.9 and run["probe_p99"] < 0.020,
             )
         )
 
 
-async def start_bare(topic: str) -> tuple[asyncio.subprocess.Process, str]:
+async def start_bare(topic: str, rounds: int = 4) -> tuple[asyncio.subprocess.Process, str]:
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -131,7 +112,7 @@ async def start_bare(topic: str) -> tuple[asyncio.subprocess.Process, str]:
         "--topic",
         topic,
         "--rounds",
-        "4",
+        str(rounds),
     )
     base = f"http://127.0.0.1:{port}"
 

@@ -264,7 +264,7 @@ class UsersApp(faust.App):
         logging.getLogger("users").info(
             "worker %s starting: group %s, Kafka %s, web http://%s:%d, database %s "
             "(pooler %s; at most %d connections: pools of %d, %d and %d), "
-            "metrics %s, bcrypt cost %d, loop %s, tracing %s",
+            "metrics %s, bcrypt cost %d (%s), loop %s, tracing %s",
             worker_identity(),
             settings.kafka_group_id,
             ",".join(settings.kafka_brokers),
@@ -278,6 +278,7 @@ class UsersApp(faust.App):
             settings.database_verifier_pool_size,
             f":{settings.metrics_port}/metrics" if settings.metrics_port else "/metrics",
             settings.bcrypt_rounds,
+            self.wiring.metrics.hasher.implementation,
             type(asyncio.get_running_loop()).__module__.split(".")[0],
             self.tracing.describe() if self.tracing is not None else "off",
         )

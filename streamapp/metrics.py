@@ -156,6 +156,13 @@ class ServiceMetrics(Collector):
         yield self._gauge(
             "hash_in_progress", "Hashes on the bcrypt threads (running or next)", slots.running
         )
+        hasher = GaugeMetricFamily(
+            "users_password_hasher_info",
+            "The bcrypt implementation the start-up self-test chose (always 1)",
+            labels=["implementation"],
+        )
+        hasher.add_metric([self.hasher.implementation], 1)
+        yield hasher
 
     def _outbox(self) -> Iterator[Metric]:
         published = CounterMetricFamily(

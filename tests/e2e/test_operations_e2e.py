@@ -125,6 +125,8 @@ async def test_a_worker_as_operators_see_it(
     assert total(metrics, "outbox_relay_leader") == 1
     assert total(metrics, "outbox_pending") == 0
     assert total(metrics, "hash_queue_depth") == 0
+    # Debian's libcrypt passes the start-up self-test, so it hashes.
+    assert total(metrics, "users_password_hasher_info", implementation="libxcrypt") == 1
 
     # SIGTERM: readiness says 503 before the worker closes anything, then it exits cleanly.
     assert worker.process is not None
@@ -164,6 +166,7 @@ async def test_a_worker_as_operators_see_it(
     )
     starting = [r for r in records if "starting" in r["message"] and r["logger"] == "users"]
     assert starting and "loop asyncio" in starting[0]["message"], starting
+    assert "(libxcrypt)" in starting[0]["message"], starting
     text = worker.log_text()
     assert "pw-123456" not in text and "$2b$" not in text
 

@@ -9,8 +9,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-import bcrypt
-
+from users_service.adapters.bcrypt_backends import BcryptBackend, fastest_safe_backend
 from users_service.service_layer.admission import HashingSlots
 
 T = TypeVar("T")
@@ -24,7 +23,8 @@ class BcryptHasher:
     Its own pool of `workers` threads (one per core by default): hashing neither waits
     behind nor delays other work sent to the default executor, and `slots` bounds how many
     hashes wait (see HashingSlots): two per thread are handed to the pool, the running one
-    and the next, and at most `queue` more wait for that."""
+    and the next, and at most `queue` more wait for that. `backend` is the implementation
+    (by default the fastest that passes its self-test, see bcrypt_backends)."""
 
     def __init__(
         self,
@@ -33,8 +33,10 @@ class BcryptHasher:
         workers: int | None = None,
         queue: int = 16,
         observe: Callable[[float], None] | None = None,
+        backend: BcryptBackend | None = None,
     ) -> None:
         self.rounds = rounds
+        self.backend = backend or fastest_safe_backend()
         # Told the seconds each hash or check took on its thread (the metrics' histogram).
         self.observe = observe
         workers = workers or os.cpu_count() or 1
@@ -61,9 +63,13 @@ class BcryptHasher:
                 self._executor, self._timed, self._check, password, password_hash
             )
 
-    @staticmethod
-    def _check(password: str, password_hash: str) -> bool:
-        return bcrypt.checkpw(password.encode("utf-8"), password_hash.encode("ascii"))
+    @property
+    def implementation(self) -> str:
+        """The name of the bcrypt implementation in use (the start-up line, a metric)."""
+        return self.backend.name
+
+    def _check(self, password: str, password_hash: str) -> bool:
+        return self.backend.check(password.encode("utf-8"), password_hash)
 
     def _timed(self, work: Callable[[str, str], T] | Callable[[str], T], *args: str) -> T:
         started = time.perf_counter()
@@ -75,4 +81,4 @@ class BcryptHasher:
 
     def hash_sync(self, password: str) -> str:
         """Hash on the calling thread (for benchmarks and tools)."""
-        return bcrypt.hashpw(password.encode("utf-8"), bcrypt.gensalt(self.rounds)).decode("ascii")
+        return self.backend.hash(password.encode("utf-8"), self.rounds)
