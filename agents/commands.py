@@ -34,11 +34,11 @@ log = logging.getLogger("users.commands")
 
 settings = app.settings
 create_user_topic = app.topic(
-    settings.user_create_topic,
+    settings.kafka.user_create_topic,
     key_serializer="raw",
     value_serializer="raw",  # decoded here, so a poison message cannot crash the stream
-    partitions=settings.kafka_partitions,
-    replicas=settings.kafka_replication_factor,
+    partitions=settings.kafka.partitions,
+    replicas=settings.kafka.replication_factor,
 )
 
 
@@ -71,7 +71,7 @@ def _log_outcome(outcome: CommandOutcome) -> None:
 
 async def _settle(event: EventT[Any]) -> None:
     """Give `event` its one outcome; returns once that outcome is durable."""
-    body = decode_json_object(event.message.value, settings.command_max_bytes)
+    body = decode_json_object(event.message.value, settings.kafka.command_max_bytes)
     if isinstance(body, Poison):
         await _park(event, body)
         return
@@ -87,7 +87,8 @@ async def _handle(event: EventT[Any], body: dict[str, Any]) -> None:
             partial(app.users.handle_create_user, body),
             what="handling the command",
             log=log,
-            give_up_after=app.settings.database_retry_timeout,
+            give_up_after=app.settings.database.retry_timeout,
+            backoff=app.settings.database.retry_backoff,
         )
     except StorageUnavailable as exc:
         await _park(event, Poison("database_unavailable", str(exc)[:200]))
@@ -108,7 +109,7 @@ async def _settle_in_order(events: Sequence[EventT[Any]]) -> None:
 def _ordering_key(event: EventT[Any]) -> str:
     # Commands for one email must run in order (the first wins, later ones are duplicates),
     # and so must two deliveries of one command (same email); others may hash in parallel.
-    body = decode_json_object(event.message.value, settings.command_max_bytes)
+    body = decode_json_object(event.message.value, settings.kafka.command_max_bytes)
     if isinstance(body, Poison):
         return ""
     return parse_create_user(body).email_hint or ""
@@ -125,7 +126,7 @@ async def create_users(stream: StreamT[Any]) -> None:
     redelivers them. One agent instance (concurrency=1) keeps the batches in order.
     """
     async for events in cast(Stream[Any], stream).take_events(
-        settings.command_batch_size, within=0.05
+        settings.kafka.command_batch_size, within=settings.kafka.command_batch_window
     ):
         for event in events:
             event.message.incref()

@@ -19,7 +19,9 @@ from typing import Any, TypeVar
 import databases
 
 from models.events import RecordEncoder
-from streamapp.settings import Settings, kafka_credentials_of, masked
+from streamapp.kafka_credentials import kafka_credentials_of
+from streamapp.masking import masked_url
+from streamapp.settings import Settings
 from users_service.adapters.kafka.probe import KafkaCredentialsRefused, broker_answers
 from users_service.adapters.kafka.security import client_options
 from users_service.adapters.storage.database import make_database
@@ -63,13 +65,17 @@ class Output:
 
 @asynccontextmanager
 async def database(settings: Settings) -> AsyncIterator[databases.Database]:
-    """A connected pool of two for `settings.database_url`; Unavailable if it does not answer."""
-    db = make_database(settings.database_url, max_size=2, pooler=settings.database_pooler)
+    """A connected pool (DATABASE_OPERATOR_POOL_SIZE) for DATABASE_URL; Unavailable if it
+    does not answer."""
+    url = settings.database.url.get_secret_value()
+    db = make_database(
+        url, max_size=settings.database.operator_pool_size, pooler=settings.database.pooler
+    )
     try:
         await db.connect()
     except Exception as exc:
         if is_unavailable(exc) or isinstance(exc, OSError | TimeoutError):
-            where = masked("DATABASE_URL", settings.database_url)
+            where = masked_url(url)
             raise Unavailable(
                 f"the database at {where} does not answer ({type(exc).__name__})"
             ) from None
@@ -114,8 +120,8 @@ async def outbox_status(settings: Settings, out: Output) -> int:
     """Backlog, oldest pending age, parked rows, and who holds the relay lease."""
     async with database(settings) as db:
         backlog = await DatabaseOutboxStore(db).backlog()
-        if settings.outbox_shards > 1:
-            leases = await DatabaseRelayMembers(db).leases(settings.outbox_shards)
+        if settings.outbox.shards > 1:
+            leases = await DatabaseRelayMembers(db).leases(settings.outbox.shards)
             return _report_shards(backlog, leases, out)
         lease = await DatabaseOutboxAdmin(db).lease()
     lines, doc = _backlog_lines(backlog)
@@ -232,7 +238,7 @@ async def run_backfill(settings: Settings, *, dry_run: bool, batch: int, out: Ou
             admin,
             lambda: DatabaseUnitOfWork(db),
             RecordEncoder(),
-            topic=settings.user_created_topic,
+            topic=settings.kafka.user_created_topic,
             batch=batch,
             dry_run=dry_run,
         )
@@ -291,16 +297,16 @@ async def _kafka_check(settings: Settings, out: Output, timeout: float) -> int:
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
     from aiokafka.errors import TopicAlreadyExistsError
 
-    brokers = ",".join(settings.kafka_brokers)
-    options = client_options(kafka_credentials_of(settings))
+    brokers = ",".join(settings.kafka.brokers)
+    options = client_options(kafka_credentials_of(settings.kafka))
     try:
-        answers = await broker_answers(settings.kafka_brokers, timeout, options)
+        answers = await broker_answers(settings.kafka.brokers, timeout, options)
     except KafkaCredentialsRefused as exc:
         raise Unavailable(f"Kafka at {brokers} refused the credentials: {exc}") from None
     if not answers:
         raise Unavailable(f"Kafka at {brokers} does not answer")
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=list(settings.kafka_brokers),
+        bootstrap_servers=list(settings.kafka.brokers),
         request_timeout_ms=int(timeout * 1000),
         **options,
     )

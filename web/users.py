@@ -26,14 +26,14 @@ class UsersView(ApiView):
     """Create users; list them."""
 
     async def post(self, request: Request) -> Response:
-        if app.settings.auth_require_for_create:
+        if app.settings.auth.require_for_create:
             await authorize(request, USERS_WRITE)
         if not app.lifecycle.accepting_requests:
             raise ApiError(
                 503, "shutting_down", "the service is shutting down; retry", headers=RETRY_SOON
             )
         key = idempotency_key(request)
-        body = await read_json_object(request, app.settings.http_max_body_bytes)
+        body = await read_json_object(request, app.settings.http.max_body_bytes)
         user = await app.users.register(body, idempotency_key=key)
         return _created(self, user)
 
