@@ -370,7 +370,9 @@ class KafkaSettings(Group):
 
 
 class DatabaseSettings(Group):
-    """Where the data lives, each pool's size, and how the worker waits for it."""
+    """Where the data lives, each pool's size, and how the worker waits for it. A worker
+    holds at most the sum of its three pools (requests and commands, the relay, the
+    verifier): 14 connections with the defaults; the start-up log line states it."""
 
     url: Annotated[SecretStr, Parsed(_database_url)] = variable(
         "DATABASE_URL",
@@ -672,16 +674,18 @@ class Settings(BaseSettings):
         return _validated(data)
 
 
-def groups() -> Iterator[tuple[str, type[Group]]]:
+def groups(settings_cls: type[Settings] | None = None) -> Iterator[tuple[str, type[Group]]]:
     """Each group's attribute on Settings and its model, in declared order."""
-    for name, info in Settings.model_fields.items():
+    for name, info in (settings_cls or Settings).model_fields.items():
         assert isinstance(info.annotation, type) and issubclass(info.annotation, Group)
         yield name, info.annotation
 
 
-def variables() -> Iterator[tuple[str, str, FieldInfo]]:
+def variables(
+    settings_cls: type[Settings] | None = None,
+) -> Iterator[tuple[str, str, FieldInfo]]:
     """(group, field name, field) of every variable, in declared order."""
-    for group, model in groups():
+    for group, model in groups(settings_cls):
         for name, info in model.model_fields.items():
             yield group, name, info
 
@@ -691,7 +695,8 @@ def variable_names() -> frozenset[str]:
     return frozenset(str(info.alias) for _, _, info in variables())
 
 
-def _is_secret(info: FieldInfo) -> bool:
+def is_secret(info: FieldInfo) -> bool:
+    """Whether the field holds a secret (its value is never shown)."""
     return info.annotation is SecretStr or SecretStr in get_args(info.annotation)
 
 
@@ -707,7 +712,7 @@ def _error_line(error: ValidationError) -> SettingsError:
         if g == group and key in (name, info.alias):
             shown = masked(
                 str(first["input"]),
-                secret=_is_secret(info),
+                secret=is_secret(info),
                 url=str(info.alias).endswith("_URL"),
             )
             return SettingsError(f"{info.alias}={shown!r}: {reason}")
