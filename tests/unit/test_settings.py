@@ -147,3 +147,24 @@ def test_operations_settings() -> None:
     for bad in ({"LOG_FORMAT": "xml"}, {"METRICS_PORT": "6066", "WEB_PORT": "6066"}):
         with pytest.raises(SettingsError):
             load_settings(bad, dotenv=None)
+
+
+def test_a_copy_is_checked_as_the_environment_is() -> None:
+    with pytest.raises(SettingsError, match="WEB_PORT"):
+        Settings().replaced(http={"port": 0})
+    with pytest.raises(SettingsError, match="SHUTDOWN_GRACE"):
+        Settings().replaced(operations={"shutdown_grace": 1})
+    copy = Settings().replaced(http={"port": 7000}, auth={"jwt_secret": "z" * 32})
+    assert (copy.http.port, copy.auth.jwt_secret and copy.auth.jwt_secret.get_secret_value()) == (
+        7000,
+        "z" * 32,
+    )
+
+
+def test_the_database_password_stays_out_of_the_repr_and_the_error() -> None:
+    settings = load_settings({"DATABASE_URL": "postgresql://u:pw-1234@db/users"}, dotenv=None)
+    assert "pw-1234" not in repr(settings)
+    assert settings.database.url.get_secret_value() == "postgresql://u:pw-1234@db/users"
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"DATABASE_MIGRATION_URL": "postgresql//u:pw-1234@db/users"}, dotenv=None)
+    assert "DATABASE_MIGRATION_URL" in str(caught.value) and "pw-1234" not in str(caught.value)
