@@ -160,7 +160,7 @@ def _backoff(raw: str) -> Backoff:
     return Backoff(first=first, most=most)
 
 
-def Parsed(parse: Callable[[str], Any]) -> BeforeValidator:
+def parsed(parse: Callable[[str], Any]) -> BeforeValidator:
     """Validate a field with `parse`, from the variable's text or from a value already typed
     (a copy made with `Settings.replaced`), so both meet the same rule."""
 
@@ -186,13 +186,13 @@ def revealed(secret: SecretStr | None) -> str | None:
     return None if secret is None else secret.get_secret_value()
 
 
-Seconds = Annotated[float, Parsed(_positive_float)]
-Flag = Annotated[bool, Parsed(_boolean)]
-Text = Annotated[str, Parsed(_nonempty)]
-OptionalText = Annotated[str | None, Parsed(_nonempty)]
-Topic = Annotated[str, Parsed(_topic)]
-BackoffSetting = Annotated[Backoff, Parsed(_backoff)]
-OptionalFile = Annotated[str | None, Parsed(_readable_file)]
+Seconds = Annotated[float, parsed(_positive_float)]
+Flag = Annotated[bool, parsed(_boolean)]
+Text = Annotated[str, parsed(_nonempty)]
+OptionalText = Annotated[str | None, parsed(_nonempty)]
+Topic = Annotated[str, parsed(_topic)]
+BackoffSetting = Annotated[Backoff, parsed(_backoff)]
+OptionalFile = Annotated[str | None, parsed(_readable_file)]
 
 
 class Group(BaseModel):
@@ -204,7 +204,7 @@ class Group(BaseModel):
 class KafkaSettings(Group):
     """The brokers, the topics and their events, the clients' tuning and security."""
 
-    brokers: Annotated[tuple[str, ...], Parsed(parse_brokers)] = variable(
+    brokers: Annotated[tuple[str, ...], parsed(parse_brokers)] = variable(
         "KAFKA_BROKER",
         ("kafka:9092",),
         "`host:port`, a comma-separated list, or `kafka://` URLs (`.env` sets `127.0.0.1:9092`)",
@@ -235,7 +235,7 @@ class KafkaSettings(Group):
         "KAFKA_USER_CREATE_DLQ_TOPIC", "user.create.dlq", "where poison commands are parked"
     )
     # Consumers route on these: set once per organisation.
-    cloudevents_source: Annotated[str, Parsed(_matching(_URI_REFERENCE, "a URI reference"))] = (
+    cloudevents_source: Annotated[str, parsed(_matching(_URI_REFERENCE, "a URI reference"))] = (
         variable(
             "CLOUDEVENTS_SOURCE",
             envelope.DEFAULT_SOURCE,
@@ -243,17 +243,17 @@ class KafkaSettings(Group):
         )
     )
     cloudevents_type_prefix: Annotated[
-        str, Parsed(_matching(_REVERSE_DNS, "a reverse-DNS name"))
+        str, parsed(_matching(_REVERSE_DNS, "a reverse-DNS name"))
     ] = variable(
         "CLOUDEVENTS_TYPE_PREFIX",
         envelope.DEFAULT_TYPE_PREFIX,
         "the reverse-DNS prefix of their `ce_type` (`<prefix>.user.created.v1`); consumers "
         "route on it: set it once, before the first release",
     )
-    command_max_bytes: Annotated[int, Parsed(_bounded_int(1024, 1024 * 1024))] = variable(
+    command_max_bytes: Annotated[int, parsed(_bounded_int(1024, 1024 * 1024))] = variable(
         "COMMAND_MAX_BYTES", 64 * 1024, "a larger command is parked as `too_large`"
     )
-    command_batch_size: Annotated[int, Parsed(_bounded_int(1, 256))] = variable(
+    command_batch_size: Annotated[int, parsed(_bounded_int(1, 256))] = variable(
         "COMMAND_BATCH_SIZE", 8, "commands handled (and hashed in parallel) per batch"
     )
     command_batch_window: Seconds = variable(
@@ -261,7 +261,7 @@ class KafkaSettings(Group):
         0.05,
         "seconds the commands' agent waits for a batch to fill before it handles what it has",
     )
-    verifier_batch_size: Annotated[int, Parsed(_bounded_int(1, 10_000))] = variable(
+    verifier_batch_size: Annotated[int, parsed(_bounded_int(1, 10_000))] = variable(
         "VERIFIER_BATCH_SIZE", 200, "`USER_CREATED` events the verifier checks per batch"
     )
     verifier_batch_window: Seconds = variable(
@@ -269,17 +269,17 @@ class KafkaSettings(Group):
         0.2,
         "seconds the verifier waits for a batch to fill before it checks what it has",
     )
-    stream_buffer: Annotated[int, Parsed(_bounded_int(1, 100_000))] = variable(
+    stream_buffer: Annotated[int, parsed(_bounded_int(1, 100_000))] = variable(
         "KAFKA_STREAM_BUFFER",
         256,
         "events a stream holds unprocessed per partition before Faust pauses fetching "
         "(Faust's default 4096 let the verifier decode a backlog in large chunks while the "
         "relay published it; see BENCHMARKS.md)",
     )
-    partitions: Annotated[int, Parsed(_bounded_int(1, 1000))] = variable(
+    partitions: Annotated[int, parsed(_bounded_int(1, 1000))] = variable(
         "KAFKA_PARTITIONS", 3, "partitions of the topics the service creates"
     )
-    replication_factor: Annotated[int, Parsed(_bounded_int(1, 10))] = variable(
+    replication_factor: Annotated[int, parsed(_bounded_int(1, 10))] = variable(
         "KAFKA_REPLICATION_FACTOR", 1, "their replication factor"
     )
     request_timeout: Seconds = variable(
@@ -294,19 +294,19 @@ class KafkaSettings(Group):
         "a crash wait a minute); heartbeats every fifth of it",
     )
     # The producer's batching, chosen by measurement (BENCHMARKS.md).
-    linger_ms: Annotated[int, Parsed(_bounded_int(0, 1000))] = variable(
+    linger_ms: Annotated[int, parsed(_bounded_int(0, 1000))] = variable(
         "KAFKA_LINGER_MS",
         0,
         "how long a send may wait for others to join its batch; more only added latency here "
         "(sends already batch while a request is in flight)",
     )
-    max_batch_bytes: Annotated[int, Parsed(_bounded_int(1024, 1024 * 1024))] = variable(
+    max_batch_bytes: Annotated[int, parsed(_bounded_int(1024, 1024 * 1024))] = variable(
         "KAFKA_MAX_BATCH_BYTES",
         256 * 1024,
         "the producer's largest batch per partition (aiokafka's default is 16 KiB): a backlog "
         "goes out in fewer, larger requests",
     )
-    compression: Annotated[str, Parsed(_choice("none", "gzip", "snappy", "lz4", "zstd"))] = (
+    compression: Annotated[str, parsed(_choice("none", "gzip", "snappy", "lz4", "zstd"))] = (
         variable(
             "KAFKA_COMPRESSION",
             "none",
@@ -314,14 +314,14 @@ class KafkaSettings(Group):
             "saved, across a network they save bytes",
         )
     )
-    security_protocol: Annotated[str, Parsed(_choice(*SECURITY_PROTOCOLS))] = variable(
+    security_protocol: Annotated[str, parsed(_choice(*SECURITY_PROTOCOLS))] = variable(
         "KAFKA_SECURITY_PROTOCOL", "PLAINTEXT", "`PLAINTEXT`, `SSL`, `SASL_PLAINTEXT` or `SASL_SSL`"
     )
-    sasl_mechanism: Annotated[str, Parsed(_choice(*SASL_MECHANISMS))] = variable(
+    sasl_mechanism: Annotated[str, parsed(_choice(*SASL_MECHANISMS))] = variable(
         "KAFKA_SASL_MECHANISM", "SCRAM-SHA-512", "`SCRAM-SHA-256`, `SCRAM-SHA-512` or `PLAIN`"
     )
     sasl_username: OptionalText = variable("KAFKA_SASL_USERNAME", None, "the SASL user")
-    sasl_password: Annotated[SecretStr | None, Parsed(_nonempty)] = variable(
+    sasl_password: Annotated[SecretStr | None, parsed(_nonempty)] = variable(
         "KAFKA_SASL_PASSWORD", None, "the SASL password"
     )
     ssl_cafile: OptionalFile = variable(
@@ -374,7 +374,7 @@ class DatabaseSettings(Group):
     holds at most the sum of its three pools (requests and commands, the relay, the
     verifier): 14 connections with the defaults; the start-up log line states it."""
 
-    url: Annotated[SecretStr, Parsed(_database_url)] = variable(
+    url: Annotated[SecretStr, parsed(_database_url)] = variable(
         "DATABASE_URL",
         SecretStr("sqlite:///./.cache/users.sqlite3"),
         "`postgresql://user:pass@host:port/db` (asyncpg) or `sqlite:///path`; several hosts "
@@ -382,7 +382,7 @@ class DatabaseSettings(Group):
         "read-write`",
     )
     pooler: Annotated[
-        str, Parsed(_choice("none", "session", "transaction", "transaction-prepared"))
+        str, parsed(_choice("none", "session", "transaction", "transaction-prepared"))
     ] = variable(
         "DATABASE_POOLER",
         "none",
@@ -391,28 +391,28 @@ class DatabaseSettings(Group):
         "protocol-level prepared statements itself (PgBouncer >= 1.21's "
         "`max_prepared_statements`); `none` or `session`: each connection keeps its session",
     )
-    migration_url: Annotated[SecretStr | None, Parsed(_database_url)] = variable(
+    migration_url: Annotated[SecretStr | None, parsed(_database_url)] = variable(
         "DATABASE_MIGRATION_URL",
         None,
         "where migrations run (the start-up step, `users-service migrate`), else "
         "`DATABASE_URL`: PostgreSQL directly when `DATABASE_URL` is a pooler",
     )
-    pool_size: Annotated[int, Parsed(_bounded_int(1, 1000))] = variable(
+    pool_size: Annotated[int, parsed(_bounded_int(1, 1000))] = variable(
         "DATABASE_POOL_SIZE",
         10,
         "the pool of requests and commands (and nothing else: the relay and the verifier "
         "have pools of their own, so that no flood of one kind of work starves another)",
     )
-    relay_pool_size: Annotated[int, Parsed(_bounded_int(0, 1000))] = variable(
+    relay_pool_size: Annotated[int, parsed(_bounded_int(0, 1000))] = variable(
         "DATABASE_RELAY_POOL_SIZE",
         0,
         "the outbox relay's pool (its lease renewal, the retention purges); `0`: 2, or 4 "
         "with `OUTBOX_SHARDS` > 1 (lanes of several shards publish at once)",
     )
-    verifier_pool_size: Annotated[int, Parsed(_bounded_int(1, 1000))] = variable(
+    verifier_pool_size: Annotated[int, parsed(_bounded_int(1, 1000))] = variable(
         "DATABASE_VERIFIER_POOL_SIZE", 2, "the self-verifying consumer's pool"
     )
-    operator_pool_size: Annotated[int, Parsed(_bounded_int(1, 1000))] = variable(
+    operator_pool_size: Annotated[int, parsed(_bounded_int(1, 1000))] = variable(
         "DATABASE_OPERATOR_POOL_SIZE",
         2,
         "the pool of each operators' command (`users-service outbox ...`, `verify`, "
@@ -457,7 +457,7 @@ class DatabaseSettings(Group):
 class AuthSettings(Group):
     """Bearer tokens, and the hashing of passwords."""
 
-    jwt_secret: Annotated[SecretStr | None, Parsed(_jwt_secret)] = variable(
+    jwt_secret: Annotated[SecretStr | None, parsed(_jwt_secret)] = variable(
         "AUTH_JWT_SECRET",
         None,
         "HS256 secret for bearer tokens, at least 32 bytes (`.env`: a development secret); "
@@ -474,7 +474,7 @@ class AuthSettings(Group):
         "AUTH_REQUIRE_FOR_CREATE", False, "`true`: sign-up needs `users:write`"
     )
     leeway: Seconds = variable("AUTH_LEEWAY", 30.0, "seconds of clock skew allowed on `exp`/`nbf`")
-    jwks_refresh_cooldown: Annotated[float, Parsed(float)] = variable(
+    jwks_refresh_cooldown: Annotated[float, parsed(float)] = variable(
         "AUTH_JWKS_REFRESH_COOLDOWN",
         30.0,
         "least seconds between two fetches of the JWKS for unknown `kid`s",
@@ -484,13 +484,13 @@ class AuthSettings(Group):
         True,
         "`false`: commands must carry `passwordHash` (docker-compose and production)",
     )
-    bcrypt_rounds: Annotated[int, Parsed(_bounded_int(4, 31))] = variable(
+    bcrypt_rounds: Annotated[int, parsed(_bounded_int(4, 31))] = variable(
         "BCRYPT_ROUNDS", 12, "bcrypt cost (tests use 4)"
     )
-    hash_workers: Annotated[int, Parsed(_bounded_int(0, 256))] = variable(
+    hash_workers: Annotated[int, parsed(_bounded_int(0, 256))] = variable(
         "HASH_WORKERS", 0, "bcrypt threads; hashing runs on these alone (`0`: one per core)"
     )
-    hash_queue: Annotated[int, Parsed(_bounded_int(0, 100_000))] = variable(
+    hash_queue: Annotated[int, parsed(_bounded_int(0, 100_000))] = variable(
         "HASH_QUEUE",
         16,
         "sign-ups that may wait beyond the two handed to each bcrypt thread; past that, "
@@ -510,7 +510,7 @@ class OutboxSettings(Group):
     poll_interval: Seconds = variable(
         "OUTBOX_POLL_INTERVAL", 1.0, "seconds between relay cycles when idle"
     )
-    batch_size: Annotated[int, Parsed(_bounded_int(1, 10_000))] = variable(
+    batch_size: Annotated[int, parsed(_bounded_int(1, 10_000))] = variable(
         "OUTBOX_BATCH_SIZE", 500, "messages per relay batch"
     )
     lease_ttl: Seconds = variable(
@@ -519,13 +519,13 @@ class OutboxSettings(Group):
         "seconds a relay lease lasts without renewal (the database's clock); longer than "
         "`KAFKA_REQUEST_TIMEOUT`",
     )
-    shards: Annotated[int, Parsed(_bounded_int(1, 256))] = variable(
+    shards: Annotated[int, parsed(_bounded_int(1, 256))] = variable(
         "OUTBOX_SHARDS",
         1,
         "shards of the outbox by key hash, shared out between the workers' relays; the same "
         "on every worker (1: one relay at a time publishes everything, the others stand by)",
     )
-    max_attempts: Annotated[int, Parsed(_bounded_int(1, 1000))] = variable(
+    max_attempts: Annotated[int, parsed(_bounded_int(1, 1000))] = variable(
         "OUTBOX_MAX_ATTEMPTS",
         10,
         "attempts before a message Kafka keeps refusing is parked",
@@ -542,7 +542,7 @@ class HttpSettings(Group):
     bind: Text = variable(
         "WEB_BIND", "127.0.0.1", "the address the HTTP server listens on (the image: `0.0.0.0`)"
     )
-    port: Annotated[int, Parsed(_bounded_int(1, 65535))] = variable(
+    port: Annotated[int, parsed(_bounded_int(1, 65535))] = variable(
         "WEB_PORT", 6066, "the port it listens on"
     )
     reuse_port: Flag = variable(
@@ -550,7 +550,7 @@ class HttpSettings(Group):
         False,
         "`true`: bind `WEB_PORT` with SO_REUSEPORT, so the workers on one host share it",
     )
-    max_body_bytes: Annotated[int, Parsed(_bounded_int(256, 16 * 1024 * 1024))] = variable(
+    max_body_bytes: Annotated[int, parsed(_bounded_int(256, 16 * 1024 * 1024))] = variable(
         "HTTP_MAX_BODY_BYTES", 64 * 1024, "larger request bodies get `413`"
     )
     keepalive_timeout: Seconds = variable(
@@ -567,16 +567,16 @@ class HttpSettings(Group):
 class OperationsSettings(Group):
     """Logs, metrics, the worker's roles and its shutdown."""
 
-    log_format: Annotated[str, Parsed(_choice("text", "json"))] = variable(
+    log_format: Annotated[str, parsed(_choice("text", "json"))] = variable(
         "LOG_FORMAT", "text", "`json`: one JSON object per line, for every logger (the image)"
     )
-    log_level: Annotated[str, Parsed(_choice("DEBUG", "INFO", "WARNING", "ERROR"))] = variable(
+    log_level: Annotated[str, parsed(_choice("DEBUG", "INFO", "WARNING", "ERROR"))] = variable(
         "LOG_LEVEL",
         "INFO",
         "`DEBUG`, `INFO`, `WARNING` or `ERROR`; `--loglevel` on the command line may lower "
         "it further, never raise it",
     )
-    metrics_port: Annotated[int, Parsed(_bounded_int(0, 65535))] = variable(
+    metrics_port: Annotated[int, parsed(_bounded_int(0, 65535))] = variable(
         "METRICS_PORT",
         0,
         "`0`: `/metrics` on `WEB_PORT`; else a port of its own (on `WEB_BIND`)",
