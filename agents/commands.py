@@ -68,7 +68,7 @@ def _log_outcome(outcome: CommandOutcome) -> None:
 
 def _decode(event: EventT[Any]) -> CreateUserCommand | Poison:
     """The typed command in `event`, or why there is none (never raises)."""
-    body = decode_json_object(event.message.value, settings.command_max_bytes)
+    body = decode_json_object(event.message.value, settings.kafka.command_max_bytes)
     return body if isinstance(body, Poison) else parse_create_user(body)
 
 
@@ -90,7 +90,8 @@ async def _handle(event: EventT[Any], command: CreateUserCommand) -> None:
             partial(app.users.commands.handle, command),
             what="handling the command",
             log=log,
-            give_up_after=app.settings.database_retry_timeout,
+            give_up_after=app.settings.database.retry_timeout,
+            backoff=app.settings.database.retry_backoff,
         )
     except StorageUnavailable as exc:
         await _park(event, Poison("database_unavailable", str(exc)[:200]))
@@ -126,7 +127,7 @@ async def create_users(stream: StreamT[Any]) -> None:
     redelivers them. One agent instance (concurrency=1) keeps the batches in order.
     """
     async for events in cast(Stream[Any], stream).take_events(
-        settings.command_batch_size, within=0.05
+        settings.kafka.command_batch_size, within=settings.kafka.command_batch_window
     ):
         for event in events:
             event.message.incref()

@@ -25,7 +25,9 @@ user_created_topic = topics.declare(app, app.settings).user_created
 
 async def verify_user_created(stream: StreamT[Any]) -> None:
     """Check USER_CREATED events in batches; count outcomes; never die on a bad message."""
-    async for events in cast(Stream[Any], stream).take_events(200, within=0.2):
+    async for events in cast(Stream[Any], stream).take_events(
+        app.settings.kafka.verifier_batch_size, within=app.settings.kafka.verifier_batch_window
+    ):
         # As for commands: a reference per message, given back once it is checked, so an
         # event cut off by a stop is not acknowledged unchecked (faust-streaming #606).
         for event in events:
@@ -53,7 +55,7 @@ async def verify_user_created(stream: StreamT[Any]) -> None:
 # assignor gives its partitions to the workers of the group that do (a verifier role).
 verifier_agent: AgentT[Any] | None = (
     app.agent(user_created_topic, name="agents.verifier.verify_user_created")(verify_user_created)
-    if app.settings.verifier_enabled
+    if app.settings.operations.verifier_enabled
     else None
 )
 
@@ -69,7 +71,8 @@ async def _until_checked(messages: Sequence[RawMessage]) -> list[str | None]:
             lambda: verifier.settle(inspections),
             what="verifying",
             log=log,
-            give_up_after=app.settings.database_retry_timeout,
+            give_up_after=app.settings.database.retry_timeout,
+            backoff=app.settings.database.retry_backoff,
         )
     except StorageUnavailable:
         # Left unverified: the reconciliation reports these users until a replay.

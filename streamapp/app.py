@@ -15,16 +15,12 @@ from opentelemetry.trace import Tracer
 from prometheus_client import CollectorRegistry
 
 from streamapp.health import Readiness
+from streamapp.kafka_credentials import kafka_credentials_of
 from streamapp.lifecycle.metrics_server import MetricsServer
 from streamapp.logging_setup import logging_config
+from streamapp.masking import masked_url
 from streamapp.metrics import ConsumerLag, ServiceMetrics, faust_monitor, render
-from streamapp.settings import (
-    Settings,
-    SettingsError,
-    kafka_credentials_of,
-    load_settings,
-    masked,
-)
+from streamapp.settings import Settings, SettingsError, load_settings
 from streamapp.wiring import Wiring, wire, worker_identity
 
 # Imported for its effect: Faust's `worker` subcommand becomes this app's.
@@ -59,12 +55,12 @@ class UsersBootStrategy(BootStrategy):
         wiring = app.wiring
         settings = wiring.settings
         metrics_server: list[ServiceT] = []
-        if settings.metrics_port:
+        if settings.operations.metrics_port:
             metrics_server.append(
                 MetricsServer(
                     app.metrics_text,
-                    settings.web_bind,
-                    settings.metrics_port,
+                    settings.http.bind,
+                    settings.operations.metrics_port,
                     loop=app.loop,
                     beacon=app.beacon,
                 )
@@ -84,13 +80,6 @@ class UsersBootStrategy(BootStrategy):
         )
 
 
-# Events a stream holds unprocessed per partition before Faust pauses fetching (its default
-# 4096). Both agents take at most 200 at a time. A larger buffer hands the verifier a
-# backlog in large chunks, which the main thread decodes while the relay is publishing the
-# same backlog, and the drain slows; commands gain nothing from it (BENCHMARKS.md).
-STREAM_BUFFER = 256
-
-
 class UsersApp(faust.App):
     """A faust.App that carries its settings and hands its views and agents exactly the
     collaborators they use."""
@@ -100,29 +89,29 @@ class UsersApp(faust.App):
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         super().__init__(
-            settings.kafka_group_id,
-            broker=settings.faust_broker_url,
-            broker_client_id=settings.kafka_client_id,
-            broker_credentials=kafka_credentials_of(settings),
+            settings.kafka.group_id,
+            broker=settings.kafka.faust_broker_url,
+            broker_client_id=settings.kafka.client_id,
+            broker_credentials=kafka_credentials_of(settings.kafka),
             # Static membership: a worker back within the session timeout keeps its
             # partitions, so a rolling restart does not rebalance the group twice a pod.
-            consumer_group_instance_id=settings.kafka_group_instance_id,
+            consumer_group_instance_id=settings.kafka.group_instance_id,
             logging_config=logging_config(
-                settings.log_format, settings.log_level, worker_identity()
+                settings.operations.log_format, settings.operations.log_level, worker_identity()
             ),
             Worker="streamapp.workarounds.faust_worker:UsersWorker",
             # Faust's 60 s default makes every rebalance after a crash wait a minute.
-            broker_session_timeout=settings.kafka_session_timeout,
-            broker_heartbeat_interval=settings.kafka_session_timeout / 5,
+            broker_session_timeout=settings.kafka.session_timeout,
+            broker_heartbeat_interval=settings.kafka.session_timeout / 5,
             # Faust's default is 20 minutes: a send to a dead broker must fail well before.
-            producer_request_timeout=settings.kafka_request_timeout,
-            producer_linger=settings.kafka_linger_ms / 1000,
-            producer_max_batch_size=settings.kafka_max_batch_bytes,
+            producer_request_timeout=settings.kafka.request_timeout,
+            producer_linger=settings.kafka.linger_ms / 1000,
+            producer_max_batch_size=settings.kafka.max_batch_bytes,
             producer_compression_type=(
-                None if settings.kafka_compression == "none" else settings.kafka_compression
+                None if settings.kafka.compression == "none" else settings.kafka.compression
             ),
-            topic_partitions=settings.kafka_partitions,
-            topic_replication_factor=settings.kafka_replication_factor,
+            topic_partitions=settings.kafka.partitions,
+            topic_replication_factor=settings.kafka.replication_factor,
             # Faust's /router and /table endpoints expose internals and no tables exist here;
             # "/" (Faust's index, {"status": "OK"}) stays as the liveness check.
             # Faust waits, without a limit, for every event in flight before it stops the
@@ -130,14 +119,14 @@ class UsersApp(faust.App):
             # whose outcome is not durable is never acknowledged, so its offset is not
             # committed: stopping without that wait loses nothing, and it stays bounded.
             stream_wait_empty=False,
-            stream_buffer_maxsize=STREAM_BUFFER,
+            stream_buffer_maxsize=settings.kafka.stream_buffer,
             # Kafka's default partitioning, with a faster murmur2 than aiokafka's.
             producer_partitioner=KafkaPartitioner(),
             web_router_enabled=False,
             web_tables_enabled=False,
-            web_bind=settings.web_bind,
-            web_port=settings.web_port,
-            datadir=settings.data_dir,
+            web_bind=settings.http.bind,
+            web_port=settings.http.port,
+            datadir=settings.operations.data_dir,
             store="memory://",
             autodiscover=["agents", "web"],
             origin="streamapp",
@@ -163,7 +152,7 @@ class UsersApp(faust.App):
 
     def _new_web(self) -> Any:
         # One port for every worker on the host, when asked (WEB_REUSE_PORT).
-        if self.settings.web_reuse_port:
+        if self.settings.http.reuse_port:
             return SharedPortWeb(self)
         return super()._new_web()
 
@@ -266,18 +255,20 @@ class UsersApp(faust.App):
             "(pooler %s; at most %d connections: pools of %d, %d and %d), "
             "metrics %s, bcrypt cost %d (%s), loop %s, tracing %s",
             worker_identity(),
-            settings.kafka_group_id,
-            ",".join(settings.kafka_brokers),
-            settings.web_bind,
-            settings.web_port,
-            masked("DATABASE_URL", settings.database_url),
-            settings.database_pooler,
+            settings.kafka.group_id,
+            ",".join(settings.kafka.brokers),
+            settings.http.bind,
+            settings.http.port,
+            masked_url(settings.database.url.get_secret_value()),
+            settings.database.pooler,
             settings.database_connections,
-            settings.database_pool_size,
+            settings.database.pool_size,
             settings.relay_pool_size,
-            settings.database_verifier_pool_size,
-            f":{settings.metrics_port}/metrics" if settings.metrics_port else "/metrics",
-            settings.bcrypt_rounds,
+            settings.database.verifier_pool_size,
+            f":{settings.operations.metrics_port}/metrics"
+            if settings.operations.metrics_port
+            else "/metrics",
+            settings.auth.bcrypt_rounds,
             self.wiring.metrics.hasher.implementation,
             type(asyncio.get_running_loop()).__module__.split(".")[0],
             self.tracing.describe() if self.tracing is not None else "off",
@@ -292,7 +283,7 @@ class UsersApp(faust.App):
         """Server limits Faust does not expose: aiohttp keeps an idle keep-alive connection
         for an hour by default; a flood of idle clients would hold sockets that long."""
         super().on_webserver_init(web)
-        set_keepalive_timeout(web, self.settings.http_keepalive_timeout)
+        set_keepalive_timeout(web, self.settings.http.keepalive_timeout)
 
     async def _drain(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         # on_before_shutdown runs while the producer is still up.

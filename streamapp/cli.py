@@ -22,7 +22,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from streamapp.settings import Settings, SettingsError, load_settings, masked
+from streamapp.masking import masked_url
+from streamapp.settings import Settings, SettingsError, load_settings
 from users_service.adapters.jwt_tokens import mint_token
 from users_service.adapters.storage.errors import is_unavailable
 from users_service.adapters.storage.migration_process import MigrationError
@@ -37,12 +38,12 @@ def _settings() -> Settings:
 
 
 def _database_url() -> str:
-    return _settings().database_url
+    return _settings().database.url.get_secret_value()
 
 
 def _token(scopes: list[str], ttl: float, subject: str) -> int:
-    settings = _settings()
-    if not settings.auth_jwt_secret:
+    auth = _settings().auth
+    if auth.jwt_secret is None:
         print(
             "users-service: AUTH_JWT_SECRET is not set; tokens for an identity provider's "
             "JWKS come from that provider",
@@ -51,11 +52,11 @@ def _token(scopes: list[str], ttl: float, subject: str) -> int:
         return 1
     print(
         mint_token(
-            settings.auth_jwt_secret,
+            auth.jwt_secret.get_secret_value(),
             scopes=scopes,
             subject=subject,
-            audience=settings.auth_jwt_audience,
-            issuer=settings.auth_jwt_issuer,
+            audience=auth.jwt_audience,
+            issuer=auth.jwt_issuer,
             ttl=ttl,
         )
     )
@@ -79,11 +80,12 @@ def worker_arguments(args: Sequence[str], settings: Settings) -> list[str]:
         else:
             rest.append(arg)
     head = ["-A", "streamapp.app", *loop]
-    if settings.log_format == "json":
+    if settings.operations.log_format == "json":
         head.append("--quiet")
     if not {"-l", "--loglevel"} & set(rest) and not any(a.startswith("--loglevel=") for a in rest):
         # Faust's names for the levels (it refuses "warning").
-        faust_level = {"WARNING": "warn"}.get(settings.log_level, settings.log_level.lower())
+        level = settings.operations.log_level
+        faust_level = {"WARNING": "warn"}.get(level, level.lower())
         rest += ["--loglevel", faust_level]
     return [*head, "worker", *rest]
 
@@ -256,10 +258,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from users_service.adapters.storage.migrations import new_revision, upgrade_to_head
 
         if args.command == "migrate":
-            before, after = upgrade_to_head(_settings().migration_url)
+            before, after = upgrade_to_head(_settings().database.migration_target)
             print(f"schema at revision {after} (was {before})")
         elif args.command == "revision":
-            print(new_revision(_settings().migration_url, args.message))
+            print(new_revision(_settings().database.migration_target, args.message))
         elif args.command == "token":
             return _token(args.scope, args.ttl, args.subject)
     except MigrationError as exc:
@@ -268,7 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if not is_unavailable(exc):
             raise
-        where = masked("DATABASE_URL", _database_url())
+        where = masked_url(_database_url())
         print(
             f"users-service: the database at {where} does not answer ({type(exc).__name__})",
             file=sys.stderr,

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from streamapp.settings import Settings, masked
+from streamapp.masking import masked_url
+from streamapp.settings import Settings
 from streamapp.wiring import OperationsWiring, wire_operations
 from users_service.adapters.kafka.probe import KafkaCredentialsRefused
 from users_service.adapters.storage.errors import is_unavailable
@@ -62,7 +63,7 @@ async def connected(settings: Settings) -> AsyncIterator[OperationsWiring]:
         await db.connect()
     except Exception as exc:
         if is_unavailable(exc) or isinstance(exc, OSError | TimeoutError):
-            where = masked("DATABASE_URL", settings.database_url)
+            where = masked_url(settings.database.url.get_secret_value())
             raise Unavailable(
                 f"the database at {where} does not answer ({type(exc).__name__})"
             ) from None
@@ -107,8 +108,8 @@ async def outbox_status(settings: Settings, out: Output) -> int:
     """Backlog, oldest pending age, parked rows, and who holds the relay lease."""
     async with connected(settings) as wiring:
         backlog = await wiring.outbox.backlog()
-        if settings.outbox_shards > 1:
-            leases = await wiring.relay_members.leases(settings.outbox_shards)
+        if settings.outbox.shards > 1:
+            leases = await wiring.relay_members.leases(settings.outbox.shards)
             return _report_shards(backlog, leases, out)
         lease = await wiring.admin.lease()
     lines, doc = _backlog_lines(backlog)
@@ -224,7 +225,7 @@ async def run_backfill(settings: Settings, *, dry_run: bool, batch: int, out: Ou
             wiring.admin,
             wiring.unit_of_work,
             wiring.encoder,
-            topic=settings.user_created_topic,
+            topic=settings.kafka.user_created_topic,
             batch=batch,
             dry_run=dry_run,
         )
@@ -281,7 +282,7 @@ async def kafka_check(settings: Settings, out: Output, timeout: float = 5.0) -> 
 
 async def _kafka_check(settings: Settings, out: Output, timeout: float) -> int:
     wiring = wire_operations(settings)
-    brokers = ",".join(settings.kafka_brokers)
+    brokers = ",".join(settings.kafka.brokers)
     try:
         answers = await wiring.kafka_answers(timeout)
     except KafkaCredentialsRefused as exc:

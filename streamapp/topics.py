@@ -44,10 +44,10 @@ def topic_names(settings: Settings) -> dict[str, str]:
     """Each topic's name by the environment variable that sets it (the definition's
     `topic_setting`): the one mapping of a message to its settings field."""
     return {
-        USER_CREATED_MESSAGE.topic_setting: settings.user_created_topic,
-        CREATE_USER_MESSAGE.topic_setting: settings.user_create_topic,
-        USER_CREATE_REJECTED_MESSAGE.topic_setting: settings.user_create_rejected_topic,
-        DEAD_LETTER_SETTING: settings.user_create_dlq_topic,
+        USER_CREATED_MESSAGE.topic_setting: settings.kafka.user_created_topic,
+        CREATE_USER_MESSAGE.topic_setting: settings.kafka.user_create_topic,
+        USER_CREATE_REJECTED_MESSAGE.topic_setting: settings.kafka.user_create_rejected_topic,
+        DEAD_LETTER_SETTING: settings.kafka.user_create_dlq_topic,
     }
 
 
@@ -60,8 +60,8 @@ def declare(app: faust.App, settings: Settings) -> Topics:
             names[setting],
             key_serializer="raw",
             value_serializer="raw",
-            partitions=settings.kafka_partitions,
-            replicas=settings.kafka_replication_factor,
+            partitions=settings.kafka.partitions,
+            replicas=settings.kafka.replication_factor,
         )
 
     return Topics(

@@ -23,12 +23,13 @@ import faust
 from models.events import USER_CREATED_SHAPE, RecordEncoder
 from streamapp import topics
 from streamapp.health import Readiness
+from streamapp.kafka_credentials import kafka_credentials_of
 from streamapp.lifecycle.gates import DatabaseService, KafkaGate
 from streamapp.lifecycle.relay import RelayService
 from streamapp.lifecycle.shutdown import ShutdownDrain, ShutdownWatchdog
 from streamapp.lifecycle.topics import TopicsService
 from streamapp.metrics import ServiceMetrics
-from streamapp.settings import Settings, kafka_credentials_of
+from streamapp.settings import Settings, revealed
 from users_service.adapters.jwt_tokens import JwtVerifier
 from users_service.adapters.kafka.dead_letters import DeadLetters
 from users_service.adapters.kafka.probe import broker_answers, topic_creation_refused
@@ -108,7 +109,7 @@ async def kafka_answers(brokers: Sequence[str], options: Mapping[str, Any]) -> b
 
 def kafka_client_options(settings: Settings) -> Mapping[str, Any]:
     """aiokafka's security options for the settings' credentials (none: plaintext)."""
-    return client_options(kafka_credentials_of(settings))
+    return client_options(kafka_credentials_of(settings.kafka))
 
 
 @dataclass(frozen=True)
@@ -127,16 +128,14 @@ class OperationsWiring:
     topic_creation_refused: Callable[[float, str], Awaitable[str | None]]
 
 
-# A command does one thing at a time: two connections, beside the workers' budgets.
-OPERATIONS_POOL_SIZE = 2
-
-
 def wire_operations(settings: Settings) -> OperationsWiring:
     """Build the operators' commands' collaborators from `settings`; nothing connects."""
     database = make_database(
-        settings.database_url, max_size=OPERATIONS_POOL_SIZE, pooler=settings.database_pooler
+        settings.database.url.get_secret_value(),
+        max_size=settings.database.operator_pool_size,
+        pooler=settings.database.pooler,
     )
-    brokers, options = list(settings.kafka_brokers), kafka_client_options(settings)
+    brokers, options = list(settings.kafka.brokers), kafka_client_options(settings)
     return OperationsWiring(
         settings=settings,
         database=database,
@@ -157,16 +156,17 @@ def wire(app: faust.App, settings: Settings) -> Wiring:
     # Three pools, so that no flood of one kind of work starves another: requests and
     # commands; the relay (its lease renewal above all); the verifier.
     # Each pool's size is a setting; their sum is the worker's connection budget.
-    pool = partial(make_database, settings.database_url, pooler=settings.database_pooler)
-    database = pool(max_size=settings.database_pool_size)
+    database_url = settings.database.url.get_secret_value()
+    pool = partial(make_database, database_url, pooler=settings.database.pooler)
+    database = pool(max_size=settings.database.pool_size)
     relay_pool = pool(max_size=settings.relay_pool_size)
-    verifier_pool = pool(max_size=settings.database_verifier_pool_size)
+    verifier_pool = pool(max_size=settings.database.verifier_pool_size)
     health = PublishHealth()
     store = DatabaseOutboxStore(relay_pool)
-    publisher = KafkaPublisher(app, settings.cloud_events)
+    publisher = KafkaPublisher(app, settings.kafka.cloud_events)
     holder = worker_identity()
     purges: dict[str, Purge] = {
-        "published outbox rows": partial(store.purge_published, settings.outbox_retention),
+        "published outbox rows": partial(store.purge_published, settings.outbox.retention),
         "expired idempotency keys": DatabaseIdempotencyKeys(relay_pool).purge_expired,
     }
 
@@ -176,33 +176,33 @@ def wire(app: faust.App, settings: Settings) -> Wiring:
             publisher,
             health,
             holder=holder,
-            batch_size=settings.outbox_batch_size,
-            lease_ttl=settings.outbox_lease_ttl,
-            poll_interval=settings.outbox_poll_interval,
-            max_attempts=settings.outbox_max_attempts,
+            batch_size=settings.outbox.batch_size,
+            lease_ttl=settings.outbox.lease_ttl,
+            poll_interval=settings.outbox.poll_interval,
+            max_attempts=settings.outbox.max_attempts,
             # Retention is the whole outbox's: the relay of shard 0 keeps it.
             purges=purges if shard.index == 0 else {},
         )
 
     relay: Relay
-    if settings.outbox_shards == 1:
+    if settings.outbox.shards == 1:
         relay = lane(Shard(0, 1))
     else:
         relay = ShardedRelay(
             lane,
             DatabaseRelayMembers(relay_pool),
             holder=holder,
-            shards=settings.outbox_shards,
-            lease_ttl=settings.outbox_lease_ttl,
+            shards=settings.outbox.shards,
+            lease_ttl=settings.outbox.lease_ttl,
         )
     # A fast-path claim must outlive a send that waits the whole request timeout.
-    claim_ttl = settings.kafka_request_timeout * 3
+    claim_ttl = settings.kafka.request_timeout * 3
     fast_path = FastPath(
         store,
         publisher,
         health,
         owner=holder,
-        max_attempts=settings.outbox_max_attempts,
+        max_attempts=settings.outbox.max_attempts,
         claim_ttl=claim_ttl,
         on_failure=relay.wake,
     )
@@ -212,12 +212,14 @@ def wire(app: faust.App, settings: Settings) -> Wiring:
             database,
             fast_path.fast_path_owner,
             claim_ttl=claim_ttl,
-            acquire_timeout=settings.database_pool_timeout,
+            acquire_timeout=settings.database.pool_timeout,
         )
 
     kafka_options = kafka_client_options(settings)
     hasher = BcryptHasher(
-        settings.bcrypt_rounds, workers=settings.hash_workers or None, queue=settings.hash_queue
+        settings.auth.bcrypt_rounds,
+        workers=settings.auth.hash_workers or None,
+        queue=settings.auth.hash_queue,
     )
     verifications = DatabaseVerificationStore(verifier_pool)
     verifier = Verifier(verifications, USER_CREATED_SHAPE)
@@ -226,21 +228,21 @@ def wire(app: faust.App, settings: Settings) -> Wiring:
     counts = OutcomeCounts()
     new_users = NewUsers(
         uow=unit_of_work,
-        queries=DatabaseUsers(database, timeout=settings.database_pool_timeout),
+        queries=DatabaseUsers(database, timeout=settings.database.pool_timeout),
         encoder=RecordEncoder(),
-        user_created_topic=settings.user_created_topic,
+        user_created_topic=settings.kafka.user_created_topic,
         fast_path=fast_path,
     )
     users = UsersService(
         registration=UserRegistration(
-            new_users, hasher, idempotency_ttl=settings.idempotency_ttl, counts=counts
+            new_users, hasher, idempotency_ttl=settings.http.idempotency_ttl, counts=counts
         ),
         commands=CreateUserHandler(
             new_users,
             hasher,
-            user_create_rejected_topic=settings.user_create_rejected_topic,
-            accept_plaintext=settings.commands_accept_plaintext_password,
-            min_hash_rounds=settings.bcrypt_rounds,
+            user_create_rejected_topic=settings.kafka.user_create_rejected_topic,
+            accept_plaintext=settings.auth.commands_accept_plaintext_password,
+            min_hash_rounds=settings.auth.bcrypt_rounds,
             counts=counts,
         ),
         directory=UserDirectory(new_users.queries),
@@ -253,13 +255,14 @@ def wire(app: faust.App, settings: Settings) -> Wiring:
         health=health,
         relay=relay,
         partitions_assigned=assigned_partitions(app),
-        kafka_answers=partial(kafka_answers, settings.kafka_brokers, kafka_options),
+        kafka_answers=partial(kafka_answers, settings.kafka.brokers, kafka_options),
     )
     # A parked record is bounded by the producer's own limit, key and headers included.
     dead_letters = DeadLetters(
         app,
-        settings.user_create_dlq_topic,
+        settings.kafka.user_create_dlq_topic,
         max_request_bytes=app.conf.producer_max_request_size,
+        backoff=settings.kafka.dlq_backoff,
     )
     metrics = ServiceMetrics(
         counts=users.counts,
@@ -281,30 +284,33 @@ def wire(app: faust.App, settings: Settings) -> Wiring:
         metrics=metrics,
         readiness=Readiness(app, lifecycle, partial(database.fetch_val, "SELECT 1")),
         tokens=JwtVerifier(
-            secret=settings.auth_jwt_secret,
-            jwks_url=settings.auth_jwks_url,
-            audience=settings.auth_jwt_audience,
-            issuer=settings.auth_jwt_issuer,
-            leeway=settings.auth_leeway,
-            refresh_cooldown=settings.auth_jwks_refresh_cooldown,
+            secret=revealed(settings.auth.jwt_secret),
+            jwks_url=settings.auth.jwks_url,
+            audience=settings.auth.jwt_audience,
+            issuer=settings.auth.jwt_issuer,
+            leeway=settings.auth.leeway,
+            refresh_cooldown=settings.auth.jwks_refresh_cooldown,
         ),
         database_service=DatabaseService(
             [database, relay_pool, verifier_pool],
-            settings.database_url,
-            migration_url=settings.migration_url,
-            pooler=settings.database_pooler,
-            migrate_on_start=settings.migrate_on_start,
+            database_url,
+            migration_url=settings.database.migration_target,
+            pooler=settings.database.pooler,
+            migrate_on_start=settings.database.migrate_on_start,
+            backoff=settings.database.startup_backoff,
             **services,
         ),
         kafka_gate=KafkaGate(
-            settings.kafka_brokers,
+            settings.kafka.brokers,
             options=kafka_options,
+            backoff=settings.kafka.startup_backoff,
             **services,
         ),
         topics_service=TopicsService(
             list(topics.declare(app, settings)),
-            brokers=settings.kafka_brokers,
+            brokers=settings.kafka.brokers,
             client_options=kafka_options,
+            backoff=settings.kafka.topics_backoff,
             **services,
         ),
         relay_service=RelayService(relay, health, **services),
@@ -313,7 +319,7 @@ def wire(app: faust.App, settings: Settings) -> Wiring:
             fast_path,
             relay,
             health,
-            settings.shutdown_flush_timeout,
-            ShutdownWatchdog(settings.shutdown_grace),
+            settings.operations.shutdown_flush_timeout,
+            ShutdownWatchdog(settings.operations.shutdown_grace),
         ),
     )

@@ -45,7 +45,7 @@ class ReadinessView(ApiView):
         )
 
 
-if not app.settings.metrics_port:
+if not app.settings.operations.metrics_port:
 
     @app.page("/metrics")
     class MetricsView(ApiView):

@@ -27,7 +27,7 @@ async def _register_user(request: Request) -> RegisterUser:
     """The sign-up in `request`: its JSON object, and its Idempotency-Key with the body's
     fingerprint (the body is known only here)."""
     key = idempotency_key(request)
-    body = await read_json_object(request, app.settings.http_max_body_bytes)
+    body = await read_json_object(request, app.settings.http.max_body_bytes)
     idempotency = Idempotency(key, body_fingerprint(body)) if key is not None else None
     return RegisterUser(body, idempotency)
 
@@ -37,7 +37,7 @@ class UsersView(ApiView):
     """Create users; list them."""
 
     async def post(self, request: Request) -> Response:
-        if app.settings.auth_require_for_create:
+        if app.settings.auth.require_for_create:
             await authorize(request, USERS_WRITE)
         if not app.lifecycle.accepting_requests:
             raise ApiError(

@@ -99,5 +99,5 @@ class worker(FaustWorkerCommand):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         settings = getattr(self.app, "settings", None)
-        if getattr(settings, "log_format", None) == "json":
+        if getattr(getattr(settings, "operations", None), "log_format", None) == "json":
             self.quiet = True

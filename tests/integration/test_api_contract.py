@@ -33,7 +33,7 @@ OPENAPI = contracts.load("openapi")
 def app_settings() -> dict[str, Any]:
     """A small body limit, so the 413 cases stay small; a hashing queue deep enough for
     the bursts here (shedding has its own test, test_overload)."""
-    return {"http_max_body_bytes": 4096, "hash_queue": 64}
+    return {"http": {"max_body_bytes": 4096}, "auth": {"hash_queue": 64}}
 
 
 async def count(c: Wiring, table: sa.Table) -> int:
@@ -200,7 +200,7 @@ async def test_keys_survive_a_restart_and_expire(
 ) -> None:
     headers = {"Idempotency-Key": "order-44"}
     now = [datetime.now(UTC)]
-    c = await start_app(app, database_url, idempotency_ttl=60)
+    c = await start_app(app, database_url, http={"idempotency_ttl": 60})
     app.provide(replace(c, users=registering_at(c.users, lambda: now[0])))
     try:
         client = await web_client(aiohttp_client)
@@ -208,7 +208,7 @@ async def test_keys_survive_a_restart_and_expire(
     finally:
         await stop_app(c)
     # Another worker (a new wiring on the same database) replays it.
-    c = await start_app(app, database_url, idempotency_ttl=60)
+    c = await start_app(app, database_url, http={"idempotency_ttl": 60})
     app.provide(replace(c, users=registering_at(c.users, lambda: now[0])))
     try:
         client = await web_client(aiohttp_client)

@@ -172,7 +172,7 @@ async def test_sign_up_is_open_by_default_and_needs_users_write_when_configured(
     database_url: str, aiohttp_client: ClientFactory
 ) -> None:
     body = {"nombre": "Ana", "email": "ana@example.com", "password": "correct-horse"}
-    wiring = await start_app(app, database_url, auth_require_for_create=True)
+    wiring = await start_app(app, database_url, auth={"require_for_create": True})
     try:
         client = await web_client(aiohttp_client, token=None)
         assert (await client.post("/users/v1/users", json=body)).status == 401
@@ -187,7 +187,7 @@ async def test_sign_up_is_open_by_default_and_needs_users_write_when_configured(
 async def test_with_no_secret_and_no_jwks_every_protected_endpoint_is_closed(
     database_url: str, aiohttp_client: ClientFactory
 ) -> None:
-    wiring = await start_app(app, database_url, auth_jwt_secret=None)
+    wiring = await start_app(app, database_url, auth={"jwt_secret": None})
     try:
         client = await web_client(aiohttp_client, token=None)
         for method, path, _ in PROTECTED:
@@ -231,7 +231,9 @@ async def test_against_a_jwks_rs256_passes_a_rotated_key_is_fetched_and_confusio
 ) -> None:
     url, keys = jwks
     wiring = await start_app(
-        app, database_url, auth_jwt_secret=None, auth_jwks_url=url, auth_jwks_refresh_cooldown=0
+        app,
+        database_url,
+        auth={"jwt_secret": None, "jwks_url": url, "jwks_refresh_cooldown": 0},
     )
     try:
         client = await web_client(aiohttp_client, token=None)

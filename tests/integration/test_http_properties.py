@@ -66,7 +66,7 @@ PROPERTY = settings(
 def app_settings() -> dict[str, Any]:
     """A small body limit, so that 413 is reached; a hashing queue deep enough that a
     sequence of sign-ups is never shed (shedding has its own test)."""
-    return {"http_max_body_bytes": 4096, "hash_queue": 64}
+    return {"http": {"max_body_bytes": 4096}, "auth": {"hash_queue": 64}}
 
 
 @pytest.fixture
@@ -502,7 +502,7 @@ async def sign_up_needs_a_token(
     database_url: str, aiohttp_client: ClientFactory
 ) -> AsyncIterator[Client]:
     wiring = await start_app(
-        app, database_url, auth_require_for_create=True, http_max_body_bytes=4096
+        app, database_url, auth={"require_for_create": True}, http={"max_body_bytes": 4096}
     )
     try:
         yield await web_client(aiohttp_client, token=None)

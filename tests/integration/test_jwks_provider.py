@@ -304,7 +304,7 @@ async def test_over_http_a_provider_fault_is_503_auth_unavailable_as_documented(
     database_url: str, aiohttp_client: ClientFactory, faulty: Faulty, fault: str
 ) -> None:
     faulty.answer, faulty.ending = FAULTS[fault]
-    wiring = await start_app(app, database_url, auth_jwt_secret=None, auth_jwks_url=faulty.url)
+    wiring = await start_app(app, database_url, auth={"jwt_secret": None, "jwks_url": faulty.url})
     try:
         client = await web_client(aiohttp_client, token=token("k1", KEY_1))
         resp = await client.get("/users/v1/users")

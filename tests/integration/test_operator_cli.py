@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 import uuid
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -84,7 +83,7 @@ async def test_outbox_status_with_shards_says_who_relays_which_shard(wiring: Wir
     store = DatabaseOutboxStore(wiring.database)
     for shard, holder in [(0, "w1"), (1, "w1"), (2, "w2")]:
         assert await store.for_shard(Shard(shard, 4)).acquire_lease(holder, ttl=30) is not None
-    settings = replace(wiring.settings, outbox_shards=4)
+    settings = wiring.settings.replaced(outbox={"shards": 4})
     out, printed = output()
     assert await ops.outbox_status(settings, out) == 0
     doc = printed.document()
@@ -178,7 +177,7 @@ async def test_backfill_writes_an_event_for_each_user_without_one_and_resumes(
         event = json.loads(payload)
         assert event["eventType"] == "USER_CREATED" and event["data"]["id"] == aggregate_id
         assert "password" not in payload and "$2b$" not in payload
-        assert topic == wiring.settings.user_created_topic
+        assert topic == wiring.settings.kafka.user_created_topic
     # Resumable: a second run finds nothing left to do.
     out, printed = output()
     await ops.run_backfill(wiring.settings, dry_run=False, batch=3, out=out)
@@ -202,7 +201,7 @@ async def test_verify_fails_only_when_a_user_waits_past_the_threshold(wiring: Wi
 
 async def test_kafka_check_passes_on_the_real_broker(wiring: Wiring) -> None:
     out, _ = output()
-    settings = replace(wiring.settings, kafka_brokers=(KAFKA,))
+    settings = wiring.settings.replaced(kafka={"brokers": (KAFKA,)})
     assert await ops.kafka_check(settings, out) == 0
 
 

@@ -23,7 +23,7 @@ BODY = {"nombre": "Ana", "email": "ana@example.com", "password": "correct-horse"
 @pytest.fixture
 def app_settings() -> dict[str, Any]:
     """One hashing thread, nothing waiting, and a cost that takes tens of milliseconds."""
-    return {"bcrypt_rounds": 10, "hash_workers": 1, "hash_queue": 0}
+    return {"auth": {"bcrypt_rounds": 10, "hash_workers": 1, "hash_queue": 0}}
 
 
 async def test_a_burst_past_the_hashing_queue_is_shed_with_503(
@@ -48,7 +48,7 @@ async def test_a_burst_past_the_hashing_queue_is_shed_with_503(
 async def test_a_busy_request_pool_answers_503_in_time_and_leaves_the_relay_its_own(
     postgres_url: str, aiohttp_client: ClientFactory
 ) -> None:
-    wiring = await start_app(app, postgres_url, database_pool_size=2, database_pool_timeout=0.5)
+    wiring = await start_app(app, postgres_url, database={"pool_size": 2, "pool_timeout": 0.5})
     holding = asyncio.Event()
     release = asyncio.Event()
     held = 0

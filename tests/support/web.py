@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -21,14 +20,19 @@ TEST_JWT_SECRET = "test-secret-of-at-least-thirty-two-bytes"
 ALL_SCOPES = mint_token(TEST_JWT_SECRET, scopes=list(SCOPES), ttl=24 * 3600)
 
 
-async def start_app(the_app: UsersApp, database_url: str, **settings: Any) -> Wiring:
+async def start_app(the_app: UsersApp, database_url: str, **settings: dict[str, Any]) -> Wiring:
     """Wire the shared app anew on `database_url` (bcrypt at cost 4), migrated and
-    connected; Kafka stays off."""
-    overrides = {"bcrypt_rounds": 4, "auth_jwt_secret": TEST_JWT_SECRET, **settings}
+    connected; Kafka stays off. `settings`: changes by group, `auth={"leeway": 5}`."""
+    changes: dict[str, dict[str, Any]] = {
+        "auth": {"bcrypt_rounds": 4, "jwt_secret": TEST_JWT_SECRET},
+        "database": {"url": database_url},
+    }
+    for group, fields in settings.items():
+        changes.setdefault(group, {}).update(fields)
     # From the app's own settings, not the last test's: an override (a JWKS URL, a
     # switched-off secret) must not leak into the next test that does not repeat it.
     pristine = the_app._settings
-    wiring = wire(the_app, replace(pristine, database_url=database_url, **overrides))
+    wiring = wire(the_app, pristine.replaced(**changes))
     the_app.provide(wiring)
     await migrate(database_url)
     for pool in wiring.database_service.pools:

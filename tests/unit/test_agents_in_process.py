@@ -131,7 +131,7 @@ async def test_a_command_held_past_the_retry_ceiling_is_parked_with_its_reason(
     wired: Wiring,
 ) -> None:
     dead_letters, users = FakeDeadLetters(), UnreachableUsers()
-    settings = replace(wired.settings, database_retry_timeout=0.3)
+    settings = wired.settings.replaced(database={"retry_timeout": 0.3})
     app.provide(replace(wired, settings=settings, users=users, dead_letters=dead_letters))  # type: ignore[arg-type]
     value = json.dumps({"commandId": str(uuid.uuid4()), "nombre": "Bea"}).encode()
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,7 @@ def test_defaults_asyncio_s_loop_and_the_log_level_of_the_settings() -> None:
 
 
 def test_json_logs_drop_the_banner_and_options_given_win() -> None:
-    settings = replace(Settings(), log_format="json", log_level="WARNING")
+    settings = Settings().replaced(operations={"log_format": "json", "log_level": "WARNING"})
     args = worker_arguments(["-L", "uvloop", "--loglevel=debug", "--web-port", "7000"], settings)
     assert args == [
         "-A", "streamapp.app", "--loop", "uvloop", "--quiet", "worker",
@@ -32,7 +31,7 @@ def test_json_logs_drop_the_banner_and_options_given_win() -> None:
 
 def test_log_levels_are_given_in_faust_s_names() -> None:
     for level, name in (("WARNING", "warn"), ("ERROR", "error"), ("DEBUG", "debug")):
-        args = worker_arguments([], replace(Settings(), log_level=level))
+        args = worker_arguments([], Settings().replaced(operations={"log_level": level}))
         assert args[-2:] == ["--loglevel", name]
 
 

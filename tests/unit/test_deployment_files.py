@@ -43,7 +43,7 @@ def test_compose_gives_the_worker_more_than_its_shutdown_grace() -> None:
 
 def test_the_image_binds_all_interfaces_and_make_run_loopback() -> None:
     assert "ENV WEB_BIND=0.0.0.0" in (ROOT / "Dockerfile").read_text()
-    assert load_settings({}, dotenv=ROOT / ".env").web_bind == "127.0.0.1"
+    assert load_settings({}, dotenv=ROOT / ".env").http.bind == "127.0.0.1"
 
 
 def compose() -> dict[str, Any]:
@@ -94,7 +94,7 @@ def test_the_env_file_names_only_variables_the_service_reads() -> None:
 def test_the_image_logs_json_and_make_run_text() -> None:
     assert "ENV LOG_FORMAT=json" in (ROOT / "Dockerfile").read_text()
     assert service()["environment"]["LOG_FORMAT"] == "json"
-    assert load_settings({}, dotenv=ROOT / ".env").log_format == "text"
+    assert load_settings({}, dotenv=ROOT / ".env").operations.log_format == "text"
 
 
 def test_the_service_installs_this_trees_events_package_wherever_it_is_installed() -> None:

@@ -47,7 +47,7 @@ def test_every_pool_size_is_a_setting(main: int, relay: int, verifier: int, shar
 
 @pytest.mark.parametrize("value", ["transaction", "TRANSACTION", "session", "none"])
 def test_the_pooler_setting_takes_its_values(value: str) -> None:
-    assert settings(DATABASE_POOLER=value).database_pooler == value.lower()
+    assert settings(DATABASE_POOLER=value).database.pooler == value.lower()
 
 
 def test_a_wrong_pooler_value_names_the_variable() -> None:
@@ -57,9 +57,12 @@ def test_a_wrong_pooler_value_names_the_variable() -> None:
 
 def test_the_migration_url_defaults_to_the_database_url_and_its_password_never_shows() -> None:
     url = "postgresql://u:p@127.0.0.1:6432/db"
-    assert settings(DATABASE_URL=url).migration_url == url
+    assert settings(DATABASE_URL=url).database.migration_target == url
     direct = "postgresql://u:p@127.0.0.1:5432/db"
-    assert settings(DATABASE_URL=url, DATABASE_MIGRATION_URL=direct).migration_url == direct
+    assert (
+        settings(DATABASE_URL=url, DATABASE_MIGRATION_URL=direct).database.migration_target
+        == direct
+    )
     with pytest.raises(SettingsError) as raised:
         settings(DATABASE_MIGRATION_URL="mysql://u:s3cret@h/db")
     assert "s3cret" not in str(raised.value)

@@ -42,4 +42,4 @@ def test_the_agents_read_the_declared_topics_raw() -> None:
         read: Any = agent_topic
         assert read.get_topic_name() == topic.get_topic_name()
         assert read.key_serializer == read.value_serializer == "raw"
-        assert read.partitions == app.settings.kafka_partitions
+        assert read.partitions == app.settings.kafka.partitions
