@@ -44,6 +44,11 @@ class Settings:
     user_create_topic: str = "user.create"
     user_create_rejected_topic: str = "user.create.rejected"
     user_create_dlq_topic: str = "user.create.dlq"
+    # Erasure (docs/erasure.md): USER_DELETED's topic, the erase commands' topic, and how
+    # long Kafka keeps user.created (set when the topic is created): 30 days.
+    user_deleted_topic: str = "user.deleted"
+    user_erase_topic: str = "user.erase"
+    user_created_retention: float = 30 * 24 * 3600.0
     # CloudEvents attributes of every event: its source, and the prefix of its type
     # (`<prefix>.user.created.v1`). Consumers route on them: set once per organisation.
     cloudevents_source: str = envelope.DEFAULT_SOURCE
@@ -332,6 +337,11 @@ def load_settings(
         ),
         user_create_dlq_topic=get(
             "KAFKA_USER_CREATE_DLQ_TOPIC", _topic, defaults.user_create_dlq_topic
+        ),
+        user_deleted_topic=get("KAFKA_USER_DELETED_TOPIC", _topic, defaults.user_deleted_topic),
+        user_erase_topic=get("KAFKA_USER_ERASE_TOPIC", _topic, defaults.user_erase_topic),
+        user_created_retention=get(
+            "KAFKA_USER_CREATED_RETENTION", _positive_float, defaults.user_created_retention
         ),
         cloudevents_source=get(
             "CLOUDEVENTS_SOURCE",

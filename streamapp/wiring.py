@@ -18,6 +18,7 @@ import databases
 import faust
 
 from models.events import USER_CREATED_SHAPE, RecordEncoder
+from models.user_deleted import DeletionRecordEncoder
 from streamapp.health import Readiness
 from streamapp.metrics import ServiceMetrics
 from streamapp.services import (
@@ -36,6 +37,7 @@ from users_service.adapters.kafka.publisher import KafkaPublisher
 from users_service.adapters.kafka.security import client_options
 from users_service.adapters.passwords import BcryptHasher
 from users_service.adapters.storage.database import make_database
+from users_service.adapters.storage.erasure import DatabaseErasure
 from users_service.adapters.storage.idempotency_keys import DatabaseIdempotencyKeys
 from users_service.adapters.storage.outbox_store import DatabaseOutboxStore
 from users_service.adapters.storage.relay_members import DatabaseRelayMembers
@@ -43,6 +45,7 @@ from users_service.adapters.storage.unit_of_work import DatabaseUnitOfWork
 from users_service.adapters.storage.users import DatabaseUsers
 from users_service.adapters.storage.verifications import DatabaseVerificationStore
 from users_service.domain.sharding import Shard
+from users_service.service_layer.erasure import ErasureService
 from users_service.service_layer.lifecycle import Lifecycle
 from users_service.service_layer.outbox.fast_path import FastPath
 from users_service.service_layer.outbox.health import PublishHealth
@@ -73,6 +76,7 @@ class Wiring:
     topics_service: TopicsService
     relay_service: RelayService
     shutdown: ShutdownDrain
+    erasure: ErasureService
 
 
 def worker_identity() -> str:
@@ -168,7 +172,14 @@ def wire(app: faust.App, settings: Settings) -> Wiring:
         settings.bcrypt_rounds, workers=settings.hash_workers or None, queue=settings.hash_queue
     )
     verifications = DatabaseVerificationStore(verifier_pool)
-    verifier = Verifier(verifications, USER_CREATED_SHAPE)
+    verifier = Verifier(
+        verifications, USER_CREATED_SHAPE, erased=DatabaseErasure(verifier_pool).erased_among
+    )
+    erasure = ErasureService(
+        DatabaseErasure(database, timeout=settings.database_pool_timeout),
+        DeletionRecordEncoder(),
+        user_deleted_topic=settings.user_deleted_topic,
+    )
     lifecycle = Lifecycle()
     services: dict[str, Any] = {"loop": app.loop, "beacon": app.beacon}
     users = UsersService(
@@ -243,12 +254,15 @@ def wire(app: faust.App, settings: Settings) -> Wiring:
                     name,
                     partitions=settings.kafka_partitions,
                     replicas=settings.kafka_replication_factor,
+                    config=topic_config(settings, name),
                 )
                 for name in (
                     settings.user_created_topic,
                     settings.user_create_topic,
                     settings.user_create_rejected_topic,
                     settings.user_create_dlq_topic,
+                    settings.user_deleted_topic,
+                    settings.user_erase_topic,
                 )
             ],
             brokers=settings.kafka_brokers,
@@ -264,4 +278,13 @@ def wire(app: faust.App, settings: Settings) -> Wiring:
             settings.shutdown_flush_timeout,
             ShutdownWatchdog(settings.shutdown_grace),
         ),
+        erasure=erasure,
     )
+
+
+def topic_config(settings: Settings, name: str) -> dict[str, Any] | None:
+    """Topic settings given at creation: user.created keeps its events (names, emails)
+    for KAFKA_USER_CREATED_RETENTION only (docs/erasure.md)."""
+    if name == settings.user_created_topic:
+        return {"retention.ms": str(int(settings.user_created_retention * 1000))}
+    return None

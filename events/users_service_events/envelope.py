@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 USER_CREATED = "USER_CREATED"
 USER_CREATE_REJECTED = "USER_CREATE_REJECTED"
+USER_DELETED = "USER_DELETED"
 
 # The service's own headers (UTF-8 strings), on every event since the first release.
 EVENT_TYPE_HEADER = "eventType"
@@ -67,10 +68,19 @@ USER_CREATED_MESSAGE = Message("user.created", USER_CREATED, 1, "FULL_TRANSITIVE
 USER_CREATE_REJECTED_MESSAGE = Message(
     "user.create.rejected", USER_CREATE_REJECTED, 1, "FULL_TRANSITIVE", "command id"
 )
+# Published when a user is erased (GDPR Art. 17): the user id, nothing personal.
+# Consumers delete what they derived from the user's USER_CREATED.
+USER_DELETED_MESSAGE = Message("user.deleted", USER_DELETED, 1, "FULL_TRANSITIVE", "user id")
 # The service reads every command any released version allowed; producers upgrade at will.
 CREATE_USER_MESSAGE = Message("user.create", None, 1, "BACKWARD_TRANSITIVE", "optional")
 
 MESSAGES = {
-    m.name: m for m in (USER_CREATED_MESSAGE, USER_CREATE_REJECTED_MESSAGE, CREATE_USER_MESSAGE)
+    m.name: m
+    for m in (
+        USER_CREATED_MESSAGE,
+        USER_CREATE_REJECTED_MESSAGE,
+        CREATE_USER_MESSAGE,
+        USER_DELETED_MESSAGE,
+    )
 }
 EVENTS = {m.event_type: m for m in MESSAGES.values() if m.event_type is not None}

@@ -46,6 +46,22 @@ class UserCreateRejected(faust.Record, include_metadata=False, serializer="json"
     email: Optional[str] = None  # noqa: UP045
 
 
+class UserDeletedData(faust.Record, include_metadata=False, serializer="json"):
+    """Who was erased: the id only, never a name or an email."""
+
+    id: str
+
+
+class UserDeleted(faust.Record, include_metadata=False, serializer="json"):
+    """Value of a `user.deleted` message; the key is `data.id`. The user was erased:
+    forget everything derived from its USER_CREATED."""
+
+    eventType: str
+    eventId: str
+    timestamp: str
+    data: UserDeletedData
+
+
 class CreateUser(faust.Record, include_metadata=False, serializer="json"):
     """Value of a `user.create` message: create this user, once per `commandId`.
 
