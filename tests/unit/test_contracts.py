@@ -22,6 +22,7 @@ from models.events import (
     UserCreateRejected,
     field_names,
 )
+from models.user_deleted import UserDeleted, UserDeletedData
 from users_service import contracts
 from users_service.domain.commands import COMMAND_FIELDS
 from users_service.domain.model import (
@@ -47,6 +48,8 @@ def required(record: type[faust.Record]) -> set[str]:
         (SCHEMAS["UserCreated"], UserCreated),
         (SCHEMAS["UserCreated"]["properties"]["data"], UserCreatedData),
         (SCHEMAS["UserCreateRejected"], UserCreateRejected),
+        (SCHEMAS["UserDeleted"], UserDeleted),
+        (SCHEMAS["UserDeleted"]["properties"]["data"], UserDeletedData),
     ],
 )
 def test_each_event_schema_has_exactly_the_records_fields_all_present(
@@ -65,6 +68,7 @@ def test_each_event_schema_has_exactly_the_records_fields_all_present(
         ("user.created", "UserCreated"),
         ("user.create.rejected", "UserCreateRejected"),
         ("user.create", "CreateUser"),
+        ("user.deleted", "UserDeleted"),
     ],
 )
 def test_the_document_serves_the_events_packages_schemas(name: str, component: str) -> None:
