@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -21,6 +24,7 @@ from streamapp import erasure_commands
 from streamapp import operator_commands as ops
 from streamapp.wiring import Wiring
 from tests.support.erasure import person, traces_of
+from tests.support.services import ROOT
 from tests.support.web import TEST_JWT_SECRET, Client, ClientFactory, web_client
 from users_service.adapters.jwt_tokens import mint_token
 from users_service.adapters.storage import schema
@@ -29,6 +33,7 @@ from users_service.domain.clock import utc_now
 
 _o = schema.outbox
 PASSWORD = "pw-erase-1234"
+PYTHONPATH = os.environ.get("PYTHONPATH", "")
 
 
 def token(*scopes: str) -> str:
@@ -273,3 +278,34 @@ async def test_the_user_created_topic_gets_its_retention_at_creation(wiring: Wir
 
     assert topic_config(settings, settings.user_created_topic) == {"retention.ms": "3600000"}
     assert topic_config(settings, settings.user_deleted_topic) is None
+
+
+def command_line(*args: str, database_url: str) -> tuple[int, str, str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "streamapp.cli", *args],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "DATABASE_URL": database_url, "PYTHONPATH": PYTHONPATH},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return done.returncode, done.stdout, done.stderr
+
+
+async def test_users_service_erase_and_erasures(wiring: Wiring, database_url: str) -> None:
+    someone = person("cli")
+    user = await wiring.users.register(someone)
+    since = "2000-01-01T00:00:00Z"
+    code, out, err = command_line("erase", "--user", user.id, "--json", database_url=database_url)
+    assert (code, json.loads(out)) == (0, {"erased": True, "userId": user.id}), err
+    code, out, _ = command_line("erase", "--user", user.id, database_url=database_url)
+    assert code == ops.EXIT_PROBLEM and "no user" in out
+    code, out, _ = command_line("erase", "--user", "nobody", database_url=database_url)
+    assert code == ops.EXIT_PROBLEM
+    code, out, _ = command_line("erasures", "--since", since, "--json", database_url=database_url)
+    assert code == 0
+    [listed] = json.loads(out)["erasures"]
+    assert listed["userId"] == user.id and set(listed) == {"userId", "erasedAt"}
+    assert traces_of(database_url, someone) == []
+    code, _, err = command_line("erasures", "--since", "yesterday", database_url=database_url)
+    assert code == 2 and "ISO 8601" in err
