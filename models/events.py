@@ -16,11 +16,19 @@ from users_service_events.records import (
     UserCreated,
     UserCreatedData,
     UserCreateRejected,
+    UserDeleted,
+    UserDeletedData,
     field_names,
 )
 
 from users_service.domain.clock import isoformat
-from users_service.domain.model import USER_CREATE_REJECTED, USER_CREATED, Rejection, User
+from users_service.domain.model import (
+    USER_CREATE_REJECTED,
+    USER_CREATED,
+    USER_DELETED,
+    Rejection,
+    User,
+)
 from users_service.domain.verification import EventShape
 
 __all__ = [
@@ -29,6 +37,8 @@ __all__ = [
     "UserCreateRejected",
     "UserCreated",
     "UserCreatedData",
+    "UserDeleted",
+    "UserDeletedData",
     "field_names",
 ]
 
@@ -40,7 +50,8 @@ USER_CREATED_SHAPE = EventShape(
 
 
 class RecordEncoder:
-    """The service layer's EventEncoder: each value serialized by its Record."""
+    """The service layer's EventEncoder and ErasureEncoder: each value serialized by its
+    Record."""
 
     def user_created(self, user: User, *, event_id: str, at: datetime) -> bytes:
         public: dict[str, Any] = user.public()  # the fields of the one definition of a user
@@ -59,4 +70,12 @@ class RecordEncoder:
             commandId=rejection.command_id,
             reason=rejection.reason,
             email=rejection.email,
+        ).dumps()
+
+    def user_deleted(self, user_id: str, *, event_id: str, at: datetime) -> bytes:
+        return UserDeleted(
+            eventType=USER_DELETED,
+            eventId=event_id,
+            timestamp=isoformat(at),
+            data=UserDeletedData(id=user_id),
         ).dumps()

@@ -1,4 +1,5 @@
-"""What `users-service outbox …`, `backfill`, `verify` and `kafka-check` do.
+"""What `users-service outbox …`, `backfill`, `verify`, `erase`, `erasures` and
+`kafka-check` do.
 
 Each takes its collaborators from the wiring (`streamapp.wiring.wire_operations`: a small
 pool of its own), does one thing, prints a short report and returns an exit status. None of
@@ -23,6 +24,7 @@ from streamapp.wiring import OperationsWiring, wire_operations
 from users_service.adapters.kafka.probe import KafkaCredentialsRefused
 from users_service.adapters.storage.errors import is_unavailable
 from users_service.domain.clock import isoformat, utc_now
+from users_service.domain.model import is_uuid
 from users_service.service_layer.backfill import backfill
 from users_service.service_layer.outbox.ports import Backlog, ShardLease
 
@@ -265,6 +267,45 @@ async def verify(settings: Settings, *, older_than: float, out: Output) -> int:
         },
     )
     return EXIT_PROBLEM if problems else 0
+
+
+async def erase(settings: Settings, user_id: str, out: Output) -> int:
+    """Erase one user (docs/erasure.md); exit 1 when no user has this id (never had, or
+    erased already). USER_DELETED waits in the outbox for a running worker's relay."""
+    if not is_uuid(user_id, canonical=True):
+        out.report([f"{user_id!r} is not a user id"], {"erased": False, "reason": "not_a_user_id"})
+        return EXIT_PROBLEM
+    async with connected(settings) as wiring:
+        erased = await wiring.erasure.erase(user_id)
+    if not erased:
+        out.report(
+            [f"no user {user_id} is stored (never was, or erased already)"],
+            {"erased": False, "userId": user_id},
+        )
+        return EXIT_PROBLEM
+    out.report(
+        [
+            f"user {user_id} erased; USER_DELETED queued for {settings.kafka.user_deleted_topic} "
+            "(the relay of a running worker publishes it)"
+        ],
+        {"erased": True, "userId": user_id},
+    )
+    return 0
+
+
+async def erasures(settings: Settings, since: datetime, out: Output) -> int:
+    """The record of erasures since `since`: ids and times only."""
+    async with connected(settings) as wiring:
+        found = await wiring.erasure.erasures(since)
+    out.report(
+        [f"{e.user_id} erased at {isoformat(e.erased_at)}" for e in found]
+        + [f"{len(found)} erasure(s) since {isoformat(since)}"],
+        {
+            "since": isoformat(since),
+            "erasures": [{"userId": e.user_id, "erasedAt": isoformat(e.erased_at)} for e in found],
+        },
+    )
+    return 0
 
 
 async def kafka_check(settings: Settings, out: Output, timeout: float = 5.0) -> int:

@@ -234,6 +234,21 @@ class KafkaSettings(Group):
     user_create_dlq_topic: Topic = variable(
         "KAFKA_USER_CREATE_DLQ_TOPIC", "user.create.dlq", "where poison commands are parked"
     )
+    user_deleted_topic: Topic = variable(
+        "KAFKA_USER_DELETED_TOPIC",
+        "user.deleted",
+        "where `USER_DELETED` goes: a user was erased (docs/erasure.md)",
+    )
+    user_erase_topic: Topic = variable(
+        "KAFKA_USER_ERASE_TOPIC", "user.erase", "EraseUser commands come in here"
+    )
+    user_created_retention: Seconds = variable(
+        "KAFKA_USER_CREATED_RETENTION",
+        30 * 24 * 3600.0,
+        "seconds Kafka keeps a `user.created` event (names and emails), set as the topic's "
+        "`retention.ms` when the service creates it (30 days; an existing topic keeps its "
+        "own): what bounds how long Kafka holds an erased person (docs/erasure.md)",
+    )
     # Consumers route on these: set once per organisation.
     cloudevents_source: Annotated[str, parsed(_matching(_URI_REFERENCE, "a URI reference"))] = (
         variable(

@@ -4,8 +4,9 @@
 boot order runs; it connects nothing and changes no global state, so a test can call it
 with its own settings and hand the result to the app (`UsersApp.provide`).
 `wire_operations()` builds, from the same settings, what the operators' commands use
-(`users-service outbox …`, `backfill`, `verify`, `kafka-check`): one small pool and the
-adapters over it, and no Faust app, relay or fast path, which only a worker runs.
+(`users-service outbox …`, `backfill`, `verify`, `erase`, `erasures`, `kafka-check`): one
+small pool and the adapters over it, and no Faust app, relay or fast path, which only a
+worker runs.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from users_service.adapters.kafka.publisher import KafkaPublisher
 from users_service.adapters.kafka.security import client_options
 from users_service.adapters.passwords import BcryptHasher
 from users_service.adapters.storage.database import make_database
+from users_service.adapters.storage.erasure import DatabaseErasure
 from users_service.adapters.storage.idempotency_keys import DatabaseIdempotencyKeys
 from users_service.adapters.storage.outbox_admin import DatabaseOutboxAdmin
 from users_service.adapters.storage.outbox_store import DatabaseOutboxStore
@@ -47,6 +49,7 @@ from users_service.adapters.storage.verifications import DatabaseVerificationSto
 from users_service.domain.sharding import Shard
 from users_service.service_layer.command_handling import CreateUserHandler
 from users_service.service_layer.counts import OutcomeCounts
+from users_service.service_layer.erasure import UserErasure
 from users_service.service_layer.lifecycle import Lifecycle
 from users_service.service_layer.new_user import NewUsers
 from users_service.service_layer.outbox.fast_path import FastPath
@@ -124,6 +127,7 @@ class OperationsWiring:
     verifications: DatabaseVerificationStore
     unit_of_work: Callable[[], DatabaseUnitOfWork]
     encoder: RecordEncoder
+    erasure: UserErasure
     kafka_answers: Callable[[float], Awaitable[bool]]
     topic_creation_refused: Callable[[float, str], Awaitable[str | None]]
 
@@ -146,6 +150,10 @@ def wire_operations(settings: Settings) -> OperationsWiring:
         # Events written here wait in the outbox: a running worker's relay publishes them.
         unit_of_work=partial(DatabaseUnitOfWork, database),
         encoder=RecordEncoder(),
+        # USER_DELETED waits in the outbox likewise.
+        erasure=UserErasure(
+            DatabaseErasure(database), RecordEncoder(), settings.kafka.user_deleted_topic
+        ),
         kafka_answers=partial(broker_answers, brokers, options=options),
         topic_creation_refused=partial(topic_creation_refused, brokers, options=options),
     )
@@ -222,7 +230,10 @@ def wire(app: faust.App, settings: Settings) -> Wiring:
         queue=settings.auth.hash_queue,
     )
     verifications = DatabaseVerificationStore(verifier_pool)
-    verifier = Verifier(verifications, USER_CREATED_SHAPE)
+    # An event of an erased user is counted as such, neither verified nor a failure.
+    verifier = Verifier(
+        verifications, USER_CREATED_SHAPE, erased=DatabaseErasure(verifier_pool).erased_among
+    )
     lifecycle = Lifecycle()
     services: dict[str, Any] = {"loop": app.loop, "beacon": app.beacon}
     counts = OutcomeCounts()
@@ -246,6 +257,11 @@ def wire(app: faust.App, settings: Settings) -> Wiring:
             counts=counts,
         ),
         directory=UserDirectory(new_users.queries),
+        erasure=UserErasure(
+            DatabaseErasure(database, timeout=settings.database.pool_timeout),
+            RecordEncoder(),
+            user_deleted_topic=settings.kafka.user_deleted_topic,
+        ),
         counts=counts,
     )
     status = ServiceStatus(

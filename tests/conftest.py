@@ -115,6 +115,8 @@ def worker_env(
         "KAFKA_USER_CREATE_TOPIC": f"user.create.test-{run}",
         "KAFKA_USER_CREATE_REJECTED_TOPIC": f"user.create.rejected.test-{run}",
         "KAFKA_USER_CREATE_DLQ_TOPIC": f"user.create.dlq.test-{run}",
+        "KAFKA_USER_DELETED_TOPIC": f"user.deleted.test-{run}",
+        "KAFKA_USER_ERASE_TOPIC": f"user.erase.test-{run}",
         "KAFKA_REQUEST_TIMEOUT": "5",
         "KAFKA_SESSION_TIMEOUT": "6",
         **route_env(database_route, postgres_url),

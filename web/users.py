@@ -9,6 +9,7 @@ from users_service.domain.access import USERS_READ, USERS_WRITE
 from users_service.domain.model import User, is_uuid
 from users_service.service_layer.registration import Idempotency, RegisterUser
 from web.auth import authorize
+from web.erasure import erase_user
 from web.requests import (
     body_fingerprint,
     encode_cursor,
@@ -60,7 +61,7 @@ class UsersView(ApiView):
 
 @app.page("/users/v1/users/{user_id}")
 class UserView(ApiView):
-    """One user."""
+    """One user: read it, or erase it (`web.erasure`)."""
 
     async def get(self, request: Request, user_id: str) -> Response:
         await authorize(request, USERS_READ)
@@ -68,3 +69,6 @@ class UserView(ApiView):
         if user is None:
             raise ApiError(404, "not_found", "no user has this id")
         return self.json(user.public())
+
+    async def delete(self, request: Request, user_id: str) -> Response:
+        return await erase_user(self, request, user_id)

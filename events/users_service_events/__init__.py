@@ -7,4 +7,4 @@ nothing beyond the standard library. With Faust (the `faust` extra):
 once per `eventId` on top of at-least-once delivery).
 """
 
-__version__ = "1.0.0"
+__version__ = "1.1.0"

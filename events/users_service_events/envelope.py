@@ -15,6 +15,7 @@ from users_service_events.values import Shape
 
 USER_CREATED = "USER_CREATED"
 USER_CREATE_REJECTED = "USER_CREATE_REJECTED"
+USER_DELETED = "USER_DELETED"
 
 # The service's own headers (UTF-8 strings), on every event since the first release.
 EVENT_TYPE_HEADER = "eventType"
@@ -138,7 +139,37 @@ CREATE_USER_MESSAGE = Message(
     values.CREATE_USER,
 )
 
+# Published when a user is erased (GDPR Art. 17): the user id, nothing personal. Keyed
+# like its USER_CREATED, so a consumer reads the two of one user in order.
+USER_DELETED_MESSAGE = Message(
+    "user.deleted",
+    USER_DELETED,
+    1,
+    "FULL_TRANSITIVE",
+    "the user id",
+    "KAFKA_USER_DELETED_TOPIC",
+    values.USER_DELETED,
+    key_from=("data.id",),
+)
+# Erase a user, once per command id (the HTTP API's DELETE, for services without HTTP).
+ERASE_USER_MESSAGE = Message(
+    "user.erase",
+    None,
+    1,
+    "BACKWARD_TRANSITIVE",
+    "optional",
+    "KAFKA_USER_ERASE_TOPIC",
+    values.ERASE_USER,
+)
+
 MESSAGES = {
-    m.name: m for m in (USER_CREATED_MESSAGE, USER_CREATE_REJECTED_MESSAGE, CREATE_USER_MESSAGE)
+    m.name: m
+    for m in (
+        USER_CREATED_MESSAGE,
+        USER_CREATE_REJECTED_MESSAGE,
+        CREATE_USER_MESSAGE,
+        USER_DELETED_MESSAGE,
+        ERASE_USER_MESSAGE,
+    )
 }
 EVENTS = {m.event_type: m for m in MESSAGES.values() if m.event_type is not None}

@@ -66,6 +66,30 @@ class CreateUser(faust.Record, include_metadata=False, serializer="json"):
     requestedAt: Optional[str] = None  # noqa: UP045 - Faust reads the annotation at runtime
 
 
+class UserDeletedData(faust.Record, include_metadata=False, serializer="json"):
+    """Who was erased: the id only, never a name or an email."""
+
+    id: str
+
+
+class UserDeleted(faust.Record, include_metadata=False, serializer="json"):
+    """Value of a `user.deleted` message; the key is `data.id`. The user was erased (GDPR Art.
+    17): forget everything derived from its USER_CREATED.
+    """
+
+    eventType: str
+    eventId: str
+    timestamp: str
+    data: UserDeletedData
+
+
+class EraseUser(faust.Record, include_metadata=False, serializer="json"):
+    """Value of a `user.erase` message: erase this user, once per `commandId`."""
+
+    commandId: str
+    userId: str
+
+
 def field_names(record: type[faust.Record]) -> frozenset[str]:
     """The JSON keys a Record declares."""
     return frozenset(record._options.fields)

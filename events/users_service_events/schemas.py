@@ -25,7 +25,8 @@ def _read(path: str) -> str:
 
 
 def load(name: str) -> dict[str, Any]:
-    """The current schema of `name` (`user.created`, `user.create.rejected`, `user.create`)."""
+    """The current schema of `name` (`user.created`, `user.create.rejected`, `user.create`,
+    `user.deleted`, `user.erase`)."""
     if name not in MESSAGES:
         raise KeyError(f"no message {name!r}; known: {sorted(MESSAGES)}")
     schema: dict[str, Any] = json.loads(_read(f"{name}.json"))

@@ -180,5 +180,34 @@ CREATE_USER = Shape(
     closed=True,
 )
 
+ERASED_USER = Shape(
+    "UserDeletedData",
+    (Field("id", _UUID, "str"),),
+    "Who was erased: the id only, never a name or an email.",
+)
+"""The `data` of user.deleted."""
+
+USER_DELETED = Shape(
+    "UserDeleted",
+    (*_event("USER_DELETED"), Field("data", ERASED_USER)),
+    "Value of a `user.deleted` message; the key is `data.id`. The user was erased (GDPR Art. "
+    "17): forget everything derived from its USER_CREATED.",
+)
+
+ERASE_USER = Shape(
+    "EraseUser",
+    (Field("commandId", _UUID, "str"), Field("userId", _UUID, "str")),
+    "Value of a `user.erase` message: erase this user, once per `commandId`.",
+    always_present=False,
+)
+
 # Every value with a Record, each after the ones it nests.
-SHAPES = (USER, USER_CREATED, USER_CREATE_REJECTED, CREATE_USER)
+SHAPES = (
+    USER,
+    USER_CREATED,
+    USER_CREATE_REJECTED,
+    CREATE_USER,
+    ERASED_USER,
+    USER_DELETED,
+    ERASE_USER,
+)

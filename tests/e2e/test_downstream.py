@@ -6,8 +6,10 @@ import nothing of the service (tests/support/consumer_venv.py)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ from tests.support.kafka import (
 from tests.support.services import KAFKA, free_port
 from tests.support.waiting import eventually
 from tests.support.worker import Worker
+from users_service.adapters.jwt_tokens import mint_token
 
 
 @pytest.fixture
@@ -41,6 +44,7 @@ def downstream(
         **consumer_env(dict(os.environ)),
         "KAFKA_BROKER": KAFKA,
         "KAFKA_USER_CREATED_TOPIC": worker_env["KAFKA_USER_CREATED_TOPIC"],
+        "KAFKA_USER_DELETED_TOPIC": worker_env["KAFKA_USER_DELETED_TOPIC"],
         "DOWNSTREAM_GROUP_ID": f"signups-{worker_env['KAFKA_GROUP_ID']}",
         "DOWNSTREAM_WEB_PORT": str(port),
         "DOWNSTREAM_DATA_DIR": str(tmp_path / "downstream"),
@@ -69,6 +73,18 @@ def downstream(
         process.wait(timeout=10)
         if request.node.stash.get(FAILED, False):
             print(f"\n--- log of the downstream app ---\n{log_path.read_text()[-6000:]}")
+
+
+async def erase(worker: Worker, user_id: str) -> int:
+    token = mint_token(worker.env["AUTH_JWT_SECRET"], scopes=["users:erase"])
+    async with (
+        aiohttp.ClientSession() as session,
+        session.delete(
+            f"{worker.base}/users/v1/users/{user_id}",
+            headers={"Authorization": f"Bearer {token}"},
+        ) as resp,
+    ):
+        return resp.status
 
 
 async def domains(url: str) -> dict[str, Any]:
@@ -113,11 +129,13 @@ async def test_a_downstream_app_counts_each_user_once_by_domain(
         what=f"the downstream group holding {topic} and {repartition}",
     )
     emails = ["ana@example.com", "bea@example.com", "cris@example.org"]
+    ids = {}
     for email in emails:
-        status, _, _ = await worker.post_user(
+        status, user, _ = await worker.post_user(
             {"nombre": "N", "email": email, "password": "correct-horse"}
         )
         assert status == 201
+        ids[email] = user["id"]
 
     expected = {"example.com": 2, "example.org": 1}
 
@@ -143,3 +161,35 @@ async def test_a_downstream_app_counts_each_user_once_by_domain(
 
     await eventually(verifier_saw_the_duplicate, timeout=30, what="the verifier's duplicate")
     assert (await worker.verification())["failed"] == 0
+
+    # Erasure (docs/erasure.md): on USER_DELETED the example forgets the user's count; a
+    # USER_CREATED of the erased user read again (a replay) is not counted again.
+    for email in ("bea@example.com", "cris@example.org"):
+        assert await erase(worker, ids[email]) == 204
+    forgotten = {"example.com": 1}
+
+    async def counted_down() -> bool:
+        return bool((await domains(url))["domains"] == forgotten)
+
+    await eventually(counted_down, timeout=60, interval=0.2, what=f"counts {forgotten}")
+    # A USER_CREATED of the erased user with a new eventId (as a backfill would write),
+    # then, on the same key (its partition, in order), a new example.com user's: once that
+    # one is counted, the erased user's copy has been read and must not have counted.
+    bea = ids["bea@example.com"]
+    [original] = [
+        m for m in await read_topic(topic, expect=4, timeout=30) if m.key == bea.encode()
+    ][:1]
+    copy = json.loads(original.value)
+    copy["eventId"] = str(uuid.uuid4())
+    marker = json.loads(original.value)
+    marker["eventId"] = str(uuid.uuid4())
+    marker["data"] = {**marker["data"], "id": str(uuid.uuid4()), "email": "dan@example.com"}
+    for value in (copy, marker):
+        headers = {**original.headers, "eventId": value["eventId"].encode()}
+        await produce(topic, json.dumps(value).encode(), key=original.key, headers=headers)
+
+    async def marker_counted() -> bool:
+        return bool((await domains(url))["domains"].get("example.com", 0) >= 2)
+
+    await eventually(marker_counted, timeout=60, interval=0.2, what="the marker counted")
+    assert (await domains(url))["domains"] == {"example.com": 2}

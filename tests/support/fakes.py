@@ -10,6 +10,7 @@ from types import TracebackType
 from models.events import RecordEncoder
 from users_service.domain.clock import utc_now_ms
 from users_service.domain.commands import CommandOutcome
+from users_service.domain.erasure import EraseOutcome, EraseResult, Erasure
 from users_service.domain.errors import (
     CommandAlreadyHandled,
     EmailAlreadyRegistered,
@@ -19,6 +20,7 @@ from users_service.domain.model import OutboxMessage, User
 from users_service.domain.verification import VerificationOutcome
 from users_service.service_layer.command_handling import CreateUserHandler
 from users_service.service_layer.counts import OutcomeCounts
+from users_service.service_layer.erasure import UserErasure
 from users_service.service_layer.new_user import NewUsers
 from users_service.service_layer.ports import Reconciliation
 from users_service.service_layer.queries import UserDirectory
@@ -194,6 +196,38 @@ class FakeVerificationStore:
         )
 
 
+class FakeErasureStore:
+    """Erasure over the fake state: the user goes, USER_DELETED is queued, and an erase
+    command's outcome is recorded."""
+
+    def __init__(self, state: FakeState) -> None:
+        self._state = state
+        self.erased: dict[str, datetime] = {}
+        self.erase_outcomes: dict[str, EraseOutcome] = {}
+
+    async def erase(
+        self, user_id: str, deleted: OutboxMessage, *, command_id: str | None = None
+    ) -> bool:
+        erased = self._state.users.pop(user_id, None) is not None
+        if erased:
+            self.erased[user_id] = deleted.created_at
+            self._state.outbox.append(deleted)
+        if command_id is not None:
+            result: EraseResult = "erased" if erased else "not_found"
+            outcome = EraseOutcome(command_id, result, user_id=user_id, duplicate=True)
+            self.erase_outcomes[command_id] = outcome
+        return erased
+
+    async def command_outcome(self, command_id: str) -> EraseOutcome | None:
+        return self.erase_outcomes.get(command_id)
+
+    async def erased_among(self, user_ids: Sequence[str]) -> set[str]:
+        return {i for i in user_ids if i in self.erased}
+
+    async def erased_since(self, since: datetime, limit: int = 10_000) -> list[Erasure]:
+        return [Erasure(i, at) for i, at in sorted(self.erased.items()) if at >= since][:limit]
+
+
 def fake_users_service(
     state: FakeState,
     dispatcher: FakeDispatcher | None = None,
@@ -226,5 +260,6 @@ def fake_users_service(
             counts=counts,
         ),
         directory=UserDirectory(new_users.queries),
+        erasure=UserErasure(FakeErasureStore(state), RecordEncoder(), clock=clock),
         counts=counts,
     )

@@ -21,6 +21,8 @@ from models.events import (
     UserCreated,
     UserCreatedData,
     UserCreateRejected,
+    UserDeleted,
+    UserDeletedData,
     field_names,
 )
 from users_service import contracts
@@ -48,6 +50,8 @@ def required(record: type[faust.Record]) -> set[str]:
         (SCHEMAS["UserCreated"], UserCreated),
         (SCHEMAS["UserCreated"]["properties"]["data"], UserCreatedData),
         (SCHEMAS["UserCreateRejected"], UserCreateRejected),
+        (SCHEMAS["UserDeleted"], UserDeleted),
+        (SCHEMAS["UserDeleted"]["properties"]["data"], UserDeletedData),
     ],
 )
 def test_each_event_schema_has_exactly_the_records_fields_all_present(
@@ -66,6 +70,8 @@ def test_each_event_schema_has_exactly_the_records_fields_all_present(
         ("user.created", "UserCreated"),
         ("user.create.rejected", "UserCreateRejected"),
         ("user.create", "CreateUser"),
+        ("user.deleted", "UserDeleted"),
+        ("user.erase", "EraseUser"),
     ],
 )
 def test_the_document_serves_the_events_packages_schemas(name: str, component: str) -> None:

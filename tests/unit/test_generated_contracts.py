@@ -15,7 +15,15 @@ from users_service_events import envelope, schemas, values
 from users_service_events.envelope import MESSAGES
 from users_service_events.values import Field
 
-from models.events import RecordEncoder, UserCreated, UserCreatedData, UserCreateRejected
+from models.commands import EraseUser
+from models.events import (
+    RecordEncoder,
+    UserCreated,
+    UserCreatedData,
+    UserCreateRejected,
+    UserDeleted,
+    UserDeletedData,
+)
 from models.events import field_names as record_fields
 from users_service import contracts
 from users_service.contracts import generate
@@ -52,6 +60,9 @@ def test_a_field_added_to_a_definition_makes_the_committed_files_stale(
         (values.USER, UserCreatedData),
         (values.USER_CREATED, UserCreated),
         (values.USER_CREATE_REJECTED, UserCreateRejected),
+        (values.ERASED_USER, UserDeletedData),
+        (values.USER_DELETED, UserDeleted),
+        (values.ERASE_USER, EraseUser),
     ],
 )
 def test_each_record_declares_its_definitions_fields_in_wire_order(

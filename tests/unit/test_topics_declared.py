@@ -9,6 +9,7 @@ import pytest
 from users_service_events.envelope import MESSAGES
 
 from agents.commands import create_user_topic
+from agents.erasure import erase_user_topic
 from agents.verifier import user_created_topic
 from streamapp import topics
 from streamapp.app import app
@@ -38,8 +39,16 @@ def test_the_agents_read_the_declared_topics_raw() -> None:
     for agent_topic, topic in (
         (create_user_topic, declared.user_create),
         (user_created_topic, declared.user_created),
+        (erase_user_topic, declared.user_erase),
     ):
         read: Any = agent_topic
         assert read.get_topic_name() == topic.get_topic_name()
         assert read.key_serializer == read.value_serializer == "raw"
         assert read.partitions == app.settings.kafka.partitions
+
+
+def test_only_user_created_is_created_with_a_retention_of_its_own() -> None:
+    settings = load_settings({"KAFKA_USER_CREATED_RETENTION": "3600"}, dotenv=None)
+    declared = topics.declare(app, settings)
+    assert declared.user_created.config == {"retention.ms": "3600000"}
+    assert [t.get_topic_name() for t in declared if t.config] == [settings.kafka.user_created_topic]

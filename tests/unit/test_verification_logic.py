@@ -89,6 +89,7 @@ async def test_counts_verified_duplicates_and_failures() -> None:
         "verified": 1,
         "failed": 1,
         "duplicates": 1,
+        "erased": 0,
         "failures": {"not_json": 1},
     }
 

@@ -9,7 +9,9 @@ from users_service.domain.errors import UsersError
 USERS_READ = "users:read"
 USERS_WRITE = "users:write"
 OPS_READ = "ops:read"
-SCOPES = (USERS_READ, USERS_WRITE, OPS_READ)
+# Erasure (GDPR Art. 17) is irreversible: a scope of its own, granted to few callers.
+USERS_ERASE = "users:erase"
+SCOPES = (USERS_READ, USERS_WRITE, OPS_READ, USERS_ERASE)
 
 
 @dataclass(frozen=True)

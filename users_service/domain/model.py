@@ -17,11 +17,15 @@ from functools import cache
 from typing import Any
 
 from users_service_events import envelope, values
-from users_service_events.envelope import USER_CREATE_REJECTED, USER_CREATED, Message
+from users_service_events.envelope import USER_CREATE_REJECTED, USER_CREATED, USER_DELETED, Message
 
 from users_service.domain.clock import isoformat
 
-__all__ = ["USER_CREATED", "USER_CREATE_REJECTED"]  # the events package's, re-exported
+__all__ = [
+    "USER_CREATED",
+    "USER_CREATE_REJECTED",
+    "USER_DELETED",
+]  # the events package's, re-exported
 USER_AGGREGATE = "user"
 COMMAND_AGGREGATE = "command"
 

@@ -12,6 +12,8 @@ from users_service.domain.clock import is_iso8601
 from users_service.domain.model import is_uuid
 from users_service.domain.patterns import linear
 
+# The user of the event was erased (docs/erasure.md): neither verified nor a failure.
+ERASED = "erased"
 _SECRET_KEY = linear(r"(?i)pass|pwd|hash|secret")
 _BCRYPT = linear(r"\$2[abxy]?\$\d\d\$[./A-Za-z0-9]{53}")
 
@@ -37,6 +39,8 @@ class VerificationOutcome:
 
     @property
     def outcome(self) -> str:
+        if self.reason == ERASED:
+            return ERASED
         return "failed" if self.reason else "verified"
 
 
@@ -47,6 +51,7 @@ class VerificationCounts:
     received: int = 0
     verified: int = 0
     duplicates: int = 0
+    erased: int = 0
     failures: Counter[str] = field(default_factory=Counter)
 
     @property
@@ -59,6 +64,7 @@ class VerificationCounts:
             "verified": self.verified,
             "failed": self.failed,
             "duplicates": self.duplicates,
+            "erased": self.erased,
             "failures": dict(sorted(self.failures.items())),
         }
 

@@ -10,6 +10,7 @@ from typing import Protocol
 
 from users_service.domain.access import Principal
 from users_service.domain.commands import CommandOutcome
+from users_service.domain.erasure import EraseOutcome, Erasure
 from users_service.domain.model import OutboxMessage, Rejection, User
 from users_service.domain.verification import VerificationOutcome
 
@@ -118,6 +119,32 @@ class EventEncoder(Protocol):
 
     def user_create_rejected(self, rejection: Rejection) -> bytes:
         """The USER_CREATE_REJECTED value for a refused command."""
+
+
+class ErasureEncoder(Protocol):
+    def user_deleted(self, user_id: str, *, event_id: str, at: datetime) -> bytes:
+        """The USER_DELETED value for an erased user: its id, nothing personal."""
+
+
+class ErasureStore(Protocol):
+    """Erasure on the database: all of one user's data in one transaction."""
+
+    async def erase(
+        self, user_id: str, deleted: OutboxMessage, *, command_id: str | None = None
+    ) -> bool:
+        """In one transaction, forget the user everywhere and queue `deleted` (with an erase
+        command's outcome); False when no such user is stored (an erase command's
+        `not_found` is recorded then). Raises CommandAlreadyHandled when `command_id` was
+        recorded meanwhile."""
+
+    async def command_outcome(self, command_id: str) -> EraseOutcome | None:
+        """The outcome recorded for a command id, or None."""
+
+    async def erased_among(self, user_ids: Sequence[str]) -> set[str]:
+        """The ids among `user_ids` that were erased."""
+
+    async def erased_since(self, since: datetime, limit: int = 10_000) -> list[Erasure]:
+        """Erasures at or after `since`, oldest first."""
 
 
 @dataclass(frozen=True)

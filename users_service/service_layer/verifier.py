@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from users_service.domain.errors import StorageUnavailable
 from users_service.domain.verification import (
+    ERASED,
     EventShape,
     Headers,
     VerificationCounts,
@@ -26,9 +27,17 @@ Inspection = tuple[dict[str, Any] | None, str | None]
 class Verifier:
     """Checks each published event against the database and keeps counts."""
 
-    def __init__(self, store: VerificationStore, shape: EventShape) -> None:
+    def __init__(
+        self,
+        store: VerificationStore,
+        shape: EventShape,
+        *,
+        erased: Callable[[Sequence[str]], Awaitable[set[str]]] | None = None,
+    ) -> None:
         self._store = store
         self._shape = shape
+        # Which of some user ids were erased: their events are "erased", not failures.
+        self._erased = erased
         self.counts = VerificationCounts()
 
     async def check(self, key: bytes | None, value: bytes | None, headers: Headers) -> str | None:
@@ -61,7 +70,10 @@ class Verifier:
         one read and one write for the batch. StorageUnavailable is raised with nothing
         counted, for the caller to retry."""
         events = [event for event, _ in inspections if event is not None]
-        users = await self._store.get_users(sorted({e["data"]["id"] for e in events}))
+        ids = sorted({e["data"]["id"] for e in events})
+        users = await self._store.get_users(ids)
+        missing = [i for i in ids if i not in users]
+        erased = await self._erased(missing) if self._erased and missing else set()
         outcomes: list[VerificationOutcome | None] = []
         reasons: list[str | None] = []
         for event, reason in inspections:
@@ -71,7 +83,9 @@ class Verifier:
                 continue
             data = event["data"]
             user = users.get(data["id"])
-            if user is None:
+            if user is None and data["id"] in erased:
+                reason = ERASED
+            elif user is None:
                 reason = "user_not_stored"
             elif user.email != data["email"] or user.nombre != data["nombre"]:
                 reason = "differs_from_stored_user"
@@ -91,6 +105,10 @@ class Verifier:
                     results.append(None)
                     continue
                 fresh.discard(outcome.event_id)  # a second copy in this batch is a duplicate
+            if reason == ERASED:
+                self.counts.erased += 1
+                results.append(None)
+                continue
             if reason:
                 self.counts.failures[reason] += 1
             else:

@@ -146,10 +146,20 @@ class DatabaseOutboxAdmin(DatabaseAccess):
 def _in_window(
     since: datetime, until: datetime, aggregate_id: str | None
 ) -> list[sa.ColumnElement[bool]]:
-    conditions = [_o.c.created_at >= since, _o.c.created_at < until]
+    conditions = [_o.c.created_at >= since, _o.c.created_at < until, ~_of_erased_user()]
     if aggregate_id is not None:
         conditions.append(_o.c.aggregate_id == aggregate_id)
     return conditions
+
+
+def _of_erased_user() -> sa.ColumnElement[bool]:
+    """A USER_CREATED of an erased user: never queued again (docs/erasure.md). Erasure
+    deletes those rows; this holds even for one written after it (a racing backfill)."""
+    erased = schema.erased_users
+    return sa.and_(
+        _o.c.event_type == USER_CREATED,
+        sa.select(erased.c.user_id).where(erased.c.user_id == _o.c.aggregate_id).exists(),
+    )
 
 
 def _has_event() -> sa.Exists:

@@ -114,3 +114,12 @@ event_verifications = sa.Table(
     sa.Column("verified_at", UtcDateTime, nullable=False),
 )
 sa.Index("event_verifications_aggregate_idx", event_verifications.c.aggregate_id)
+
+# Who was erased and when (GDPR Art. 17): the id and the time only, never a name or email.
+erased_users = sa.Table(
+    "erased_users",
+    metadata,
+    sa.Column("user_id", sa.String(36), primary_key=True),
+    sa.Column("erased_at", UtcDateTime, nullable=False),
+)
+sa.Index("erased_users_erased_at_idx", erased_users.c.erased_at)
