@@ -52,6 +52,36 @@ def link_to(traceparent: str | None, tracestate: str | None = None) -> Link | No
     return Link(trace.get_current_span(context).get_span_context())
 
 
+def tracing_on() -> bool:
+    """True once an SDK tracer provider is installed (`adapters.tracing`)."""
+    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+
+
+@contextlib.contextmanager
+def work_span(
+    name: str, attributes: Mapping[str, str | int], *, client: bool = False
+) -> Iterator[None]:
+    """A span around a piece of work (CLIENT with `client`: a call to the database),
+    current inside the block; nothing at all while tracing is off. A failure is named by
+    its class only."""
+    if not tracing_on():
+        yield
+        return
+    with tracer().start_as_current_span(
+        name,
+        kind=SpanKind.CLIENT if client else SpanKind.INTERNAL,
+        attributes=dict(attributes),
+        record_exception=False,
+        set_status_on_exception=False,
+    ) as span:
+        try:
+            yield
+        except BaseException as exc:
+            span.set_attribute("error.type", type(exc).__qualname__)
+            span.set_status(Status(StatusCode.ERROR))
+            raise
+
+
 def tracer() -> trace.Tracer:
     """The service's tracer on the global provider (a no-op one while tracing is off)."""
     return trace.get_tracer(INSTRUMENTATION)

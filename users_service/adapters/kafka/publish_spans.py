@@ -27,16 +27,11 @@ from users_service.adapters import trace_context
 from users_service.service_layer.outbox.ports import PendingMessage, SendFailure
 
 
-def tracing_on() -> bool:
-    """True once an SDK tracer provider is installed (`adapters.tracing`)."""
-    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
-
-
 class PublishSpans:
     """The publish spans of one call of the publisher, by the message's index."""
 
     def __init__(self) -> None:
-        self._on = tracing_on()
+        self._on = trace_context.tracing_on()
         self._spans: dict[int, Span] = {}
 
     def start(self, index: int, message: PendingMessage) -> None:
