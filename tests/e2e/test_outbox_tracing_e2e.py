@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -22,6 +24,7 @@ from tests.e2e.test_tracing_e2e import (
     traceparent,
     zipkin_env,
 )
+from tests.support.backlog import wait_published
 from tests.support.kafka import produce, read_topic
 from tests.support.services import kafka_script
 from tests.support.waiting import eventually
@@ -203,3 +206,52 @@ async def test_a_command_s_traceparent_is_continued_into_its_outcome_event(
     spans = await trace_holding(trace_id, "unit of work commit", "bcrypt hash")
     [commit] = named(spans, "unit of work commit")
     assert commit["parentId"] == span["id"]
+
+
+async def test_a_replayed_event_begins_a_new_trace_linked_to_its_original(
+    worker_env: dict[str, str], workers: list[Worker], tmp_path: Path
+) -> None:
+    topic = worker_env["KAFKA_USER_CREATED_TOPIC"]
+    service = "users-test-replay"
+    worker = await traced_worker(workers, worker_env, tmp_path, service)
+    header, trace_id, _ = traceparent()
+    assert (await worker.post_user(body("o4"), headers={"traceparent": header}))[0] == 201
+    original = await trace_holding(trace_id, SIGN_UP_SPAN, f"{topic} publish")
+    [http] = named(original, SIGN_UP_SPAN)
+    creation = f"00-{trace_id}-{http['id']}-01"
+    await wait_published(worker_env["DATABASE_URL"], timeout=30)
+
+    replay = await asyncio.to_thread(
+        subprocess.run,
+        [
+            sys.executable,
+            "-m",
+            "streamapp.cli",
+            "outbox",
+            "replay",
+            "--since",
+            "2026-01-01T00:00:00Z",
+        ],
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": os.environ.get("PYTHONPATH", ""), **worker_env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert replay.returncode == 0, replay.stderr
+
+    first, again = await read_topic(topic, expect=2, timeout=30)
+    assert header_text(first.headers, "traceparent") == creation
+    assert json.loads(again.value)["eventId"] == json.loads(first.value)["eventId"]
+    # The replay's copy carries a new trace: its publish span, a root linked (and tagged,
+    # Zipkin keeping no links) to the sign-up's context.
+    _, new_trace, publish_span, _ = header_text(again.headers, "traceparent").split("-")
+    assert new_trace != trace_id
+    spans = await trace_holding(new_trace, f"{topic} publish", f"{topic} process")
+    [republished] = named(spans, f"{topic} publish")
+    assert republished["id"] == publish_span and "parentId" not in republished
+    assert republished["tags"]["outbox.creation_context"] == creation
+    assert republished["tags"]["outbox.republished"] == "replay"
+    # Its consumers continue the new trace; the original trace is left as it was.
+    [check] = named(spans, f"{topic} process")
+    assert check["parentId"] == publish_span
+    assert len(named(await trace_spans(trace_id), f"{topic} publish")) == 1

@@ -11,6 +11,10 @@ sign-up's trace, and it links to that context as the conventions ask of a "publi
 span. The relay's batch span (service_layer.outbox.relay) links to every message of the
 batch in turn.
 
+A replayed or backfilled message is the exception: an operator's act, days later maybe,
+is not part of the sign-up. Its publish span begins a new trace, links to the stored
+context, and is what it is sent with: its consumers' spans join the new trace.
+
 Nothing is started while tracing is off (no SDK provider installed): the relay's hot
 path then pays one check a batch.
 """
@@ -22,9 +26,22 @@ from collections.abc import Sequence
 from faust.types import RecordMetadata
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from users_service.adapters import trace_context
+from users_service.service_layer.backfill import BACKFILL_HEADER
 from users_service.service_layer.outbox.ports import PendingMessage, SendFailure
+
+# The headers an operator's `outbox replay` (streamapp.operator_commands) and `backfill`
+# mark their rows with.
+REPLAY = "replay"
+_W3C = TraceContextTextMapPropagator()
+
+
+def is_republished(message: PendingMessage) -> bool:
+    """True for a row queued again by a replay, or written by a backfill: its publish is
+    not part of the work that created it, and begins a trace of its own."""
+    return REPLAY in message.headers or BACKFILL_HEADER in message.headers
 
 
 class PublishSpans:
@@ -34,11 +51,14 @@ class PublishSpans:
         self._on = trace_context.tracing_on()
         self._spans: dict[int, Span] = {}
 
-    def start(self, index: int, message: PendingMessage) -> None:
-        """Start `message`'s span (as it is handed to the producer)."""
+    def start(self, index: int, message: PendingMessage) -> tuple[str, str | None] | None:
+        """Start `message`'s span (as it is handed to the producer). For a replayed or
+        backfilled message, the (traceparent, tracestate) to send instead of the stored
+        one: its publish span begins a new trace, linked to the stored context."""
         if not self._on:
-            return
-        parent = trace_context.context_of(message.traceparent, message.tracestate)
+            return None
+        anew = is_republished(message)
+        parent = None if anew else trace_context.context_of(message.traceparent, message.tracestate)
         link = trace_context.link_to(message.traceparent, message.tracestate)
         attributes: dict[str, str | int] = {
             "messaging.system": "kafka",
@@ -49,6 +69,11 @@ class PublishSpans:
             "messaging.kafka.message.key": message.key,
             "cloudevents.event_type": message.event_type,
         }
+        if message.traceparent is not None:
+            # Zipkin keeps no links: the stored context is named as a tag too.
+            attributes["outbox.creation_context"] = message.traceparent
+        if anew:
+            attributes["outbox.republished"] = "replay" if REPLAY in message.headers else "backfill"
         # Without a stored context (tracing was off when it was written): a root span.
         self._spans[index] = trace_context.tracer().start_span(
             f"{message.topic} publish",
@@ -59,6 +84,11 @@ class PublishSpans:
             record_exception=False,
             set_status_on_exception=False,
         )
+        if not anew:
+            return None
+        carrier: dict[str, str] = {}
+        _W3C.inject(carrier, context=trace.set_span_in_context(self._spans[index]))
+        return carrier["traceparent"], carrier.get("tracestate")
 
     def acknowledged(self, index: int, metadata: RecordMetadata) -> None:
         """Kafka acknowledged message `index`: where it went."""

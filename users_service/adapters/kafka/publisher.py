@@ -80,9 +80,12 @@ class KafkaPublisher:
         self._app = app
         self._cloud_events = cloud_events
 
-    def headers(self, message: PendingMessage) -> list[tuple[str, bytes]]:
+    def headers(
+        self, message: PendingMessage, trace: tuple[str, str | None] | None = None
+    ) -> list[tuple[str, bytes]]:
         """What `message` is sent with: its stored headers, after its CloudEvents ones, and
-        the trace context it was created in, unchanged (when it has one)."""
+        the trace context it was created in, unchanged (when it has one), or `trace`
+        instead (a replay's new context)."""
         headers = message.headers
         if self._cloud_events is not None:
             headers = {
@@ -94,10 +97,11 @@ class KafkaPublisher:
                 ),
                 **headers,
             }
-        if message.traceparent is not None:
-            trace_headers = {"traceparent": message.traceparent}
-            if message.tracestate:
-                trace_headers["tracestate"] = message.tracestate
+        traceparent, tracestate = trace or (message.traceparent, message.tracestate)
+        if traceparent is not None:
+            trace_headers = {"traceparent": traceparent}
+            if tracestate:
+                trace_headers["tracestate"] = tracestate
             # Replaces any the row's headers carried: one traceparent a message, ever.
             headers = {**headers, **trace_headers}
         return list(_header_bytes(headers).items())
@@ -134,7 +138,7 @@ class KafkaPublisher:
             if (message.topic, message.key) in failed_keys:
                 results[index] = SendFailure("an older message of its key failed", held_back=True)
                 continue
-            spans.start(index, message)
+            trace = spans.start(index, message)
             try:
                 future = await producer.send(
                     message.topic,
@@ -142,7 +146,7 @@ class KafkaPublisher:
                     message.payload,
                     partition=None,
                     timestamp=None,
-                    headers=self.headers(message),
+                    headers=self.headers(message, trace),
                 )
             except Exception as exc:
                 results[index] = failure(exc)
