@@ -47,15 +47,18 @@ def is_republished(message: PendingMessage) -> bool:
 class PublishSpans:
     """The publish spans of one call of the publisher, by the message's index."""
 
-    def __init__(self) -> None:
-        self._on = trace_context.tracing_on()
+    def __init__(self, tracer: trace.Tracer | None = None) -> None:
+        """Spans of `tracer`; by default the service's, when tracing is on."""
+        if tracer is None and trace_context.tracing_on():
+            tracer = trace_context.tracer()
+        self._tracer = tracer
         self._spans: dict[int, Span] = {}
 
     def start(self, index: int, message: PendingMessage) -> tuple[str, str | None] | None:
         """Start `message`'s span (as it is handed to the producer). For a replayed or
         backfilled message, the (traceparent, tracestate) to send instead of the stored
         one: its publish span begins a new trace, linked to the stored context."""
-        if not self._on:
+        if self._tracer is None:
             return None
         anew = is_republished(message)
         parent = None if anew else trace_context.context_of(message.traceparent, message.tracestate)
@@ -75,7 +78,7 @@ class PublishSpans:
         if anew:
             attributes["outbox.republished"] = "replay" if REPLAY in message.headers else "backfill"
         # Without a stored context (tracing was off when it was written): a root span.
-        self._spans[index] = trace_context.tracer().start_span(
+        self._spans[index] = self._tracer.start_span(
             f"{message.topic} publish",
             context=parent if parent is not None else trace.set_span_in_context(trace.INVALID_SPAN),
             kind=SpanKind.PRODUCER,
