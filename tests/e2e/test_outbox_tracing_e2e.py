@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +26,19 @@ from tests.e2e.test_tracing_e2e import (
     zipkin_env,
 )
 from tests.support.backlog import wait_published
+from tests.support.downstream import running_downstream
+from tests.support.failures import FAILED
 from tests.support.kafka import produce, read_topic
 from tests.support.services import kafka_script
 from tests.support.waiting import eventually
 from tests.support.worker import Worker
-from tests.support.zipkin import Span, require_zipkin, trace_spans, wait_for_span
+from tests.support.zipkin import (
+    ZIPKIN_SPANS_ENDPOINT,
+    Span,
+    require_zipkin,
+    trace_spans,
+    wait_for_span,
+)
 
 pytestmark = pytest.mark.usefixtures("zipkin", "no_otel_environment")
 
@@ -44,6 +53,46 @@ def no_otel_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Workers inherit the test's environment: none of the runner's OTEL_* reaches them."""
     for name in [n for n in os.environ if n.startswith("OTEL_")]:
         monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def traced_downstream(
+    worker_env: dict[str, str], tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """The downstream example exporting to the same Zipkin; its service name."""
+    service = f"downstream-test-{uuid.uuid4().hex[:6]}"
+    otel = {
+        "OTEL_SERVICE_NAME": service,
+        "OTEL_TRACES_EXPORTER": "zipkin",
+        "OTEL_EXPORTER_ZIPKIN_ENDPOINT": ZIPKIN_SPANS_ENDPOINT,
+        "OTEL_BSP_SCHEDULE_DELAY": "100",
+    }
+    failed = lambda: request.node.stash.get(FAILED, False)  # noqa: E731
+    with running_downstream(worker_env, tmp_path, failed, otel):
+        yield service
+
+
+def downstream_spans(spans: list[Span], service: str, topic: str) -> list[Span]:
+    return [
+        s for s in named(spans, f"{topic} process") if s["localEndpoint"]["serviceName"] == service
+    ]
+
+
+async def trace_with_downstream(
+    trace_id: str, service: str, topic: str, *names: str, timeout: float = 90.0
+) -> list[Span]:
+    """The trace once it holds `names` and the downstream app's span of `topic`."""
+
+    async def complete() -> list[Span] | None:
+        spans = await trace_spans(trace_id)
+        held = all(named(spans, name) for name in names)
+        return spans if held and downstream_spans(spans, service, topic) else None
+
+    spans = await eventually(
+        complete, timeout=timeout, interval=0.3, what=f"{names} and {service}'s span"
+    )
+    assert spans is not None
+    return spans
 
 
 @pytest.fixture
@@ -87,8 +136,8 @@ async def trace_holding(trace_id: str, *names: str, timeout: float = 60.0) -> li
     return spans
 
 
-async def test_a_sign_up_s_trace_holds_its_request_commit_publish_and_check(
-    worker_env: dict[str, str], workers: list[Worker], tmp_path: Path
+async def test_a_sign_up_s_trace_holds_its_request_commit_publish_and_both_consumers(
+    worker_env: dict[str, str], workers: list[Worker], tmp_path: Path, traced_downstream: str
 ) -> None:
     topic = worker_env["KAFKA_USER_CREATED_TOPIC"]
     service = f"users-test-{uuid.uuid4().hex[:6]}"
@@ -99,8 +148,15 @@ async def test_a_sign_up_s_trace_holds_its_request_commit_publish_and_check(
     assert status == 201
 
     publish, process = f"{topic} publish", f"{topic} process"
-    spans = await trace_holding(
-        trace_id, SIGN_UP_SPAN, "unit of work commit", "bcrypt hash", publish, process
+    spans = await trace_with_downstream(
+        trace_id,
+        traced_downstream,
+        topic,
+        SIGN_UP_SPAN,
+        "unit of work commit",
+        "bcrypt hash",
+        publish,
+        process,
     )
     [http] = named(spans, SIGN_UP_SPAN)
     assert http["parentId"] == client_span
@@ -124,16 +180,22 @@ async def test_a_sign_up_s_trace_holds_its_request_commit_publish_and_check(
     assert tags["messaging.kafka.offset"] == str(message.offset)
 
     # The verifier's check continues the message's context: a child of the request's span.
-    [check] = named(spans, process)
+    [check] = [s for s in named(spans, process) if s["localEndpoint"]["serviceName"] == service]
     assert check["kind"] == "CONSUMER" and check["parentId"] == http["id"]
-    assert check["localEndpoint"]["serviceName"] == service
     assert "error" not in check["tags"]
+    # Another team's consumer, through Faust's own contrib module, continues it too.
+    [counted] = downstream_spans(spans, traced_downstream, topic)
+    assert counted["kind"] == "CONSUMER" and counted["parentId"] == http["id"]
     assert user["id"] == json.loads(message.value)["data"]["id"]
     assert "Tr4ce-pw-1x" not in json.dumps(spans)
 
 
 async def test_a_sign_up_during_a_kafka_outage_is_published_later_in_its_own_trace(
-    worker_env: dict[str, str], workers: list[Worker], tmp_path: Path, kafka_restored: None
+    worker_env: dict[str, str],
+    workers: list[Worker],
+    tmp_path: Path,
+    kafka_restored: None,
+    traced_downstream: str,
 ) -> None:
     topic = worker_env["KAFKA_USER_CREATED_TOPIC"]
     worker = await traced_worker(workers, worker_env, tmp_path, "users-test-outage")
@@ -157,7 +219,9 @@ async def test_a_sign_up_during_a_kafka_outage_is_published_later_in_its_own_tra
     await asyncio.to_thread(kafka_script, "up")
 
     publish, process = f"{topic} publish", f"{topic} process"
-    spans = await trace_holding(trace_id, SIGN_UP_SPAN, publish, process, timeout=90)
+    spans = await trace_with_downstream(
+        trace_id, traced_downstream, topic, SIGN_UP_SPAN, publish, timeout=120
+    )
     [http] = named(spans, SIGN_UP_SPAN)
     # The relay's publish (a try that timed out during the outage is an error span) that
     # Kafka acknowledged once it was back: from the stored context, in the request's trace.
@@ -166,8 +230,14 @@ async def test_a_sign_up_during_a_kafka_outage_is_published_later_in_its_own_tra
     assert {s["tags"].get("error.type") for s in tries} <= {None, "outage"}
     [late] = [s for s in tries if "error" not in s["tags"]]
     assert (late["timestamp"] + late["duration"]) / 1e6 >= signed_up + 15
-    [check] = named(spans, process)
-    assert check["parentId"] == http["id"] and check["timestamp"] / 1e6 >= signed_up + 15
+    # Both consumers' spans, after the outage, in the sign-up's trace.
+    consumed = named(spans, process)
+    assert {s["localEndpoint"]["serviceName"] for s in consumed} == {
+        "users-test-outage",
+        traced_downstream,
+    }
+    assert all(s["parentId"] == http["id"] for s in consumed)
+    assert all(s["timestamp"] / 1e6 >= signed_up + 15 for s in consumed)
 
     messages = await read_topic(topic, expect=2, timeout=30)
     # Each event carries its own sign-up's context (the first one's request began a trace).
