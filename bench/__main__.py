@@ -8,7 +8,7 @@ import datetime
 import tempfile
 from pathlib import Path
 
-from bench import ab, commands, drain, http_load, pooler, relays
+from bench import ab, commands, drain, http_load, pooler, relays, tracing_cost
 from bench.harness import (
     RESULTS_DIR,
     Results,
@@ -26,6 +26,7 @@ BENCHMARKS = {
     "commands": commands.run,
     "ab": ab.run,
     "pooler": pooler.run,
+    "tracing": tracing_cost.run,
 }
 
 
