@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry
 from streamapp.health import Readiness
 from streamapp.lifecycle.metrics_server import MetricsServer
 from streamapp.logging_setup import logging_config
-from streamapp.metrics import ConsumerLag, ServiceMetrics, faust_monitor, render
+from streamapp.metrics import ConsumerLag, ServiceMetrics, faust_monitor, render_for
 from streamapp.settings import (
     Settings,
     SettingsError,
@@ -62,7 +62,7 @@ class UsersBootStrategy(BootStrategy):
         if settings.metrics_port:
             metrics_server.append(
                 MetricsServer(
-                    app.metrics_text,
+                    app.metrics_exposition,
                     settings.web_bind,
                     settings.metrics_port,
                     loop=app.loop,
@@ -233,10 +233,11 @@ class UsersApp(faust.App):
         """Whether this worker should get traffic now."""
         return self.wiring.readiness
 
-    async def metrics_text(self) -> bytes:
-        """Every metric of this worker in Prometheus' text format."""
+    async def metrics_exposition(self, accept: str) -> tuple[bytes, str]:
+        """Every metric of this worker in the format `accept` asks for (OpenMetrics, with
+        exemplars, or Prometheus' text), and its content type."""
         await self.wiring.metrics.refresh()
-        return render(self.metrics_registry)
+        return render_for(self.metrics_registry, accept)
 
     @property
     def dead_letters(self) -> DeadLetters:
