@@ -19,7 +19,7 @@ from typing import Any, cast
 from faust import Stream
 from faust.types import EventT, StreamT
 
-from streamapp import topics
+from streamapp import message_spans, topics
 from streamapp.app import app
 from users_service.domain.commands import (
     CommandOutcome,
@@ -29,6 +29,7 @@ from users_service.domain.commands import (
     parse_create_user,
 )
 from users_service.domain.errors import StorageUnavailable
+from users_service.domain.verification import header_map
 from users_service.service_layer import log_context
 from users_service.service_layer.retry import retry_while_unavailable
 
@@ -78,7 +79,17 @@ async def _settle(event: EventT[Any]) -> None:
     if isinstance(command, Poison):
         await _park(event, command)
         return
-    with log_context.scope(command_id=command.command_id):
+    # The command's own traceparent continued: its outcome event is written (and so
+    # stored with its context) inside this span.
+    with (
+        message_spans.processing(
+            event.message,
+            header_map(event.message.headers),
+            settings.kafka.group_id,
+            enabled=app.tracing is not None,
+        ),
+        log_context.scope(command_id=command.command_id),
+    ):
         await _handle(event, command)
 
 

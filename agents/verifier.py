@@ -9,7 +9,7 @@ from typing import Any, cast
 from faust import Stream
 from faust.types import AgentT, StreamT
 
-from streamapp import topics
+from streamapp import message_spans, topics
 from streamapp.app import app
 from users_service.domain.errors import StorageUnavailable
 from users_service.domain.verification import header_map
@@ -35,8 +35,17 @@ async def verify_user_created(stream: StreamT[Any]) -> None:
         if not app.lifecycle.accepting_requests:
             continue  # shutting down: the next worker checks these
         messages = [(e.message.key, e.message.value, header_map(e.message.headers)) for e in events]
+        # Each event's check is a span in its own trace (the sign-up's, through the stored
+        # creation context the outbox published).
+        spans = message_spans.start_all(
+            [(e.message, headers) for e, (_, _, headers) in zip(events, messages, strict=True)],
+            app.settings.kafka.group_id,
+            enabled=app.tracing is not None,
+        )
         async with app.lifecycle.working():
             reasons = await _until_checked(messages)
+        for span, reason in zip(spans, reasons[: len(spans)], strict=True):
+            message_spans.end(span, reason)
         # Only now: a batch held by an outage (or cut off by a stop while it waits) keeps
         # the references taken above, so it is not acknowledged as checked.
         for event in events:

@@ -9,7 +9,17 @@ import os
 import tempfile
 from pathlib import Path
 
-from bench import ab, bcrypt_ceiling, commands, drain, http_load, pooler, relays, versus_nest
+from bench import (
+    ab,
+    bcrypt_ceiling,
+    commands,
+    drain,
+    http_load,
+    pooler,
+    relays,
+    tracing_cost,
+    versus_nest,
+)
 from bench.harness import (
     RESULTS_DIR,
     Results,
@@ -29,6 +39,7 @@ BENCHMARKS = {
     "pooler": pooler.run,
     "bcrypt": bcrypt_ceiling.run,
     "nest": versus_nest.run,
+    "tracing": tracing_cost.run,
 }
 
 

@@ -49,15 +49,17 @@ TRIALS: dict[str, tuple[Variant, Variant]] = {
 }
 
 
-async def saturation(tmp: Path, variant: Variant, url: str | None = None) -> float:
-    """Creations/s of one worker at rounds 4 under 32 clients back to back, on `url`
-    (emptied first) or the benchmark's database."""
+async def saturation(
+    tmp: Path, variant: Variant, url: str | None = None, *, seconds: float = SECONDS
+) -> float:
+    """Creations/s of one worker at rounds 4 under 32 clients back to back for `seconds`,
+    on `url` (emptied first) or the benchmark's database."""
     url = await empty_postgres(url) if url else await reset_bench_database()
     env = worker_env(url, tmp, BCRYPT_ROUNDS="4", **{**NO_SHEDDING, **variant.env})
     worker = start_worker(env, tmp, f"ab-{len(variant.name)}", args=variant.args)
     try:
         await worker.wait_serving()
-        run = await loadgen(f"{worker.base}/users/v1/users", duration=SECONDS, concurrency=32)
+        run = await loadgen(f"{worker.base}/users/v1/users", duration=seconds, concurrency=32)
     finally:
         worker.terminate()
     return float(run["rate"])

@@ -19,7 +19,7 @@ from streamapp.kafka_credentials import kafka_credentials_of
 from streamapp.lifecycle.metrics_server import MetricsServer
 from streamapp.logging_setup import logging_config
 from streamapp.masking import masked_url
-from streamapp.metrics import ConsumerLag, ServiceMetrics, faust_monitor, render
+from streamapp.metrics import ConsumerLag, ServiceMetrics, faust_monitor, render_for
 from streamapp.settings import Settings, SettingsError, load_settings
 from streamapp.wiring import Wiring, wire, worker_identity
 
@@ -58,7 +58,7 @@ class UsersBootStrategy(BootStrategy):
         if settings.operations.metrics_port:
             metrics_server.append(
                 MetricsServer(
-                    app.metrics_text,
+                    app.metrics_exposition,
                     settings.http.bind,
                     settings.operations.metrics_port,
                     loop=app.loop,
@@ -222,10 +222,11 @@ class UsersApp(faust.App):
         """Whether this worker should get traffic now."""
         return self.wiring.readiness
 
-    async def metrics_text(self) -> bytes:
-        """Every metric of this worker in Prometheus' text format."""
+    async def metrics_exposition(self, accept: str) -> tuple[bytes, str]:
+        """Every metric of this worker in the format `accept` asks for (OpenMetrics, with
+        exemplars, or Prometheus' text), and its content type."""
         await self.wiring.metrics.refresh()
-        return render(self.metrics_registry)
+        return render_for(self.metrics_registry, accept)
 
     @property
     def dead_letters(self) -> DeadLetters:

@@ -15,6 +15,7 @@ from faust.sensors.monitor import Monitor
 from faust.sensors.prometheus import FaustMetrics
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
 from streamapp.workarounds.faust_monitor import CorrectedPrometheusMonitor
@@ -238,3 +239,11 @@ class ServiceMetrics(Collector):
 def render(registry: CollectorRegistry) -> bytes:
     """The registry in Prometheus' text format."""
     return generate_latest(registry)
+
+
+def render_for(registry: CollectorRegistry, accept: str) -> tuple[bytes, str]:
+    """The registry in the format a scraper's Accept header asks for, and its content
+    type: OpenMetrics (the only one that carries exemplars: the trace of a slow request
+    beside the HTTP latency histogram's bucket) when asked, else Prometheus' text."""
+    encoder, content_type = choose_encoder(accept)
+    return encoder(registry), content_type

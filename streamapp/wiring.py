@@ -46,6 +46,7 @@ from users_service.adapters.storage.relay_members import DatabaseRelayMembers
 from users_service.adapters.storage.unit_of_work import DatabaseUnitOfWork
 from users_service.adapters.storage.users import DatabaseUsers
 from users_service.adapters.storage.verifications import DatabaseVerificationStore
+from users_service.adapters.trace_context import OpenTelemetryTracing
 from users_service.domain.sharding import Shard
 from users_service.service_layer.command_handling import CreateUserHandler
 from users_service.service_layer.counts import OutcomeCounts
@@ -190,6 +191,7 @@ def wire(app: faust.App, settings: Settings) -> Wiring:
             max_attempts=settings.outbox.max_attempts,
             # Retention is the whole outbox's: the relay of shard 0 keeps it.
             purges=purges if shard.index == 0 else {},
+            tracing=OpenTelemetryTracing(),
         )
 
     relay: Relay

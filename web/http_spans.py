@@ -18,7 +18,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from opentelemetry import propagate
+from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -108,3 +108,13 @@ async def traced(tracer: Tracer, request: web.Request, handler: Handler) -> web.
                 error_type = error or str(status)
                 span.set_attribute("error.type", error_type)
                 span.set_status(Status(StatusCode.ERROR))
+
+
+def trace_exemplar() -> dict[str, str] | None:
+    """The current sampled span's ids as a histogram exemplar (`trace_id`, `span_id`, as
+    OpenMetrics' examples name them), or None: outside a span, while tracing is off, or
+    for a trace not sampled (an exemplar must lead to a trace that exists)."""
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid or not context.trace_flags.sampled:
+        return None
+    return {"trace_id": f"{context.trace_id:032x}", "span_id": f"{context.span_id:016x}"}

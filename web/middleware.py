@@ -25,7 +25,7 @@ from faust.web import Web as FaustWeb
 from streamapp.app import app
 from users_service.domain.patterns import linear
 from users_service.service_layer import log_context
-from web.http_spans import CLIENT_CLOSED_REQUEST, traced
+from web.http_spans import CLIENT_CLOSED_REQUEST, trace_exemplar, traced
 from web.log_quoting import quoted
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -78,7 +78,9 @@ async def observe_requests(request: web.Request, handler: Handler) -> web.Stream
             route = route_of(request)
             metrics = app.service_metrics
             metrics.http_requests.labels(route, request.method, str(status)).inc()
-            metrics.http_duration.labels(route, request.method).observe(elapsed)
+            metrics.http_duration.labels(route, request.method).observe(
+                elapsed, exemplar=trace_exemplar()
+            )
             log.log(
                 logging.DEBUG if route in _QUIET_ROUTES else logging.INFO,
                 "%s %s %d %.1fms",

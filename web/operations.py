@@ -9,7 +9,6 @@ of its own).
 from __future__ import annotations
 
 from faust.web import Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST
 
 from streamapp.app import app
 from web.responses import ApiView
@@ -52,6 +51,6 @@ if not app.settings.operations.metrics_port:
         """Every metric of this worker."""
 
         async def get(self, request: Request) -> Response:
-            return self.bytes(
-                await app.metrics_text(), headers={"Content-Type": CONTENT_TYPE_LATEST}
-            )
+            # The format the scraper asks for (OpenMetrics carries the exemplars).
+            body, content_type = await app.metrics_exposition(request.headers.get("Accept", ""))
+            return self.bytes(body, headers={"Content-Type": content_type})

@@ -23,6 +23,9 @@ The consumer starts only once `user.created` exists and this app's own topics ar
 created (`topics_ready`): started before the users service, it still counts every event
 from the topic's start.
 
+With any `OTEL_*` variable set (`OTEL_SERVICE_NAME`, `OTEL_TRACES_EXPORTER=zipkin`, …) it
+traces each event it processes in the sign-up's trace (`tracing.py`).
+
 Run it beside the service (same broker, its own port):
 
     KAFKA_BROKER=127.0.0.1:9092 faust -A examples.downstream.app worker --web-port 6067
@@ -40,6 +43,7 @@ from users_service_events.dedup import SeenEvents
 from users_service_events.records import UserCreated, UserDeleted
 
 from examples.downstream.topics_ready import TopicsFirst
+from examples.downstream.tracing import setup_tracing
 
 app = faust.App(
     os.environ.get("DOWNSTREAM_GROUP_ID", "signups-by-domain"),
@@ -108,6 +112,8 @@ app.boot_strategy = TopicsFirst(
         seen_events.table.table.changelog_topic,
     ],
 )
+# With OTEL_* set: each event's processing is a span in the trace it carries.
+setup_tracing(app)
 # This worker's count of redeliveries it ignored since it started (shown, not stored).
 ignored = {"duplicates": 0}
 

@@ -8,7 +8,6 @@ from typing import Any
 
 import mode
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST
 
 log = logging.getLogger("users")
 
@@ -18,7 +17,11 @@ class MetricsServer(mode.Service):
     inside the cluster while the API's port is exposed."""
 
     def __init__(
-        self, render: Callable[[], Awaitable[bytes]], host: str, port: int, **kwargs: Any
+        self,
+        render: Callable[[str], Awaitable[tuple[bytes, str]]],
+        host: str,
+        port: int,
+        **kwargs: Any,
     ) -> None:
         self.render = render
         self.host = host
@@ -39,6 +42,8 @@ class MetricsServer(mode.Service):
             await self._runner.cleanup()
 
     async def _metrics(self, request: web.Request) -> web.Response:
-        response = web.Response(body=await self.render())
-        response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+        # The format the scraper asks for (OpenMetrics carries the exemplars).
+        body, content_type = await self.render(request.headers.get("Accept", ""))
+        response = web.Response(body=body)
+        response.headers["Content-Type"] = content_type
         return response

@@ -7,8 +7,6 @@ import nothing of the service (tests/support/consumer_venv.py)."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.support.consumer_venv import consumer_env, consumer_python, consumer_tree
+from tests.support.downstream import running_downstream
 from tests.support.failures import FAILED
 from tests.support.kafka import (
     compression_codecs,
@@ -26,7 +24,6 @@ from tests.support.kafka import (
     read_topic,
     topic_listed,
 )
-from tests.support.services import KAFKA, free_port
 from tests.support.waiting import eventually
 from tests.support.worker import Worker
 from users_service.adapters.jwt_tokens import mint_token
@@ -38,41 +35,10 @@ def downstream(
 ) -> Iterator[tuple[str, Path]]:
     """The example's worker: its own group and port; killed afterwards, its log printed
     if the test failed."""
-    port = free_port()
-    log_path = tmp_path / "downstream.log"
-    env = {
-        **consumer_env(dict(os.environ)),
-        "KAFKA_BROKER": KAFKA,
-        "KAFKA_USER_CREATED_TOPIC": worker_env["KAFKA_USER_CREATED_TOPIC"],
-        "KAFKA_USER_DELETED_TOPIC": worker_env["KAFKA_USER_DELETED_TOPIC"],
-        "DOWNSTREAM_GROUP_ID": f"signups-{worker_env['KAFKA_GROUP_ID']}",
-        "DOWNSTREAM_WEB_PORT": str(port),
-        "DOWNSTREAM_DATA_DIR": str(tmp_path / "downstream"),
-    }
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            [
-                str(consumer_python()),
-                "-m",
-                "faust",
-                "-A",
-                "examples.downstream.app",
-                "worker",
-                "-l",
-                "info",
-            ],
-            cwd=consumer_tree(tmp_path / "consumer"),
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        yield f"http://127.0.0.1:{port}/signups/domains", log_path
-    finally:
-        process.kill()
-        process.wait(timeout=10)
-        if request.node.stash.get(FAILED, False):
-            print(f"\n--- log of the downstream app ---\n{log_path.read_text()[-6000:]}")
+    with running_downstream(
+        worker_env, tmp_path, lambda: request.node.stash.get(FAILED, False)
+    ) as running:
+        yield running
 
 
 async def erase(worker: Worker, user_id: str) -> int:

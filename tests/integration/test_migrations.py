@@ -26,7 +26,7 @@ from users_service.adapters.storage.schema import metadata
 from users_service.domain.sharding import key_hash
 
 LEGACY = Path(__file__).resolve().parent / "legacy"
-HEAD = "0005"
+HEAD = "0006"
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 

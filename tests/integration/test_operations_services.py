@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import aiohttp
-from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client import CollectorRegistry, Counter
 
 from streamapp.lifecycle.gates import DatabaseService
 from streamapp.lifecycle.metrics_server import MetricsServer
+from streamapp.metrics import render_for
 from tests.support.services import free_port
 from users_service.adapters.storage.database import make_database
 from users_service.adapters.storage.migrations import migrate, schema_revisions
@@ -32,8 +33,8 @@ async def test_metrics_on_a_port_of_their_own() -> None:
     registry = CollectorRegistry()
     Counter("probe_things", "things", registry=registry).inc(3)
 
-    async def render() -> bytes:
-        return generate_latest(registry)
+    async def render(accept: str) -> tuple[bytes, str]:
+        return render_for(registry, accept)
 
     port = free_port()
     server = MetricsServer(render, "127.0.0.1", port)
@@ -46,5 +47,15 @@ async def test_metrics_on_a_port_of_their_own() -> None:
             assert resp.status == 200
             assert resp.headers["Content-Type"].startswith("text/plain")
             assert "probe_things_total 3.0" in await resp.text()
+        # A scraper asking for OpenMetrics (what carries exemplars) gets it.
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(
+                f"http://127.0.0.1:{port}/metrics",
+                headers={"Accept": "application/openmetrics-text; version=1.0.0"},
+            ) as resp,
+        ):
+            assert resp.headers["Content-Type"].startswith("application/openmetrics-text")
+            assert (await resp.text()).endswith("# EOF\n")
     finally:
         await server.stop()

@@ -23,7 +23,15 @@ from tests.support.services import ROOT
 CACHE = ROOT / ".cache" / "consumer-venv"
 # What the team writes beside the events package: its own pins of Faust, and the codecs
 # of the compression the service may use (aiokafka reads lz4, zstd, snappy with cramjam).
-TEAM_PINS = ["faust-streaming==0.15.3", "cramjam==2.14.0"]
+# And OpenTelemetry's SDK with the exporters it may be told to use (OTEL_TRACES_EXPORTER):
+# the example traces through Faust's own contrib module when OTEL_* is set.
+TEAM_PINS = [
+    "faust-streaming==0.15.3",
+    "cramjam==2.14.0",
+    "opentelemetry-sdk==1.45.1",
+    "opentelemetry-exporter-zipkin-json==1.45.1",
+    "opentelemetry-exporter-otlp-proto-http==1.45.1",
+]
 PYTHON = "python3.11"
 
 
@@ -65,7 +73,9 @@ def wheels() -> dict[str, Path]:
 def consumer_python() -> Path:
     """The interpreter of a virtualenv with only the events wheel (and the team's pins)."""
     wheel = wheels()["users-service-events"]
-    target = CACHE / content_hash(wheel)
+    # Keyed by the pins too: a new pin is a new virtualenv.
+    pins = hashlib.sha256("\n".join(TEAM_PINS).encode()).hexdigest()[:8]
+    target = CACHE / f"{content_hash(wheel)}-{pins}"
     python, complete = target / "bin" / "python", target / ".complete"
     if complete.exists():
         return python

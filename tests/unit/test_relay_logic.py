@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -474,3 +475,49 @@ async def test_a_chain_stops_when_its_lease_is_lost() -> None:
     # What was sent after the loss is not marked by this relay: the new leader sends it again.
     assert store.published == ["e0", "e1"]
     assert len(publisher.sent) <= 6
+
+
+class RecordingTracing:
+    """The service layer's Tracing port, recording the spans asked for."""
+
+    def __init__(self) -> None:
+        self.spans: list[tuple[str, dict[str, str | int], list[str | None]]] = []
+        self.open = 0
+
+    def current(self) -> tuple[str | None, str | None]:
+        return None, None
+
+    @contextlib.contextmanager
+    def span(
+        self,
+        name: str,
+        *,
+        attributes: Mapping[str, str | int] | None = None,
+        links: Sequence[str | None] = (),
+    ) -> Iterator[None]:
+        self.spans.append((name, dict(attributes or {}), list(links)))
+        self.open += 1
+        try:
+            yield
+        finally:
+            self.open -= 1
+
+
+async def test_a_relay_cycle_is_a_span_linking_the_creation_contexts_of_its_batch() -> None:
+    parents = [f"00-{n:032x}-{n:016x}-01" for n in (1, 2)]
+    pending = [replace(message(n), traceparent=p) for n, p in zip((1, 2), parents, strict=True)]
+    tracing, seen_open = RecordingTracing(), []
+
+    class Watching(FakePublisher):
+        async def __call__(self, messages: Sequence[PendingMessage]) -> list[SendFailure | None]:
+            seen_open.append(tracing.open)  # published inside the batch's span
+            return await super().__call__(messages)
+
+    r = relay(FakeStore(pending), Watching(), PublishHealth(), tracing=tracing)
+    assert await r.run_once() == 2
+    assert tracing.spans == [
+        ("outbox relay batch", {"messaging.batch.message_count": 2, "outbox.relay": "w1"}, parents)
+    ]
+    assert seen_open == [1] and tracing.open == 0
+    # A cycle with nothing to publish is no span.
+    assert await r.run_once() == 0 and len(tracing.spans) == 1

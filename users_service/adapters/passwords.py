@@ -9,6 +9,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+from users_service.adapters import trace_context
 from users_service.adapters.bcrypt_backends import BcryptBackend, fastest_safe_backend
 from users_service.service_layer.admission import HashingSlots
 
@@ -51,9 +52,12 @@ class BcryptHasher:
         """Hash `password` off the event loop and return the `$2b$…` string; with `shed`,
         raise Overloaded instead of queueing past the limit."""
         async with self.slots.slot(shed=shed):
-            return await asyncio.get_running_loop().run_in_executor(
-                self._executor, self._timed, self.hash_sync, password
-            )
+            # Opened on the event loop, where the request's context is current: the thread
+            # itself needs none (it only hashes). From the slot on, not the queue before it.
+            with trace_context.work_span("bcrypt hash", {"bcrypt.cost": self.rounds}):
+                return await asyncio.get_running_loop().run_in_executor(
+                    self._executor, self._timed, self.hash_sync, password
+                )
 
     async def verify(self, password: str, password_hash: str, *, shed: bool = False) -> bool:
         """True when `password` matches `password_hash` (as costly as hashing, and bounded

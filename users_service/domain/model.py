@@ -70,6 +70,10 @@ class OutboxMessage:
     payload: bytes
     headers: dict[str, str]
     created_at: datetime
+    # The W3C trace context it was created in, set by the outbox as it stores the message
+    # (none while tracing is off); published with it as `traceparent`/`tracestate`.
+    traceparent: str | None = None
+    tracestate: str | None = None
 
 
 def new_id() -> str:

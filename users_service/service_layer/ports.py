@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -165,3 +166,37 @@ class VerificationStore(Protocol):
 
     async def reconcile(self) -> Reconciliation:
         """Users whose event is not verified yet, and events whose user does not exist."""
+
+
+class Tracing(Protocol):
+    """Spans around the service layer's own work, and the current trace context (the
+    adapter is `adapters.trace_context`; `NO_TRACING` while tracing is off)."""
+
+    def current(self) -> tuple[str | None, str | None]:
+        """The current W3C (traceparent, tracestate), or (None, None)."""
+
+    def span(
+        self,
+        name: str,
+        *,
+        attributes: Mapping[str, str | int] | None = None,
+        links: Sequence[str | None] = (),
+    ) -> AbstractContextManager[None]:
+        """A span, current inside the block, linking to the spans those traceparents name."""
+
+
+class _NoTracing:
+    def current(self) -> tuple[str | None, str | None]:
+        return None, None
+
+    def span(
+        self,
+        name: str,
+        *,
+        attributes: Mapping[str, str | int] | None = None,
+        links: Sequence[str | None] = (),
+    ) -> AbstractContextManager[None]:
+        return nullcontext()
+
+
+NO_TRACING: Tracing = _NoTracing()

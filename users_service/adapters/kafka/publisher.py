@@ -11,6 +11,7 @@ from aiokafka.errors import KafkaTimeoutError
 from faust.exceptions import ProducerSendError
 from faust.types import RecordMetadata, TopicT
 
+from users_service.adapters.kafka.publish_spans import PublishSpans
 from users_service.domain.model import CloudEvents
 from users_service.service_layer.outbox.ports import PendingMessage, SendFailure
 
@@ -79,8 +80,12 @@ class KafkaPublisher:
         self._app = app
         self._cloud_events = cloud_events
 
-    def headers(self, message: PendingMessage) -> list[tuple[str, bytes]]:
-        """What `message` is sent with: its stored headers, after its CloudEvents ones."""
+    def headers(
+        self, message: PendingMessage, trace: tuple[str, str | None] | None = None
+    ) -> list[tuple[str, bytes]]:
+        """What `message` is sent with: its stored headers, after its CloudEvents ones, and
+        the trace context it was created in, unchanged (when it has one), or `trace`
+        instead (a replay's new context)."""
         headers = message.headers
         if self._cloud_events is not None:
             headers = {
@@ -92,6 +97,13 @@ class KafkaPublisher:
                 ),
                 **headers,
             }
+        traceparent, tracestate = trace or (message.traceparent, message.tracestate)
+        if traceparent is not None:
+            trace_headers = {"traceparent": traceparent}
+            if tracestate:
+                trace_headers["tracestate"] = tracestate
+            # Replaces any the row's headers carried: one traceparent a message, ever.
+            headers = {**headers, **trace_headers}
         return list(_header_bytes(headers).items())
 
     async def __call__(self, messages: Sequence[PendingMessage]) -> list[SendFailure | None]:
@@ -99,10 +111,34 @@ class KafkaPublisher:
         futures: list[tuple[int, Awaitable[RecordMetadata]]] = []
         failed_keys: set[tuple[str, str]] = set()
         producer = self._app.producer
+        spans = PublishSpans()
+        try:
+            await self._send_all(messages, results, futures, failed_keys, producer, spans)
+            for index, future in futures:
+                try:
+                    metadata = await future
+                except Exception as exc:
+                    results[index] = failure(exc)
+                else:
+                    spans.acknowledged(index, metadata)
+        finally:
+            spans.end(results)
+        return results
+
+    async def _send_all(
+        self,
+        messages: Sequence[PendingMessage],
+        results: list[SendFailure | None],
+        futures: list[tuple[int, Awaitable[RecordMetadata]]],
+        failed_keys: set[tuple[str, str]],
+        producer: Any,
+        spans: PublishSpans,
+    ) -> None:
         for index, message in enumerate(messages):
             if (message.topic, message.key) in failed_keys:
                 results[index] = SendFailure("an older message of its key failed", held_back=True)
                 continue
+            trace = spans.start(index, message)
             try:
                 future = await producer.send(
                     message.topic,
@@ -110,7 +146,7 @@ class KafkaPublisher:
                     message.payload,
                     partition=None,
                     timestamp=None,
-                    headers=self.headers(message),
+                    headers=self.headers(message, trace),
                 )
             except Exception as exc:
                 results[index] = failure(exc)
@@ -121,9 +157,3 @@ class KafkaPublisher:
                 failed_keys.add((message.topic, message.key))
                 continue
             futures.append((index, future))
-        for index, future in futures:
-            try:
-                await future
-            except Exception as exc:
-                results[index] = failure(exc)
-        return results

@@ -10,18 +10,19 @@ the outbox, and an erase command's outcome is recorded in the command log. All o
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
 
 import databases
 import sqlalchemy as sa
 
+from users_service.adapters import trace_context
 from users_service.adapters.storage import schema
 from users_service.adapters.storage.database import DatabaseAccess, read_timestamp
 from users_service.adapters.storage.errors import UNIQUE_VIOLATIONS, unavailable_as_storage_error
-from users_service.adapters.storage.outbox_store import encode_headers
+from users_service.adapters.storage.outbox_store import outbox_row
 from users_service.domain.clock import utc_now
 from users_service.domain.erasure import ERASED, NOT_FOUND, EraseOutcome, EraseResult, Erasure
 from users_service.domain.errors import CommandAlreadyHandled
@@ -31,7 +32,6 @@ from users_service.domain.model import (
     USER_CREATED,
     OutboxMessage,
 )
-from users_service.domain.sharding import key_hash
 
 _u = schema.users
 _o = schema.outbox
@@ -98,7 +98,10 @@ class DatabaseErasure(DatabaseAccess):
                 _v.update().where(_v.c.aggregate_id == user_id).values(outcome="erased")
             )
             await self._db.execute(_e.insert().values(user_id=user_id, erased_at=now))
-            await self._db.execute(_o.insert().values(_outbox_values(deleted)))
+            # USER_DELETED belongs to the erasure's trace, as USER_CREATED to the sign-up's.
+            traceparent, tracestate = trace_context.current()
+            deleted = dataclasses.replace(deleted, traceparent=traceparent, tracestate=tracestate)
+            await self._db.execute(_o.insert().values(outbox_row(deleted)))
             if command_id is not None:
                 await self._record(command_id, ERASED, user_id, now)
         return True
@@ -169,18 +172,3 @@ def _names_email(payload: str, email: str) -> bool:
         return bool(json.loads(payload).get("email") == email)
     except (ValueError, AttributeError):
         return False
-
-
-def _outbox_values(message: OutboxMessage) -> dict[str, Any]:
-    return {
-        "event_id": message.event_id,
-        "aggregate_type": message.aggregate_type,
-        "aggregate_id": message.aggregate_id,
-        "event_type": message.event_type,
-        "topic": message.topic,
-        "message_key": message.key,
-        "key_hash": key_hash(message.key),
-        "payload": message.payload.decode("utf-8"),
-        "headers": encode_headers(message.headers),
-        "created_at": message.created_at,
-    }

@@ -8,6 +8,7 @@ on every worker, however far their own clocks drift apart.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -18,6 +19,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from users_service.adapters import trace_context
 from users_service.adapters.storage import schema
 from users_service.adapters.storage.database import DatabaseAccess, is_sqlite, read_timestamp
 from users_service.adapters.storage.db_clock import db_now, db_now_plus
@@ -65,6 +67,8 @@ def _pending_statement(*, sharded: bool) -> sa.Select[Any]:
             _o.c.payload,
             _o.c.headers,
             _o.c.created_at,
+            _o.c.traceparent,
+            _o.c.tracestate,
         )
         .where(_o.c.published_at.is_(None), _o.c.parked_at.is_(None))
         .where(sa.or_(_o.c.claimed_until.is_(None), _o.c.claimed_until < now))
@@ -257,6 +261,8 @@ class DatabaseOutboxStore(DatabaseAccess):
                 headers=orjson.loads(row["headers"]),
                 created_at=read_timestamp(row["created_at"]),
                 position=int(row["id"]),
+                traceparent=row["traceparent"],
+                tracestate=row["tracestate"],
             )
             for row in rows
         ]
@@ -347,6 +353,25 @@ def encode_headers(headers: dict[str, str]) -> str:
     return json.dumps(headers, separators=(",", ":"), sort_keys=True)
 
 
+def outbox_row(message: OutboxMessage) -> dict[str, Any]:
+    """The outbox row's values for `message`, as every writer of the outbox stores them."""
+    return {
+        "event_id": message.event_id,
+        "aggregate_type": message.aggregate_type,
+        "aggregate_id": message.aggregate_id,
+        "event_type": message.event_type,
+        "topic": message.topic,
+        "message_key": message.key,
+        "key_hash": key_hash(message.key),
+        # The exact bytes to publish; every value is JSON, hence valid UTF-8.
+        "payload": message.payload.decode("utf-8"),
+        "headers": encode_headers(message.headers),
+        "created_at": message.created_at,
+        "traceparent": message.traceparent,
+        "tracestate": message.tracestate,
+    }
+
+
 class DatabaseOutbox:
     """Outbox writes of a unit of work, held for its commit.
 
@@ -359,26 +384,22 @@ class DatabaseOutbox:
         *,
         owner: str | None,
         claim_ttl: timedelta,
+        current_context: Callable[[], tuple[str | None, str | None]] = trace_context.current,
     ) -> None:
         self._writes = writes
+        self._current_context = current_context
         self._owner = owner
         self._claim_seconds = claim_ttl.total_seconds()
         self.claimed: list[OutboxMessage] = []
 
     async def add(self, message: OutboxMessage) -> None:
-        values: dict[str, Any] = {
-            "event_id": message.event_id,
-            "aggregate_type": message.aggregate_type,
-            "aggregate_id": message.aggregate_id,
-            "event_type": message.event_type,
-            "topic": message.topic,
-            "message_key": message.key,
-            "key_hash": key_hash(message.key),
-            # The exact bytes to publish; every value is JSON, hence valid UTF-8.
-            "payload": message.payload.decode("utf-8"),
-            "headers": encode_headers(message.headers),
-            "created_at": message.created_at,
-        }
+        # The message's creation context: the span current as it is written (the sign-up's
+        # request, the command's handling), whenever it is published. None while tracing
+        # is off: nothing stored, nothing sent.
+        traceparent, tracestate = self._current_context()
+        if traceparent is not None:
+            message = dataclasses.replace(message, traceparent=traceparent, tracestate=tracestate)
+        values = outbox_row(message)
         if self._owner is None:
             await self._writes.submit(Write(_INSERT_UNCLAIMED, values))
             return
@@ -412,6 +433,8 @@ _COLUMNS = (
     "payload",
     "headers",
     "created_at",
+    "traceparent",
+    "tracestate",
 )
 
 

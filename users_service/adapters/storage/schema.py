@@ -41,6 +41,10 @@ outbox = sa.Table(
     sa.Column("headers", sa.Text, nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("published_at", UtcDateTime, nullable=True),
+    # The W3C trace context the message was created in (none while tracing is off): the
+    # relay publishes it, however late, so the event stays in its creator's trace.
+    sa.Column("traceparent", sa.String(55), nullable=True),
+    sa.Column("tracestate", sa.String(512), nullable=True),
     # A fast-path claim: the creating worker publishes the row itself until then.
     sa.Column("claimed_by", sa.String(100), nullable=True),
     sa.Column("claimed_until", UtcDateTime, nullable=True),

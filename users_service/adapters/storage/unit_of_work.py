@@ -10,7 +10,9 @@ from types import TracebackType
 
 import databases
 
+from users_service.adapters import trace_context
 from users_service.adapters.storage.command_log import DatabaseCommandLog
+from users_service.adapters.storage.database import is_sqlite
 from users_service.adapters.storage.errors import is_unavailable, unavailable
 from users_service.adapters.storage.idempotency_keys import DatabaseIdempotencyKeys
 from users_service.adapters.storage.outbox_store import DatabaseOutbox
@@ -88,7 +90,13 @@ class DatabaseUnitOfWork:
                     raise unavailable(exc) from exc
                 return  # the body's own exception goes on
             try:
-                await self._writes.flush(self._db)
+                # The database span of the use case: its writes are one statement (or one
+                # transaction), committed here.
+                if len(self._writes):
+                    with trace_context.work_span(
+                        "unit of work commit", self._span_attributes, client=True
+                    ):
+                        await self._writes.flush(self._db)
             except BaseException as failure:
                 # Not known to be committed: never for the fast path (the relay has them
                 # once the claim lapses, if they were).
@@ -98,6 +106,15 @@ class DatabaseUnitOfWork:
                 raise
         finally:
             await _release(connection)
+
+    @property
+    def _span_attributes(self) -> dict[str, str | int]:
+        system = "sqlite" if is_sqlite(str(self._db.url)) else "postgresql"
+        return {
+            "db.system.name": system,
+            "db.operation.name": "COMMIT",
+            "db.operation.batch.size": len(self._writes),
+        }
 
     def collect_claimed(self) -> list[OutboxMessage]:
         """The committed messages claimed for the fast path, once: the caller publishes them."""

@@ -141,6 +141,10 @@ class PendingWrites:
     def discard(self) -> None:
         self._writes.clear()
 
+    def __len__(self) -> int:
+        """How many writes are held."""
+        return len(self._writes)
+
     async def flush(self, database: databases.Database) -> None:
         """Commit the held writes: all or none. Raises the service layer's error for a
         conflict, StorageUnavailable when nothing was written, OutcomeUnknown when the

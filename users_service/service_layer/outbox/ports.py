@@ -25,6 +25,9 @@ class PendingMessage:
     created_at: datetime | None = None
     # Its place in the outbox (the row id): where the next batch of a chain starts.
     position: int | None = None
+    # The trace context it was created in (`OutboxMessage.traceparent`), or none.
+    traceparent: str | None = None
+    tracestate: str | None = None
 
     @classmethod
     def of(cls, message: OutboxMessage) -> PendingMessage:
@@ -37,6 +40,8 @@ class PendingMessage:
             payload=message.payload,
             headers=dict(message.headers),
             created_at=message.created_at,
+            traceparent=message.traceparent,
+            tracestate=message.tracestate,
         )
 
 

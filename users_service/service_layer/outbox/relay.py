@@ -19,6 +19,7 @@ from users_service.service_layer.outbox.ports import (
     Purge,
     Sent,
 )
+from users_service.service_layer.ports import NO_TRACING, Tracing
 
 log = logging.getLogger("outbox")
 
@@ -58,8 +59,10 @@ class OutboxRelay:
         purge_every: float = 60.0,
         purge_batch: int = 1000,
         purge_rounds: int = 10,
+        tracing: Tracing = NO_TRACING,
     ) -> None:
         self._store = store
+        self._tracing = tracing
         self._publish = publish
         self._health = health
         self.holder = holder
@@ -169,6 +172,19 @@ class OutboxRelay:
         batch = await self._store.pending(self._batch_size)
         if not batch:
             return 0
+        # One span a cycle, linking to the first batch's messages' creation contexts (each
+        # message's own publish span sits in its creator's trace: adapters.kafka).
+        batch_span = self._tracing.span(
+            "outbox relay batch",
+            attributes={"messaging.batch.message_count": len(batch), "outbox.relay": self.holder},
+            links=[m.traceparent for m in batch],
+        )
+        with batch_span:
+            return await self._publish_chain(batch, fence, max_batches)
+
+    async def _publish_chain(
+        self, batch: list[PendingMessage], fence: Fence, max_batches: int
+    ) -> int:
         acked = 0
         failed_keys: set[tuple[str, str]] = set()
         marking: asyncio.Future[int] | None = None
