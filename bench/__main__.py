@@ -9,7 +9,17 @@ import os
 import tempfile
 from pathlib import Path
 
-from bench import ab, bcrypt_ceiling, commands, drain, http_load, pooler, relays, versus_nest
+from bench import (
+    ab,
+    bcrypt_ceiling,
+    commands,
+    drain,
+    http_load,
+    overload,
+    pooler,
+    relays,
+    versus_nest,
+)
 from bench.harness import (
     RESULTS_DIR,
     Results,
@@ -29,6 +39,7 @@ BENCHMARKS = {
     "pooler": pooler.run,
     "bcrypt": bcrypt_ceiling.run,
     "nest": versus_nest.run,
+    "overload": overload.run,
 }
 
 
@@ -57,7 +68,7 @@ if __name__ == "__main__":
     parser.add_argument(
         "--short",
         action="store_true",
-        help="bcrypt and nest: a few seconds a run, to show they work (figures not to keep)",
+        help="bcrypt, nest, overload: a few seconds a run, to show they work (figures not to keep)",
     )
     args = parser.parse_args()
     if args.short:

@@ -22,11 +22,17 @@ class HashingSlots:
         self.waiting = 0
         self.running = 0
 
+    @property
+    def full(self) -> bool:
+        """True when a shedding caller would be refused now: every slot taken and `queue`
+        others waiting already."""
+        return self._free.locked() and self.waiting >= self.queue
+
     @contextlib.asynccontextmanager
     async def slot(self, *, shed: bool) -> AsyncIterator[None]:
         """Hold one slot for the enclosed hash; with `shed`, raise Overloaded rather than
         wait when every slot is taken and `queue` others already wait."""
-        if shed and self._free.locked() and self.waiting >= self.queue:
+        if shed and self.full:
             raise Overloaded(f"{self.running} hashing, {self.waiting} waiting")
         self.waiting += 1
         try:
