@@ -29,6 +29,7 @@ from streamapp.lifecycle.shutdown import ShutdownDrain, ShutdownWatchdog
 from streamapp.lifecycle.topics import TopicsService
 from streamapp.metrics import ServiceMetrics
 from streamapp.settings import Settings, kafka_credentials_of
+from users_service.adapters.bcrypt_backends import backend_named
 from users_service.adapters.jwt_tokens import JwtVerifier
 from users_service.adapters.kafka.dead_letters import DeadLetters
 from users_service.adapters.kafka.probe import broker_answers, topic_creation_refused
@@ -217,7 +218,12 @@ def wire(app: faust.App, settings: Settings) -> Wiring:
 
     kafka_options = kafka_client_options(settings)
     hasher = BcryptHasher(
-        settings.bcrypt_rounds, workers=settings.hash_workers or None, queue=settings.hash_queue
+        settings.bcrypt_rounds,
+        workers=settings.hash_workers or None,
+        queue=settings.hash_queue,
+        # TO MOVE into the settings model (streamapp/settings.py is being rewritten with
+        # pydantic-settings): PASSWORD_HASHER=auto|libxcrypt|pyca, read here meanwhile.
+        backend=backend_named(os.environ.get("PASSWORD_HASHER", "auto") or "auto"),
     )
     verifications = DatabaseVerificationStore(verifier_pool)
     verifier = Verifier(verifications, USER_CREATED_SHAPE)
