@@ -23,7 +23,6 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
-import bcrypt
 import databases.core
 import jsonschema
 import pytest
@@ -45,6 +44,7 @@ from tests.support.web import (
 )
 from users_service import contracts
 from users_service.adapters.jwt_tokens import mint_token
+from users_service.adapters.passwords import BcryptHasher
 from users_service.domain.access import SCOPES
 
 pytestmark = pytest.mark.property
@@ -476,23 +476,25 @@ class Costly:
 @pytest.fixture
 def costly(monkeypatch: pytest.MonkeyPatch) -> Iterator[Costly]:
     counts = Costly()
-    hashpw, checkpw = bcrypt.hashpw, bcrypt.checkpw
+    # Counted where the hasher hands work to its bcrypt, whichever implementation that is
+    # (pyca/bcrypt's functions are not called when libxcrypt hashes).
+    hash_sync, check = BcryptHasher.hash_sync, BcryptHasher._check
     enter = databases.core.Connection.__aenter__
 
-    def counting_hashpw(*args: Any) -> bytes:
+    def counting_hash(self: BcryptHasher, password: str) -> str:
         counts.bcrypt.append("hashpw")
-        return hashpw(*args)
+        return hash_sync(self, password)
 
-    def counting_checkpw(*args: Any) -> bool:
+    def counting_check(self: BcryptHasher, password: str, password_hash: str) -> bool:
         counts.bcrypt.append("checkpw")
-        return checkpw(*args)
+        return check(self, password, password_hash)
 
     async def counting_enter(self: databases.core.Connection) -> databases.core.Connection:
         counts.database.append("connection")
         return await enter(self)
 
-    monkeypatch.setattr(bcrypt, "hashpw", counting_hashpw)
-    monkeypatch.setattr(bcrypt, "checkpw", counting_checkpw)
+    monkeypatch.setattr(BcryptHasher, "hash_sync", counting_hash)
+    monkeypatch.setattr(BcryptHasher, "_check", counting_check)
     monkeypatch.setattr(databases.core.Connection, "__aenter__", counting_enter)
     yield counts
 
