@@ -29,7 +29,7 @@ from users_service.domain.patterns import linear
 from users_service.service_layer import log_context
 from web.http_spans import CLIENT_CLOSED_REQUEST, traced
 from web.log_quoting import quoted
-from web.shedding import RefusalLog, overloaded_response
+from web.shedding import RefusalLog, RefusalPace, overloaded_response
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -42,6 +42,7 @@ _CLIENT_REQUEST_ID = linear(r"^[A-Za-z0-9._:\-]{1,128}$")
 _QUIET_ROUTES = frozenset({"/livez", "/readyz", "/metrics", "/"})
 SIGN_UP_ROUTE = "/users/v1/users"
 _refusals = RefusalLog(log)
+_pace = RefusalPace()
 
 
 def request_id_of(request: web.Request) -> str:
@@ -99,7 +100,8 @@ async def observe_requests(request: web.Request, handler: Handler) -> web.Stream
 async def refuse_when_overloaded(request: web.Request, handler: Handler) -> web.StreamResponse:
     """A sign-up that would be refused for overload is refused here, before its body is
     read, its token checked, or a span or a log line made for it: a refusal must cost far
-    less than the hashes it protects. Counted (the metrics), logged in aggregate."""
+    less than the hashes it protects. Counted (the metrics), logged in aggregate, and
+    paced past a burst (`web.shedding.RefusalPace`)."""
     if (
         request.method == "POST"
         and route_of(request) == SIGN_UP_ROUTE
@@ -108,6 +110,9 @@ async def refuse_when_overloaded(request: web.Request, handler: Handler) -> web.
         _refusals.refused()
         metrics = app.service_metrics
         metrics.http_requests.labels(SIGN_UP_ROUTE, "POST", "503").inc()
+        delay = _pace.delay()
+        if delay:
+            await asyncio.sleep(delay)
         return overloaded_response({REQUEST_ID_HEADER: request_id_of(request)})
     return await handler(request)
 

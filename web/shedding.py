@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 
 from aiohttp import web
 from faust.utils import json as faust_json
@@ -31,6 +32,40 @@ def overloaded_response(headers: Mapping[str, str]) -> web.Response:
         charset="utf-8",
         headers={**OVERLOADED.headers, **headers},
     )
+
+
+class RefusalPace:
+    """How long a refusal waits before it is answered: not at all for a burst of `burst`,
+    then one each 1/`per_second` s in turn (a generic cell rate algorithm), never more
+    than `max_wait` (the Retry-After the client is told).
+
+    Cheap refusals are not enough on their own: clients that retry at once keep the event
+    loop (and themselves) busy answering and asking, and every core they take is a core
+    the hashes do not get. Paced, a retry storm costs at most about `per_second` refusals
+    a second plus one a second per connection held the whole `max_wait`."""
+
+    def __init__(
+        self,
+        per_second: float = 100.0,
+        burst: int = 100,
+        max_wait: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.interval = 1.0 / per_second
+        self.tolerance = burst * self.interval
+        self.max_wait = max_wait
+        self.clock = clock
+        self._due = 0.0  # when the next refusal's turn comes, past the burst
+
+    def delay(self) -> float:
+        """Seconds the refusal asked now should wait before it is answered."""
+        now = self.clock()
+        due = max(self._due, now)
+        wait = due - now - self.tolerance
+        if wait > self.max_wait:
+            return self.max_wait  # no turn taken: a backlog of turns never builds up
+        self._due = due + self.interval
+        return max(0.0, wait)
 
 
 class RefusalLog:

@@ -1,5 +1,6 @@
-"""Refusals for overload are logged as one line at the start of a storm, then one line per
-window with the count, and nothing once a window passes without any."""
+"""Refusals for overload are paced past a burst, and logged as one line at the start of a
+storm, then one line per window with the count, and nothing once a window passes without
+any."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import logging
 import pytest
 
 from tests.support.waiting import eventually
-from web.shedding import RefusalLog
+from web.shedding import RefusalLog, RefusalPace
 
 
 async def test_a_storm_is_one_line_then_a_count_per_window_then_quiet(
@@ -39,3 +40,17 @@ async def test_a_storm_is_one_line_then_a_count_per_window_then_quiet(
         refusals.refused()  # a new storm is announced again
         assert len(lines()) == 3 and lines()[2].startswith("refusing sign-ups")
     assert refusals.total == 51
+
+
+def test_refusals_past_the_burst_wait_their_turn_never_longer_than_retry_after() -> None:
+    now = [100.0]
+    pace = RefusalPace(per_second=10, burst=3, max_wait=1.0, clock=lambda: now[0])
+    assert [pace.delay() for _ in range(3)] == [0.0, 0.0, 0.0]  # the burst
+    assert [round(pace.delay(), 3) for _ in range(4)] == [0.0, 0.1, 0.2, 0.3]
+    for _ in range(7):
+        pace.delay()
+    # Past a second of turns taken: held the whole Retry-After, and no turn is taken.
+    assert pace.delay() == 1.0
+    assert pace.delay() == 1.0
+    now[0] += 5.0  # quiet for a while: a new burst is answered at once
+    assert [pace.delay() for _ in range(3)] == [0.0, 0.0, 0.0]
