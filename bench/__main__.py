@@ -13,7 +13,9 @@ from bench import (
     ab,
     bcrypt_ceiling,
     commands,
+    deployment,
     drain,
+    hasher,
     http_load,
     overload,
     pooler,
@@ -40,6 +42,8 @@ BENCHMARKS = {
     "bcrypt": bcrypt_ceiling.run,
     "nest": versus_nest.run,
     "overload": overload.run,
+    "deploy": deployment.run,
+    "hasher": hasher.run,
 }
 
 
@@ -68,7 +72,8 @@ if __name__ == "__main__":
     parser.add_argument(
         "--short",
         action="store_true",
-        help="bcrypt, nest, overload: a few seconds a run, to show they work (figures not to keep)",
+        help="bcrypt, nest, overload, deploy, hasher: a few seconds a run, to show they work "
+        "(figures not to keep)",
     )
     args = parser.parse_args()
     if args.short:
