@@ -3,7 +3,7 @@ like the views (so the app module never imports the web package):
 
 - `refuse_when_overloaded`, outermost: a sign-up the hash queue could not take is
   answered `503 overloaded` before anything else is done for it (`web.shedding`).
-- `trace_requests`, outermost, when the worker traces: the HTTP server span
+- `trace_requests`, next, when the worker traces: the HTTP server span
   (`web.http_spans`), so that every log line of the request carries its trace id.
 - `observe_requests`: a request id (the client's `X-Request-ID`, or a new one)
   on every log line of the request and echoed in the response; one log line per request;

@@ -1,8 +1,8 @@
 """Refusing sign-ups for overload cheaply. Under clients that retry at once, every refusal
 costs the event loop and the machine's cores what the hashes in progress need: so the
 refusal is decided before the request is read (`web.middleware.refuse_when_overloaded`),
-its answer encoded once, and refusals are counted and logged as one line per window,
-not one a request."""
+its answer encoded once, refusals past a burst paced (`RefusalPace`), and counted and
+logged as one line per window, not one a request."""
 
 from __future__ import annotations
 

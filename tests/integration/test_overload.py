@@ -18,7 +18,7 @@ from streamapp.wiring import Wiring
 from tests.support.waiting import eventually
 from tests.support.web import Client, ClientFactory, start_app, stop_app, web_client
 from users_service.adapters.storage import schema
-from web.shedding import RefusalLog
+from web.shedding import RefusalLog, RefusalPace
 
 URL = "/users/v1/users"
 BODY = {"nombre": "Ana", "email": "ana@example.com", "password": "correct-horse"}
@@ -141,3 +141,32 @@ async def test_with_the_hash_queue_full_a_sign_up_is_refused_before_it_is_read(
     resp = await client.post(URL, data=malformed, headers={"Content-Type": "application/json"})
     assert resp.status == 400
     assert (await resp.json())["error"]["code"] == "malformed_json"
+
+
+async def test_refusals_past_the_burst_are_answered_at_the_pace_still_as_documented(
+    client: Client, wiring: Wiring, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(web.middleware, "_pace", RefusalPace(per_second=10, burst=2))
+    slots = wiring.metrics.hasher.slots
+    release = asyncio.Event()
+
+    async def hold() -> None:
+        async with slots.slot(shed=False):
+            await release.wait()
+
+    async def full() -> bool:
+        return slots.full
+
+    holders = [asyncio.create_task(hold()) for _ in range(slots.workers)]
+    try:
+        await eventually(full, timeout=5, what="every hashing slot taken")
+        started = time.monotonic()
+        # Two in the burst and one on time, then each its tenth of a second after the last.
+        for _ in range(6):
+            resp = await client.post(URL, json=BODY)
+            assert resp.status == 503 and resp.headers["Retry-After"] == "1"
+            assert (await resp.json())["error"]["code"] == "overloaded"
+        assert time.monotonic() - started >= 0.3
+    finally:
+        release.set()
+        await asyncio.gather(*holders)

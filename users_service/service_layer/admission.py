@@ -1,7 +1,8 @@
 """Admission to the expensive part of the work: bcrypt. A bounded number of hashes run at
-once and a bounded number wait; past that an HTTP request is refused at once (503 and
-Retry-After) instead of queueing without limit, while a command waits its turn (Kafka
-holds the rest of the backlog for it)."""
+once and a bounded number wait; past that an HTTP request is refused (503 and
+Retry-After; the HTTP edge asks `full` before it even reads the request) instead of
+queueing without limit, while a command waits its turn (Kafka holds the rest of the
+backlog for it)."""
 
 from __future__ import annotations
 
