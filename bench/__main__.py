@@ -13,8 +13,11 @@ from bench import (
     ab,
     bcrypt_ceiling,
     commands,
+    deployment,
     drain,
+    hasher,
     http_load,
+    overload,
     pooler,
     relays,
     tracing_cost,
@@ -40,6 +43,9 @@ BENCHMARKS = {
     "bcrypt": bcrypt_ceiling.run,
     "nest": versus_nest.run,
     "tracing": tracing_cost.run,
+    "overload": overload.run,
+    "deploy": deployment.run,
+    "hasher": hasher.run,
 }
 
 
@@ -68,7 +74,8 @@ if __name__ == "__main__":
     parser.add_argument(
         "--short",
         action="store_true",
-        help="bcrypt and nest: a few seconds a run, to show they work (figures not to keep)",
+        help="bcrypt, nest, overload, deploy, hasher: a few seconds a run, to show they work "
+        "(figures not to keep)",
     )
     args = parser.parse_args()
     if args.short:

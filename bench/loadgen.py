@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import resource
 import sys
 import time
 import uuid
@@ -100,10 +101,13 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             else open_loop(run, session, args.rate, until)
         )
         jobs = [work]
-        if args.probe:
-            jobs.append(probe(session, args.probe, until, probes))
-        await asyncio.gather(*jobs)
+        # The probe on a connection of its own, as an orchestrator's: never behind a POST.
+        async with aiohttp.ClientSession() as probing:
+            if args.probe:
+                jobs.append(probe(probing, args.probe, until, probes))
+            await asyncio.gather(*jobs)
         elapsed = time.monotonic() - started
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     return {
         "elapsed": elapsed,
         "created": run.statuses.get(201, 0),
@@ -114,7 +118,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "p99": percentile(run.latencies, 0.99),
         "probe_p50": percentile(probes, 0.5),
         "probe_p99": percentile(probes, 0.99),
+        "probe_max": max(probes, default=None),
         "probes": len(probes),
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,
         "answered": run.answered,
     }
 

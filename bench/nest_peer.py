@@ -28,9 +28,10 @@ def build() -> None:
 
 
 @contextlib.asynccontextmanager
-async def running(rounds: int) -> AsyncIterator[str]:
+async def running(rounds: int, *, cluster: bool = False) -> AsyncIterator[str]:
     """The peer on a free port at bcrypt `rounds`, on an emptied benchmark database (it
-    makes its table at start) and a topic of its own; yields its base URL."""
+    makes its table at start) and a topic of its own; yields its base URL. With `cluster`,
+    in node's cluster mode (`dist/cluster.js`: one process per core on the one port)."""
     url = await reset_bench_database()
     topic = f"nest.bench-{time.time_ns()}"
     await create_topic(topic, partitions=3)
@@ -45,8 +46,24 @@ async def running(rounds: int) -> AsyncIterator[str]:
     }
     # As its documentation runs it: libuv's default pool (4 threads) hashes.
     env.pop("UV_THREADPOOL_SIZE", None)
-    process = await asyncio.create_subprocess_exec("node", "dist/main.js", cwd=PEER_DIR, env=env)
+    entry = "dist/cluster.js" if cluster else "dist/main.js"
+    process = await asyncio.create_subprocess_exec(
+        "node", entry, cwd=PEER_DIR, env=env, stdout=asyncio.subprocess.PIPE
+    )
     base = f"http://127.0.0.1:{port}"
+    ready = asyncio.Event()
+
+    async def relay_output() -> None:
+        # Its own lines go on to the bench's output; the cluster's primary says when
+        # every process listens.
+        assert process.stdout is not None
+        while line := await process.stdout.readline():
+            if line.startswith(b"cluster: ") and b"listening" in line:
+                ready.set()
+            else:
+                print(line.decode(errors="replace"), end="", flush=True)
+
+    output = asyncio.create_task(relay_output())
 
     async def up() -> bool:
         assert process.returncode is None, "the NestJS peer exited"
@@ -58,8 +75,11 @@ async def running(rounds: int) -> AsyncIterator[str]:
 
     try:
         await eventually(up, timeout=60, interval=0.2, what="the NestJS peer serving")
+        if cluster:
+            await asyncio.wait_for(ready.wait(), timeout=60)
         yield base
     finally:
         if process.returncode is None:
             process.terminate()
         await process.wait()
+        await output

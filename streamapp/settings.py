@@ -505,6 +505,12 @@ class AuthSettings(Group):
     hash_workers: Annotated[int, parsed(_bounded_int(0, 256))] = variable(
         "HASH_WORKERS", 0, "bcrypt threads; hashing runs on these alone (`0`: one per core)"
     )
+    password_hasher: Annotated[str, parsed(_choice("auto", "libxcrypt", "pyca"))] = variable(
+        "PASSWORD_HASHER",
+        "auto",
+        "the bcrypt implementation: `auto` (libxcrypt when its start-up self-test passes, "
+        "else pyca/bcrypt), `libxcrypt` (refuses to start if its self-test fails), `pyca`",
+    )
     hash_queue: Annotated[int, parsed(_bounded_int(0, 100_000))] = variable(
         "HASH_QUEUE",
         16,

@@ -31,6 +31,7 @@ from streamapp.lifecycle.shutdown import ShutdownDrain, ShutdownWatchdog
 from streamapp.lifecycle.topics import TopicsService
 from streamapp.metrics import ServiceMetrics
 from streamapp.settings import Settings, revealed
+from users_service.adapters.bcrypt_backends import backend_named
 from users_service.adapters.jwt_tokens import JwtVerifier
 from users_service.adapters.kafka.dead_letters import DeadLetters
 from users_service.adapters.kafka.probe import broker_answers, topic_creation_refused
@@ -230,6 +231,7 @@ def wire(app: faust.App, settings: Settings) -> Wiring:
         settings.auth.bcrypt_rounds,
         workers=settings.auth.hash_workers or None,
         queue=settings.auth.hash_queue,
+        backend=backend_named(settings.auth.password_hasher),
     )
     verifications = DatabaseVerificationStore(verifier_pool)
     # An event of an erased user is counted as such, neither verified nor a failure.

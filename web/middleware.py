@@ -1,7 +1,9 @@
 """Middleware for every request, installed through a Faust Blueprint found by autodiscovery
 like the views (so the app module never imports the web package):
 
-- `trace_requests`, outermost, when the worker traces: the HTTP server span
+- `refuse_when_overloaded`, outermost: a sign-up the hash queue could not take is
+  answered `503 overloaded` before anything else is done for it (`web.shedding`).
+- `trace_requests`, next, when the worker traces: the HTTP server span
   (`web.http_spans`), so that every log line of the request carries its trace id.
 - `observe_requests`: a request id (the client's `X-Request-ID`, or a new one)
   on every log line of the request and echoed in the response; one log line per request;
@@ -27,6 +29,7 @@ from users_service.domain.patterns import linear
 from users_service.service_layer import log_context
 from web.http_spans import CLIENT_CLOSED_REQUEST, trace_exemplar, traced
 from web.log_quoting import quoted
+from web.shedding import RefusalLog, RefusalPace, overloaded_response
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -37,6 +40,9 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _CLIENT_REQUEST_ID = linear(r"^[A-Za-z0-9._:\-]{1,128}$")
 # Probed every few seconds by orchestrators and Prometheus: logged at DEBUG, not INFO.
 _QUIET_ROUTES = frozenset({"/livez", "/readyz", "/metrics", "/"})
+SIGN_UP_ROUTE = "/users/v1/users"
+_refusals = RefusalLog(log)
+_pace = RefusalPace()
 
 
 def request_id_of(request: web.Request) -> str:
@@ -93,6 +99,27 @@ async def observe_requests(request: web.Request, handler: Handler) -> web.Stream
 
 
 @web.middleware
+async def refuse_when_overloaded(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A sign-up that would be refused for overload is refused here, before its body is
+    read, its token checked, or a span or a log line made for it: a refusal must cost far
+    less than the hashes it protects. Counted (the metrics), logged in aggregate, and
+    paced past a burst (`web.shedding.RefusalPace`)."""
+    if (
+        request.method == "POST"
+        and route_of(request) == SIGN_UP_ROUTE
+        and app.users.registration.turn_away()
+    ):
+        _refusals.refused()
+        metrics = app.service_metrics
+        metrics.http_requests.labels(SIGN_UP_ROUTE, "POST", "503").inc()
+        delay = _pace.delay()
+        if delay:
+            await asyncio.sleep(delay)
+        return overloaded_response({REQUEST_ID_HEADER: request_id_of(request)})
+    return await handler(request)
+
+
+@web.middleware
 async def trace_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
     """The request inside an HTTP server span; nothing at all while tracing is off, nor
     for the probes (a trace every few seconds from every orchestrator says nothing)."""
@@ -127,6 +154,8 @@ class RequestMiddleware(Blueprint):
             middlewares.insert(0, observe_requests)
         if trace_requests not in middlewares:
             middlewares.insert(0, trace_requests)
+        if refuse_when_overloaded not in middlewares:
+            middlewares.insert(0, refuse_when_overloaded)
         if json_http_errors not in middlewares:
             middlewares.append(json_http_errors)
 

@@ -89,6 +89,14 @@ def from_service_error(exc: UsersError) -> ApiError:
     return ApiError(500, "internal_error", "unexpected error")
 
 
+def error_document(exc: ApiError) -> dict[str, Any]:
+    """The JSON body of an error answer: `{"error": {"code", "message", "fields"?}}`."""
+    body: dict[str, Any] = {"code": exc.error_code, "message": exc.message}
+    if exc.fields:
+        body["fields"] = exc.fields
+    return {"error": body}
+
+
 class ApiView(View):
     """A Faust view whose errors, its own and the service layer's, share one JSON shape."""
 
@@ -110,10 +118,7 @@ class ApiView(View):
 
     async def on_request_error(self, request: Request, exc: WebError) -> Response:
         if isinstance(exc, ApiError):
-            body: dict[str, Any] = {"code": exc.error_code, "message": exc.message}
-            if exc.fields:
-                body["fields"] = exc.fields
-            return self.json({"error": body}, status=exc.code, headers=exc.headers)
+            return self.json(error_document(exc), status=exc.code, headers=exc.headers)
         return self.json(
             {"error": {"code": "http_error", "message": str(exc.detail)}}, status=exc.code
         )

@@ -476,25 +476,25 @@ class Costly:
 @pytest.fixture
 def costly(monkeypatch: pytest.MonkeyPatch) -> Iterator[Costly]:
     counts = Costly()
-    # Whichever implementation the start-up self-test chose (libxcrypt or pyca/bcrypt),
-    # every hash and check goes through these two.
-    hashpw, checkpw = BcryptHasher.hash_sync, BcryptHasher._check
+    # Counted where the hasher hands work to its bcrypt, whichever implementation that is
+    # (pyca/bcrypt's functions are not called when libxcrypt hashes).
+    hash_sync, check = BcryptHasher.hash_sync, BcryptHasher._check
     enter = databases.core.Connection.__aenter__
 
-    def counting_hashpw(self: BcryptHasher, *args: Any) -> str:
+    def counting_hash(self: BcryptHasher, password: str) -> str:
         counts.bcrypt.append("hashpw")
-        return hashpw(self, *args)
+        return hash_sync(self, password)
 
-    def counting_checkpw(self: BcryptHasher, *args: Any) -> bool:
+    def counting_check(self: BcryptHasher, password: str, password_hash: str) -> bool:
         counts.bcrypt.append("checkpw")
-        return checkpw(self, *args)
+        return check(self, password, password_hash)
 
     async def counting_enter(self: databases.core.Connection) -> databases.core.Connection:
         counts.database.append("connection")
         return await enter(self)
 
-    monkeypatch.setattr(BcryptHasher, "hash_sync", counting_hashpw)
-    monkeypatch.setattr(BcryptHasher, "_check", counting_checkpw)
+    monkeypatch.setattr(BcryptHasher, "hash_sync", counting_hash)
+    monkeypatch.setattr(BcryptHasher, "_check", counting_check)
     monkeypatch.setattr(databases.core.Connection, "__aenter__", counting_enter)
     yield counts
 

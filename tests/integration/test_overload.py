@@ -5,16 +5,20 @@ every 201 is a stored user."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
+import web.middleware
 from streamapp.app import app
 from streamapp.wiring import Wiring
+from tests.support.waiting import eventually
 from tests.support.web import Client, ClientFactory, start_app, stop_app, web_client
 from users_service.adapters.storage import schema
+from web.shedding import RefusalLog, RefusalPace
 
 URL = "/users/v1/users"
 BODY = {"nombre": "Ana", "email": "ana@example.com", "password": "correct-horse"}
@@ -79,3 +83,90 @@ async def test_a_busy_request_pool_answers_503_in_time_and_leaves_the_relay_its_
         release.set()
         await asyncio.gather(*occupiers)
         await stop_app(wiring)
+
+
+async def test_with_the_hash_queue_full_a_sign_up_is_refused_before_it_is_read(
+    client: Client,
+    wiring: Wiring,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(web.middleware, "_refusals", RefusalLog(logging.getLogger("users.http")))
+    slots = wiring.metrics.hasher.slots
+    release = asyncio.Event()
+
+    async def hold() -> None:
+        async with slots.slot(shed=False):
+            await release.wait()
+
+    async def full() -> bool:
+        return slots.full
+
+    holders = [asyncio.create_task(hold()) for _ in range(slots.workers)]
+    malformed = b'{"nombre": "Ana", "email": '  # a 400 once it is read
+    try:
+        await eventually(full, timeout=5, what="every hashing slot taken")
+        with caplog.at_level(logging.DEBUG, logger="users.http"):
+            answers = [
+                await client.post(
+                    URL,
+                    data=malformed,
+                    headers={"Content-Type": "application/json", "X-Request-ID": f"storm-{n}"},
+                )
+                for n in range(5)
+            ]
+        for n, resp in enumerate(answers):
+            assert resp.status == 503
+            assert resp.headers["Retry-After"] == "1"
+            assert resp.headers["X-Request-ID"] == f"storm-{n}"
+            assert resp.headers["Content-Type"] == "application/json; charset=utf-8"
+            assert await resp.json() == {
+                "error": {
+                    "code": "overloaded",
+                    "message": "too many sign-ups are being processed; retry shortly",
+                }
+            }
+        # One line for the storm, not one a request; the count is in the metrics.
+        (line,) = [r.getMessage() for r in caplog.records if r.name == "users.http"]
+        assert line.startswith("refusing sign-ups: overloaded")
+        metrics = await (await client.get("/metrics")).text()
+        assert 'user_create_rejected_total{channel="http",code="overloaded"} 5.0' in metrics
+        assert (
+            'http_requests_total{method="POST",route="/users/v1/users",status="503"} 5.0' in metrics
+        )
+    finally:
+        release.set()
+        await asyncio.gather(*holders)
+    # With room again, the same request is read and judged.
+    resp = await client.post(URL, data=malformed, headers={"Content-Type": "application/json"})
+    assert resp.status == 400
+    assert (await resp.json())["error"]["code"] == "malformed_json"
+
+
+async def test_refusals_past_the_burst_are_answered_at_the_pace_still_as_documented(
+    client: Client, wiring: Wiring, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(web.middleware, "_pace", RefusalPace(per_second=10, burst=2))
+    slots = wiring.metrics.hasher.slots
+    release = asyncio.Event()
+
+    async def hold() -> None:
+        async with slots.slot(shed=False):
+            await release.wait()
+
+    async def full() -> bool:
+        return slots.full
+
+    holders = [asyncio.create_task(hold()) for _ in range(slots.workers)]
+    try:
+        await eventually(full, timeout=5, what="every hashing slot taken")
+        started = time.monotonic()
+        # Two in the burst and one on time, then each its tenth of a second after the last.
+        for _ in range(6):
+            resp = await client.post(URL, json=BODY)
+            assert resp.status == 503 and resp.headers["Retry-After"] == "1"
+            assert (await resp.json())["error"]["code"] == "overloaded"
+        assert time.monotonic() - started >= 0.3
+    finally:
+        release.set()
+        await asyncio.gather(*holders)

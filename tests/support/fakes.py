@@ -150,6 +150,7 @@ class FakeUnitOfWork:
 class FakeHasher:
     def __init__(self) -> None:
         self.calls: list[str] = []
+        self.saturated = False
 
     async def hash(self, password: str, *, shed: bool = False) -> str:
         self.calls.append(password)

@@ -183,3 +183,20 @@ def test_a_system_without_libxcrypt_hashes_with_pyca(monkeypatch: pytest.MonkeyP
     hasher = BcryptHasher(rounds=4, workers=1)
     assert hasher.implementation == "pyca-bcrypt"
     assert bcrypt.checkpw(b"pw-123456", hasher.hash_sync("pw-123456").encode())
+
+
+def test_password_hasher_names_the_backend_and_forcing_libxcrypt_keeps_its_self_test(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert bcrypt_backends.backend_named("pyca").name == "pyca-bcrypt"
+    assert bcrypt_backends.backend_named("libxcrypt").name == "libxcrypt"
+    assert bcrypt_backends.backend_named("auto").name == "libxcrypt"  # Debian's passes
+    with pytest.raises(ValueError, match="one of auto, libxcrypt, pyca, not 'bcrypt'"):
+        bcrypt_backends.backend_named("bcrypt")
+    real = load()
+    broken = WrongLibrary.__new__(WrongLibrary)
+    broken.__dict__.update(real.__dict__)
+    monkeypatch.setattr(bcrypt_backends, "load", lambda: broken)
+    with pytest.raises(ValueError, match="libxcrypt is unusable: the known setting"):
+        bcrypt_backends.backend_named("libxcrypt")
+    assert bcrypt_backends.backend_named("auto").name == "pyca-bcrypt"

@@ -129,3 +129,27 @@ def fastest_safe_backend() -> BcryptBackend:
         log.info("bcrypt: libxcrypt not used (%s); pyca/bcrypt hashes", exc)
         return reference
     return candidate
+
+
+HASHER_CHOICES = ("auto", "libxcrypt", "pyca")
+
+
+def backend_named(choice: str) -> BcryptBackend:
+    """The backend PASSWORD_HASHER names: "auto" (the fastest safe one), "pyca"
+    (pyca/bcrypt whatever the system has), or "libxcrypt" (which must pass its self-test:
+    forcing it never skips the test). ValueError for another name or a failed libxcrypt."""
+    if choice == "auto":
+        return fastest_safe_backend()
+    if choice == "pyca":
+        return PycaBcrypt()
+    if choice == "libxcrypt":
+        reference = PycaBcrypt()
+        try:
+            candidate = LibxcryptBcrypt(load(), reference)
+            self_test(candidate, reference)
+        except (Unavailable, AssertionError) as exc:
+            raise ValueError(
+                f"PASSWORD_HASHER=libxcrypt, but libxcrypt is unusable: {exc}"
+            ) from exc
+        return candidate
+    raise ValueError(f"PASSWORD_HASHER must be one of {', '.join(HASHER_CHOICES)}, not {choice!r}")

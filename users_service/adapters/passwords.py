@@ -68,6 +68,11 @@ class BcryptHasher:
             )
 
     @property
+    def saturated(self) -> bool:
+        """True when a hash asked with `shed` would be refused now (Overloaded)."""
+        return self.slots.full
+
+    @property
     def implementation(self) -> str:
         """The name of the bcrypt implementation in use (the start-up line, a metric)."""
         return self.backend.name

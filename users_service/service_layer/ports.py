@@ -102,6 +102,10 @@ class PasswordHasher(Protocol):
     async def verify(self, password: str, password_hash: str, *, shed: bool = False) -> bool:
         """Check a password against a stored hash, off the event loop (bounded likewise)."""
 
+    @property
+    def saturated(self) -> bool:
+        """True when a call with `shed` would raise Overloaded now."""
+
 
 class TokenVerifier(Protocol):
     async def principal(self, token: str) -> Principal:

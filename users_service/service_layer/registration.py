@@ -12,6 +12,7 @@ from users_service.domain.errors import (
     IdempotencyKeyReused,
     IdempotencyKeyTaken,
     InvalidInput,
+    Overloaded,
 )
 from users_service.domain.model import User
 from users_service.domain.validation import Registration, validate_registration
@@ -63,6 +64,17 @@ class UserRegistration:
         except IdempotencyKeyReused:
             self.counts.rejected["http", "idempotency_key_reused"] += 1
             raise
+        except Overloaded:
+            self.counts.rejected["http", "overloaded"] += 1
+            raise
+
+    def turn_away(self) -> bool:
+        """True, and counted as refused, when a sign-up would be refused for overload right
+        now (its hash could not even queue): the edge answers it before reading it."""
+        if self.passwords.saturated:
+            self.counts.rejected["http", "overloaded"] += 1
+            return True
+        return False
 
     async def _register(self, request: RegisterUser) -> User:
         registration = validate_registration(request.body)
