@@ -26,7 +26,6 @@ from tests.support.kafka import (
 )
 from tests.support.waiting import eventually
 from tests.support.worker import Worker
-from users_service.adapters.jwt_tokens import mint_token
 
 
 @pytest.fixture
@@ -39,18 +38,6 @@ def downstream(
         worker_env, tmp_path, lambda: request.node.stash.get(FAILED, False)
     ) as running:
         yield running
-
-
-async def erase(worker: Worker, user_id: str) -> int:
-    token = mint_token(worker.env["AUTH_JWT_SECRET"], scopes=["users:erase"])
-    async with (
-        aiohttp.ClientSession() as session,
-        session.delete(
-            f"{worker.base}/users/v1/users/{user_id}",
-            headers={"Authorization": f"Bearer {token}"},
-        ) as resp,
-    ):
-        return resp.status
 
 
 async def domains(url: str) -> dict[str, Any]:
@@ -131,7 +118,7 @@ async def test_a_downstream_app_counts_each_user_once_by_domain(
     # Erasure (docs/erasure.md): on USER_DELETED the example forgets the user's count; a
     # USER_CREATED of the erased user read again (a replay) is not counted again.
     for email in ("bea@example.com", "cris@example.org"):
-        assert await erase(worker, ids[email]) == 204
+        assert await worker.erase_user(ids[email]) == 204
     forgotten = {"example.com": 1}
 
     async def counted_down() -> bool:

@@ -10,7 +10,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
@@ -24,7 +23,6 @@ from tests.support.kafka import produce, read_topic
 from tests.support.services import KAFKA, direct_url, kafka_script
 from tests.support.waiting import eventually
 from tests.support.worker import Worker
-from users_service.adapters.jwt_tokens import mint_token
 from users_service.domain.clock import utc_now
 
 
@@ -34,18 +32,6 @@ async def start(workers: list[Worker], env: dict[str, str], tmp_path: Path) -> W
     worker.start()
     await worker.wait_serving()
     return worker
-
-
-async def delete_user(worker: Worker, user_id: str) -> int:
-    token = mint_token(worker.env["AUTH_JWT_SECRET"], scopes=["users:erase"])
-    async with (
-        aiohttp.ClientSession() as session,
-        session.delete(
-            f"{worker.base}/users/v1/users/{user_id}",
-            headers={"Authorization": f"Bearer {token}"},
-        ) as resp,
-    ):
-        return resp.status
 
 
 async def topic_config(topic: str) -> dict[str, str]:
@@ -99,7 +85,7 @@ async def test_erased_users_are_announced_and_nothing_of_them_is_left(
 
     await eventually(both_verified, timeout=30, what="both users' events verified")
 
-    assert await delete_user(worker, http_id) == 204
+    assert await worker.erase_user(http_id) == 204
     await produce(
         worker_env["KAFKA_USER_ERASE_TOPIC"],
         json.dumps({"commandId": str(uuid.uuid4()), "userId": command_user_id}).encode(),
@@ -117,7 +103,7 @@ async def test_erased_users_are_announced_and_nothing_of_them_is_left(
     await wait_published(worker_env["DATABASE_URL"], timeout=60)
     url = direct_url(worker_env["DATABASE_URL"])
     assert traces_of(url, by_http, by_command) == []
-    assert await delete_user(worker, http_id) == 404  # erased already
+    assert await worker.erase_user(http_id) == 404  # erased already
 
     settings = load_settings({**worker_env, "DATABASE_URL": url}, dotenv=None)
     out, lines = output()
@@ -150,7 +136,7 @@ async def test_erasure_while_kafka_is_down_waits_and_never_publishes_the_user(
     erased = person("erased")
     status, user, _ = await worker.post_user(erased)
     assert status == 201
-    assert await delete_user(worker, user["id"]) == 204
+    assert await worker.erase_user(user["id"]) == 204
 
     async def only_user_deleted_waits() -> bool:
         outbox = (await worker.verification())["outbox"]

@@ -87,6 +87,19 @@ class Worker:
         async with aiohttp.ClientSession() as session, session.post(url, json=body, **kwargs) as r:
             return r.status, await r.json(), time.monotonic() - started
 
+    async def erase_user(self, user_id: str) -> int:
+        """DELETE a user with a `users:erase` token signed with the worker's own secret;
+        return the status."""
+        token = mint_token(self.env["AUTH_JWT_SECRET"], scopes=["users:erase"])
+        async with (
+            aiohttp.ClientSession() as session,
+            session.delete(
+                f"{self.base}/users/v1/users/{user_id}",
+                headers={"Authorization": f"Bearer {token}"},
+            ) as resp,
+        ):
+            return resp.status
+
     async def verification(self) -> dict[str, Any]:
         async with (
             aiohttp.ClientSession() as session,

@@ -67,19 +67,29 @@ def work_span(
     if not tracing_on():
         yield
         return
-    with tracer().start_as_current_span(
-        name,
-        kind=SpanKind.CLIENT if client else SpanKind.INTERNAL,
-        attributes=dict(attributes),
-        record_exception=False,
-        set_status_on_exception=False,
-    ) as span:
-        try:
-            yield
-        except BaseException as exc:
-            span.set_attribute("error.type", type(exc).__qualname__)
-            span.set_status(Status(StatusCode.ERROR))
-            raise
+    with (
+        tracer().start_as_current_span(
+            name,
+            kind=SpanKind.CLIENT if client else SpanKind.INTERNAL,
+            attributes=dict(attributes),
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span,
+        failures_named(span),
+    ):
+        yield
+
+
+@contextlib.contextmanager
+def failures_named(span: trace.Span) -> Iterator[None]:
+    """A failure inside the block marks `span` as an error named by its class only: an
+    exception's message may quote input (the HTTP span does the same)."""
+    try:
+        yield
+    except BaseException as exc:
+        span.set_attribute("error.type", type(exc).__qualname__)
+        span.set_status(Status(StatusCode.ERROR))
+        raise
 
 
 def tracer() -> trace.Tracer:
@@ -102,18 +112,15 @@ class OpenTelemetryTracing:
         links: Sequence[str | None] = (),
     ) -> Iterator[None]:
         found = [link for link in (link_to(parent) for parent in links) if link is not None]
-        with tracer().start_as_current_span(
-            name,
-            kind=SpanKind.INTERNAL,
-            attributes=dict(attributes or {}),
-            links=found,
-            record_exception=False,
-            set_status_on_exception=False,
-        ) as span:
-            try:
-                yield
-            except BaseException as exc:
-                # The class only: messages may quote input (as the HTTP span does).
-                span.set_attribute("error.type", type(exc).__qualname__)
-                span.set_status(Status(StatusCode.ERROR))
-                raise
+        with (
+            tracer().start_as_current_span(
+                name,
+                kind=SpanKind.INTERNAL,
+                attributes=dict(attributes or {}),
+                links=found,
+                record_exception=False,
+                set_status_on_exception=False,
+            ) as span,
+            failures_named(span),
+        ):
+            yield
