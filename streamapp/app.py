@@ -96,6 +96,7 @@ class UsersApp(faust.App):
             # Static membership: a worker back within the session timeout keeps its
             # partitions, so a rolling restart does not rebalance the group twice a pod.
             consumer_group_instance_id=settings.kafka.group_instance_id,
+            consumer_metadata_max_age_ms=int(settings.kafka.metadata_max_age * 1000),
             logging_config=logging_config(
                 settings.operations.log_format, settings.operations.log_level, worker_identity()
             ),

@@ -308,6 +308,13 @@ class KafkaSettings(Group):
         "consumer session timeout, seconds (Faust's default 60 s makes every rebalance after "
         "a crash wait a minute); heartbeats every fifth of it",
     )
+    metadata_max_age: Seconds = variable(
+        "KAFKA_METADATA_MAX_AGE",
+        30.0,
+        "seconds between the consumer's metadata refreshes (Kafka's default is 5 minutes): a "
+        "broker just restarted may list no topics, and a group that joins then is assigned "
+        "nothing until the next refresh",
+    )
     # The producer's batching, chosen by measurement (BENCHMARKS.md).
     linger_ms: Annotated[int, parsed(_bounded_int(0, 1000))] = variable(
         "KAFKA_LINGER_MS",

@@ -57,6 +57,9 @@ app = faust.App(
     web_bind="127.0.0.1",
     # A new group reads the topic from its start: every user ever created is counted.
     consumer_auto_offset_reset="earliest",
+    # A broker just restarted may list no topics: a group that joins then is assigned none,
+    # and without this would look again only after Kafka's default five minutes.
+    consumer_metadata_max_age_ms=30_000,
 )
 
 user_created = app.topic(
