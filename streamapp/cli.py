@@ -112,12 +112,26 @@ def _worker(args: Sequence[str]) -> int:
 
 
 def _moment(raw: str) -> datetime:
-    """An ISO 8601 time (`2026-11-29T10:00:00Z`; no zone means UTC)."""
+    """An ISO 8601 time (`2026-11-29T10:00:00Z`; no zone means UTC), in UTC."""
     try:
         value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"{raw!r} is not an ISO 8601 time") from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    try:
+        # In UTC, as the database compares it: year 1 at +14:00 is before any UTC time.
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    except OverflowError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is outside years 1 to 9999 in UTC") from None
+
+
+def _positive(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a positive whole number")
+    return value
 
 
 def _command(
@@ -154,7 +168,7 @@ def _operator_parsers(commands: Any) -> None:
         "user whose event is no longer in the outbox; resumable",
     )
     fill.add_argument("--dry-run", action="store_true", help="count them, write nothing")
-    fill.add_argument("--batch", type=int, default=500, help="users per transaction")
+    fill.add_argument("--batch", type=_positive, default=500, help="users per transaction")
     check = _command(
         commands,
         "verify",

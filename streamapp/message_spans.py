@@ -21,6 +21,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from users_service.adapters import trace_context
+from users_service.domain.model import is_uuid_text
 
 
 def _header_text(headers: Mapping[str, bytes | None], name: str) -> str | None:
@@ -38,8 +39,11 @@ def _attributes(message: Any, group: str) -> dict[str, str | int]:
         "messaging.kafka.offset": int(message.offset),
         "messaging.consumer.group.name": group,
     }
-    if isinstance(message.key, bytes):
-        attributes["messaging.kafka.message.key"] = message.key.decode("utf-8", "replace")
+    key = message.key.decode("utf-8", "replace") if isinstance(message.key, bytes) else None
+    # A UUID only (a user or command id): a producer may key a command by the email, or by
+    # mistake by a password or a hash, and a span leaves for the trace backend as it is.
+    if key is not None and is_uuid_text(key):
+        attributes["messaging.kafka.message.key"] = key
     return attributes
 
 

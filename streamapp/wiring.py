@@ -248,6 +248,7 @@ def wire(app: faust.App, settings: Settings) -> Wiring:
         user_created_topic=settings.kafka.user_created_topic,
         fast_path=fast_path,
     )
+    erasures = DatabaseErasure(database, timeout=settings.database.pool_timeout)
     users = UsersService(
         registration=UserRegistration(
             new_users, hasher, idempotency_ttl=settings.http.idempotency_ttl, counts=counts
@@ -259,10 +260,11 @@ def wire(app: faust.App, settings: Settings) -> Wiring:
             accept_plaintext=settings.auth.commands_accept_plaintext_password,
             min_hash_rounds=settings.auth.bcrypt_rounds,
             counts=counts,
+            forget_rejection_unless_registered=erasures.forget_rejection_unless_registered,
         ),
         directory=UserDirectory(new_users.queries),
         erasure=UserErasure(
-            DatabaseErasure(database, timeout=settings.database.pool_timeout),
+            erasures,
             RecordEncoder(),
             user_deleted_topic=settings.kafka.user_deleted_topic,
         ),

@@ -325,3 +325,35 @@ async def test_a_replayed_event_begins_a_new_trace_linked_to_its_original(
     [check] = named(spans, f"{topic} process")
     assert check["parentId"] == publish_span
     assert len(named(await trace_spans(trace_id), f"{topic} publish")) == 1
+
+
+async def test_a_command_s_key_reaches_zipkin_only_when_it_is_a_uuid(
+    worker_env: dict[str, str], workers: list[Worker], tmp_path: Path
+) -> None:
+    """A producer may key a command by anything: by the email, as docs/events.md suggests,
+    or by mistake by the password (why the DLQ keeps only UUID and email keys). The
+    consumer span names neither; the key of the USER_CREATED it leads to, the user id, the
+    verifier's span keeps."""
+    await traced_worker(workers, worker_env, tmp_path, "users-test-command-keys")
+    handled = f"{worker_env['KAFKA_USER_CREATE_TOPIC']} process"
+    verified = f"{worker_env['KAFKA_USER_CREATED_TOPIC']} process"
+    for key_of in ("email", "password"):
+        header, trace_id, _ = traceparent()
+        command = {
+            "commandId": str(uuid.uuid4()),
+            "nombre": "Keyed",
+            "email": f"keyed-{uuid.uuid4().hex[:8]}@example.com",
+            "password": f"Key-Secret-{uuid.uuid4().hex[:8]}",
+        }
+        await produce(
+            worker_env["KAFKA_USER_CREATE_TOPIC"],
+            json.dumps(command).encode(),
+            key=command[key_of].encode(),
+            headers={"traceparent": header.encode()},
+        )
+        spans = await trace_holding(trace_id, handled, verified)
+        [span] = named(spans, handled)
+        assert "messaging.kafka.message.key" not in span["tags"]
+        assert command[key_of] not in json.dumps(spans)
+        [created] = named(spans, verified)
+        assert uuid.UUID(created["tags"]["messaging.kafka.message.key"])

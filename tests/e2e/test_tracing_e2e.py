@@ -171,3 +171,38 @@ async def test_without_otel_variables_nothing_is_traced_and_the_event_is_unchang
     assert start["message"].endswith("tracing off")
     assert not [r for r in records if "trace_id" in r or "span_id" in r]
     assert [r for r in request_lines(worker) if "POST" in r["message"]]
+
+
+def long_tracestate() -> str:
+    """A tracestate W3C (and OpenTelemetry's parser) accepts, longer than the 512
+    characters the outbox keeps: three members, each a 256-character key and value, then
+    two short ones (W3C: a vendor may truncate, dropping the members longest first)."""
+    members = [f"{'k' * 254}{i:02d}={'v' * 256}" for i in range(3)]
+    return ",".join([*members, "short=1", "other=2"])
+
+
+async def test_a_sign_up_with_a_long_tracestate_is_created_and_its_event_keeps_512_at_most(
+    worker_env: dict[str, str],
+    workers: list[Worker],
+    tmp_path: Path,
+    zipkin: None,
+    no_otel_environment: None,
+) -> None:
+    worker = Worker(zipkin_env(worker_env, "users-test-tracestate"), tmp_path)
+    workers.append(worker)
+    worker.start()
+    await worker.wait_serving()
+    header, trace_id, _ = traceparent()
+    state = long_tracestate()
+    assert len(state) > 512
+
+    status, user, _ = await worker.post_user(
+        body("d"), headers={"traceparent": header, "tracestate": state}
+    )
+    assert status == 201, user
+
+    [message] = await read_topic(worker_env["KAFKA_USER_CREATED_TOPIC"], expect=1, timeout=30)
+    assert trace_id.encode() in message.headers["traceparent"]
+    kept = message.headers["tracestate"].decode()
+    # The short members survive, the long ones (each over 128 characters) are dropped.
+    assert len(kept) <= 512 and kept == "short=1,other=2"

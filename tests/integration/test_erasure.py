@@ -30,7 +30,9 @@ from users_service.adapters.storage.verifications import DatabaseVerificationSto
 from users_service.domain.clock import utc_now
 from users_service.domain.commands import CommandOutcome, parse_create_user
 from users_service.domain.erasure import EraseOutcome, EraseUserCommand, parse_erase_user
+from users_service.domain.errors import EmailAlreadyRegistered
 from users_service.domain.model import User
+from users_service.service_layer.new_user import NewUsers
 from users_service.service_layer.registration import Idempotency, RegisterUser
 from web.requests import body_fingerprint
 
@@ -324,3 +326,30 @@ async def test_users_service_erase_and_erasures(wiring: Wiring, database_url: st
     assert traces_of(database_url, someone) == []
     code, _, err = command_line("erasures", "--since", "yesterday", database_url=database_url)
     assert code == 2 and "ISO 8601" in err
+
+
+async def test_a_duplicate_email_rejection_racing_the_erasure_of_its_user_leaves_no_email(
+    wiring: Wiring, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A command for an email already taken is checked, and its rejection (which echoes
+    the email) written in a later transaction. The erasure of the email's user committing
+    between the two must not leave the rejection naming the erased person's email."""
+    someone = person("raced")
+    first = await create_by_command(wiring, {"commandId": str(uuid.uuid4()), **someone})
+    assert first.result == "created" and first.user_id is not None
+    checked = NewUsers.ensure_email_free
+
+    async def erased_right_after_the_check(self: NewUsers, email: str) -> None:
+        try:
+            await checked(self, email)
+        except EmailAlreadyRegistered:
+            assert first.user_id is not None
+            assert await wiring.users.erasure.erase(first.user_id) is True
+            raise
+
+    monkeypatch.setattr(NewUsers, "ensure_email_free", erased_right_after_the_check)
+    refused = await create_by_command(wiring, {"commandId": str(uuid.uuid4()), **someone})
+
+    assert (refused.result, refused.code) == ("rejected", "duplicate_email")
+    assert await outbox_rows(wiring, event_type="USER_CREATE_REJECTED") == []
+    assert traces_of(database_url, someone) == []

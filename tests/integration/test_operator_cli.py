@@ -336,3 +336,34 @@ async def test_replay_queues_each_row_of_its_window_once_while_a_relay_republish
     assert sorted(r[0] for r in rows) == sorted(ids)
     marker = printed.document()["replayMarker"]
     assert all(json.loads(r[1]).get("replay") == marker for r in rows)  # the tail too
+
+
+@pytest.mark.parametrize(
+    ("command", "named"),
+    [
+        (["erasures", "--since", "0001-01-01T00:00:00+14:00"], "--since"),
+        (["erasures", "--since", "9999-12-31T23:59:59-14:00"], "--since"),
+        (
+            [
+                "outbox",
+                "replay",
+                "--since",
+                "2026-01-01T00:00:00Z",
+                "--until",
+                "9999-12-31T20:00-14:00",
+            ],
+            "--until",
+        ),
+        (["backfill", "--batch", "-1"], "--batch"),
+        (["backfill", "--batch", "0"], "--batch"),
+    ],
+)
+def test_a_nonsense_argument_is_a_usage_error_naming_it_not_a_traceback(
+    command: list[str], named: str
+) -> None:
+    """A time no database can store (UTC before year 1 or after 9999), a batch that is not
+    a positive count: refused as argparse refuses any bad argument, before anything runs."""
+    env = {"DATABASE_URL": f"postgresql://users:hunter2@127.0.0.1:{free_port()}/users"}
+    code, _, stderr, _ = cli(*command, env=env)
+    assert code == 2, stderr
+    assert "Traceback" not in stderr and f"argument {named}" in stderr.splitlines()[-1]

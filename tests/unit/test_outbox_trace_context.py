@@ -157,3 +157,14 @@ def test_no_span_at_all_while_tracing_is_off() -> None:
     spans = PublishSpans()  # no SDK provider installed in this process
     assert spans.start(0, message(traceparent=PARENT)) is None
     spans.end([None])
+
+
+def test_a_tracestate_over_512_characters_loses_long_members_first_then_the_last() -> None:
+    from users_service.adapters.trace_context import truncated
+
+    assert truncated("a=1,b=2") == "a=1,b=2"
+    assert truncated(None) is None and truncated("") is None
+    long = f"{'k' * 100}={'v' * 200}"
+    assert truncated(",".join([long, "a=1", long, "b=2"])) == "a=1,b=2"
+    shorts = [f"m{i:02d}={'v' * 100}" for i in range(6)]  # 104 characters each
+    assert truncated(",".join(shorts)) == ",".join(shorts[:4])  # 419 of them; 5 is 524

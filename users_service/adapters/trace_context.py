@@ -21,6 +21,10 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 # (whatever OTEL_PROPAGATORS adds to a request's own propagation).
 _W3C = TraceContextTextMapPropagator()
 INSTRUMENTATION = "users-service"
+# The outbox's `tracestate` column, and what W3C asks every vendor to propagate at least: a
+# client may send a valid one far longer (32 members of 256-character keys and values).
+TRACESTATE_MAX_CHARS = 512
+_LONG_MEMBER_CHARS = 128
 
 
 def current() -> tuple[str | None, str | None]:
@@ -29,7 +33,18 @@ def current() -> tuple[str | None, str | None]:
         return None, None
     carrier: dict[str, str] = {}
     _W3C.inject(carrier)
-    return carrier.get("traceparent"), carrier.get("tracestate") or None
+    return carrier.get("traceparent"), truncated(carrier.get("tracestate"))
+
+
+def truncated(tracestate: str | None) -> str | None:
+    """`tracestate` cut to TRACESTATE_MAX_CHARS the way W3C Trace Context (3.3.1.5) says:
+    members over 128 characters dropped first, then members from the end."""
+    if not tracestate or len(tracestate) <= TRACESTATE_MAX_CHARS:
+        return tracestate or None
+    members = [m for m in tracestate.split(",") if len(m.strip()) <= _LONG_MEMBER_CHARS]
+    while members and len(",".join(members)) > TRACESTATE_MAX_CHARS:
+        members.pop()
+    return ",".join(members) or None
 
 
 def context_of(traceparent: str | None, tracestate: str | None = None) -> Context | None:

@@ -4,6 +4,7 @@ the same transaction, so a redelivered command changes nothing."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from users_service.domain.commands import CommandOutcome, CreateUserCommand, bounded_problems
@@ -27,6 +28,9 @@ class CreateUserHandler:
     accept_plaintext: bool = True
     min_hash_rounds: int = 4
     counts: OutcomeCounts = field(default_factory=OutcomeCounts)
+    # (event id, email) -> whether the duplicate_email rejection went, its email's user
+    # erased meanwhile (`DatabaseErasure.forget_rejection_unless_registered`).
+    forget_rejection_unless_registered: Callable[[str, str], Awaitable[bool]] | None = None
 
     async def handle(self, command: CreateUserCommand) -> CommandOutcome:
         """Give a decoded CreateUser its one outcome (the first one, for a redelivery).
@@ -101,9 +105,18 @@ class CreateUserHandler:
                 if command_id is not None:
                     await uow.commands.record(outcome)
                 await uow.outbox.add(event)
-            new_users.deliver(uow)
         except CommandAlreadyHandled:
             return await self._recorded_outcome(command_id)
+        # The rejection echoes an email taken when it was checked: if its user was erased
+        # since, the rejection must not outlive the erasure (docs/erasure.md).
+        forget = self.forget_rejection_unless_registered
+        if code == "duplicate_email" and email is not None and forget is not None:
+            if await forget(rejection.event_id, email):
+                uow.collect_claimed()  # nothing of it to publish
+            else:
+                new_users.deliver(uow)
+        else:
+            new_users.deliver(uow)
         self.counts.rejected["command", code] += 1
         self.counts.commands["rejected"] += 1
         return outcome

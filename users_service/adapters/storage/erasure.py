@@ -119,6 +119,26 @@ class DatabaseErasure(DatabaseAccess):
         if ids:
             await self._db.execute(_o.delete().where(_o.c.id.in_(ids)))
 
+    async def forget_rejection_unless_registered(self, event_id: str, email: str) -> bool:
+        """Delete the rejection `event_id` (which names `email`) when no user has `email`
+        any more: True when it went. For a duplicate_email rejection, written after the
+        check that found the email taken: the erasure of that user may have committed in
+        between, after its own pass over the rejections. The lock on the user's row waits
+        for an erasure in flight (PostgreSQL; SQLite's one writer orders them anyway), and
+        one that starts later sees this rejection and deletes it itself."""
+        async with unavailable_as_storage_error(self._timeout), self._db.transaction():
+            taken = await self._db.fetch_one(
+                sa.select(_u.c.id).where(_u.c.email == email).with_for_update(key_share=True)
+            )
+            if taken is not None:
+                return False
+            await self._db.execute(
+                _o.delete().where(
+                    _o.c.event_id == event_id, _o.c.event_type == USER_CREATE_REJECTED
+                )
+            )
+            return True
+
     async def _record(self, command_id: str, outcome: str, user_id: str, now: datetime) -> None:
         await self._db.execute(
             _c.insert().values(
