@@ -35,24 +35,11 @@ from tests.support.worker import Worker
 from tests.support.zipkin import (
     ZIPKIN_SPANS_ENDPOINT,
     Span,
-    require_zipkin,
     trace_spans,
     wait_for_span,
 )
 
 pytestmark = pytest.mark.usefixtures("zipkin", "no_otel_environment")
-
-
-@pytest.fixture
-def zipkin() -> None:
-    require_zipkin()
-
-
-@pytest.fixture
-def no_otel_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Workers inherit the test's environment: none of the runner's OTEL_* reaches them."""
-    for name in [n for n in os.environ if n.startswith("OTEL_")]:
-        monkeypatch.delenv(name)
 
 
 @pytest.fixture

@@ -7,31 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import secrets
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 
 from tests.support.kafka import read_topic
 from tests.support.worker import Worker
-from tests.support.zipkin import ZIPKIN_SPANS_ENDPOINT, require_zipkin, wait_for_span
+from tests.support.zipkin import ZIPKIN_SPANS_ENDPOINT, wait_for_span
 
 SIGN_UP_SPAN = "POST /users/v1/users"
-
-
-@pytest.fixture
-def zipkin() -> None:
-    require_zipkin()
-
-
-@pytest.fixture
-def no_otel_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Workers inherit the test's environment: none of the runner's OTEL_* reaches them."""
-    for name in [n for n in os.environ if n.startswith("OTEL_")]:
-        monkeypatch.delenv(name)
 
 
 def traceparent() -> tuple[str, str, str]:

@@ -42,7 +42,7 @@ async def test_stop_lets_the_cycle_in_flight_finish_and_cancel_does_not() -> Non
     loop.start()
     await asyncio.wait_for(started.wait(), 5)
     stopping = asyncio.ensure_future(loop.stop())
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # one turn: stop() reaches its wait (a negative, not a condition)
     assert not stopping.done()  # waits for the cycle
     release.set()
     await asyncio.wait_for(stopping, 5)
