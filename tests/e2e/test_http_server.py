@@ -1,11 +1,15 @@
 """The HTTP server of a real worker, seen from a socket: idle keep-alive connections are
-closed after HTTP_KEEPALIVE_TIMEOUT, not kept for aiohttp's default hour."""
+closed after HTTP_KEEPALIVE_TIMEOUT, not kept for aiohttp's default hour; header bytes
+no HTTP client library would send are a 4xx, not a 500."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from pathlib import Path
+
+import pytest
 
 from tests.support.worker import Worker
 
@@ -31,3 +35,45 @@ async def test_an_idle_keep_alive_connection_is_closed_after_the_timeout(
         assert time.monotonic() - idle_since < 10
     finally:
         writer.close()
+
+
+async def _raw_request(port: int, request: bytes) -> bytes:
+    """Send `request` as given (bytes no HTTP client would send) and read the whole answer
+    (the request says Connection: close)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(), timeout=10)
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/users/v1/users"),
+        ("GET", "/users/v1/users/0a2ae4bd-2212-400d-abe9-545ebcb162b2"),
+        ("DELETE", "/users/v1/users/0a2ae4bd-2212-400d-abe9-545ebcb162b2"),
+        ("GET", "/users/v1/events/verification"),
+    ],
+)
+async def test_a_bearer_token_that_is_not_utf_8_is_401_not_500(
+    worker_env: dict[str, str], workers: list[Worker], tmp_path: Path, method: str, path: str
+) -> None:
+    # aiohttp reads header bytes that are not UTF-8 as lone surrogates; PyJWT's
+    # token.encode("utf-8") then raised UnicodeEncodeError, out of the view as a 500.
+    worker = Worker(worker_env, tmp_path)
+    workers.append(worker)
+    worker.start()
+    await worker.wait_serving(kafka=False)
+    answer = await _raw_request(
+        worker.port,
+        f"{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n".encode()
+        + b"Authorization: Bearer \xff\xfe.\xc3(\r\n\r\n",
+    )
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 401"), answer[:300]
+    assert b'error="invalid_token"' in head
+    assert json.loads(body)["error"]["code"] == "unauthenticated"
+    assert "Traceback" not in worker.log_text()
