@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.waiting import eventually
 from tests.support.worker import Worker
 
 
@@ -77,3 +78,60 @@ async def test_a_bearer_token_that_is_not_utf_8_is_401_not_500(
     assert b'error="invalid_token"' in head
     assert json.loads(body)["error"]["code"] == "unauthenticated"
     assert "Traceback" not in worker.log_text()
+
+
+async def test_a_body_that_is_not_its_content_encoding_is_400_and_no_traceback(
+    worker_env: dict[str, str], workers: list[Worker], tmp_path: Path
+) -> None:
+    # The view answers 400 malformed_body; aiohttp then drains the rest of the body
+    # (its lingering close), which raised the stored decoding error again: logged as
+    # "Unhandled exception" at ERROR with three chained tracebacks.
+    worker = Worker(worker_env, tmp_path)
+    workers.append(worker)
+    worker.start()
+    await worker.wait_serving(kafka=False)
+    body = b'{"nombre": "Ana", "email": "ana-gzip@example.com", "password": "pw-gzip-1234"}'
+    answer = await _raw_request(
+        worker.port,
+        b"POST /users/v1/users HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        b"Content-Type: application/json\r\nContent-Encoding: gzip\r\n"
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body,
+    )
+    head, _, payload = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400"), answer[:300]
+    assert json.loads(payload)["error"]["code"] == "malformed_body"
+
+    async def drained() -> bool:
+        text = worker.log_text()
+        return "refused a malformed request" in text or "Unhandled exception" in text
+
+    await eventually(drained, timeout=10, what="aiohttp's line about the undecodable body")
+    assert "Unhandled exception" not in worker.log_text()
+    assert "Traceback" not in worker.log_text()
+
+
+async def test_a_path_cannot_forge_a_line_of_the_text_log(
+    worker_env: dict[str, str], workers: list[Worker], tmp_path: Path
+) -> None:
+    # aiohttp percent-decodes the path; the request's log line quoted it as decoded, so
+    # %0a ended the line and the rest read as a line of its own, a forged ERROR.
+    worker = Worker({**worker_env, "LOG_FORMAT": "text"}, tmp_path, via_cli=True)
+    workers.append(worker)
+    worker.start()
+    await worker.wait_serving(kafka=False)
+    forged = "[2026-01-01 00:00:00,000] [1] [ERROR] users.http: forged"
+    path = "/users/v1/users/x%0a" + forged.replace(" ", "%20").replace("[", "%5B")
+    path = path.replace("]", "%5D") + "%00%1b[31m"
+    answer = await _raw_request(
+        worker.port, f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+    )
+    assert answer.startswith(b"HTTP/1.1 "), answer[:300]
+
+    async def logged() -> bool:
+        return "forged" in worker.log_text()
+
+    await eventually(logged, timeout=10, what="the request's log line")
+    lines = worker.log_text().splitlines()
+    assert not [line for line in lines if line.startswith(forged)]
+    assert not [line for line in lines if "\x00" in line or "\x1b" in line]
