@@ -290,6 +290,10 @@ class JwtVerifier:
         """The caller a valid token names; NotAuthenticated otherwise."""
         if not self.configured:
             raise NotAuthenticated("authentication is not configured on this service")
+        if not token.isascii():
+            # A compact JWT is base64url and dots. Header bytes that are not UTF-8 reach
+            # here as lone surrogates, which PyJWT's encode("utf-8") raises on (a 500).
+            raise NotAuthenticated("the token is malformed")
         try:
             key = self._secret or await self._signing_key(token)
             claims = jwt.decode(
