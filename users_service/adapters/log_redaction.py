@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
 from users_service.domain.patterns import linear
 
@@ -157,6 +158,10 @@ def _quotes_raw_bytes(record: logging.LogRecord) -> bool:
         record.args = (verb, host, port, correlation, type(struct).__name__)
         return True
     error = record.exc_info[1] if record.exc_info else None
+    if isinstance(error, RequestPayloadError) and isinstance(error.__cause__, HttpProcessingError):
+        # A body its Content-Encoding could not decode, raised again when aiohttp drains
+        # it after the view's 400: the same refusal, not an unhandled error.
+        error = error.__cause__
     if record.name == "aiohttp.server" and isinstance(error, HttpProcessingError):
         # aiohttp refused the request as malformed and answered 400 itself: the client's
         # mistake, not an error; its message and traceback quote the request line whole.
