@@ -7,8 +7,17 @@ from __future__ import annotations
 QUOTE_MAX_CHARS = 256
 
 
-def quoted(text: str, limit: int = QUOTE_MAX_CHARS) -> str:
-    """`text` as a log line may carry it: its first `limit` characters, and how many more."""
-    if len(text) <= limit:
+def _escaped(text: str) -> str:
+    # aiohttp percent-decodes a path, so a client chooses every character of it: a line
+    # feed would end the text log's line and start a forged one, an ESC colour a terminal.
+    if text.isprintable():
         return text
-    return f"{text[:limit]}…[{len(text) - limit} more characters]"
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
+def quoted(text: str, limit: int = QUOTE_MAX_CHARS) -> str:
+    """`text` as a log line may carry it: its first `limit` characters, the unprintable
+    ones escaped (`\\n`, `\\x00`), and how many more there were."""
+    if len(text) <= limit:
+        return _escaped(text)
+    return f"{_escaped(text[:limit])}…[{len(text) - limit} more characters]"
