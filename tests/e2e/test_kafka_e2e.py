@@ -377,13 +377,6 @@ async def test_send_message_puts_any_value_on_any_topic(kafka: None) -> None:
     assert (second.key, json.loads(second.value)) == (b"k2", {"plain": "json"})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="after the broker restarts under load, the idempotent producer's sends fail with "
-    "OutOfOrderSequenceNumber (its sequence state is lost with the in-flight batches) "
-    "and keep failing on that producer: the relay counts each as the message's own fault "
-    "and parks the events after OUTBOX_MAX_ATTEMPTS",
-)
 async def test_a_broker_restarted_under_sign_ups_parks_no_event(
     worker_env: dict[str, str], workers: list[Worker], tmp_path: Path, kafka_restored: None
 ) -> None:

@@ -29,7 +29,7 @@ from streamapp.settings import load_settings
 from streamapp.workarounds import faust_worker_command
 from streamapp.workarounds.faust_app import existing_consumer, existing_producer
 from streamapp.workarounds.faust_consumer import RewindingConsumer, RewindingConsumerThread
-from streamapp.workarounds.faust_producer import IdempotentProducer
+from streamapp.workarounds.faust_producer import IdempotentProducer, sender_failure
 from streamapp.workarounds.faust_web import set_keepalive_timeout
 from streamapp.workarounds.faust_worker import UsersWorker
 from users_service.adapters.storage.workarounds import forget_task_connection, query_lock
@@ -192,3 +192,17 @@ async def test_databases_keeps_one_connection_per_task_until_forgotten(tmp_path:
     assert db.connection() is first
     forget_task_connection(db)
     assert db.connection() is not first
+
+
+async def test_aiokafka_s_sender_still_ends_on_out_of_order_and_is_where_renewal_looks() -> None:
+    """aio-libs/aiokafka#1017: when aiokafka recovers from OutOfOrderSequenceNumber itself,
+    this fails and faust_producer's renewal may go."""
+    from aiokafka.producer.sender import Sender
+
+    assert "OutOfOrderSequenceNumber" in inspect.getsource(Sender._sender_routine)
+    aiokafka_producer = fresh_app()._new_producer()._new_producer()
+    try:
+        assert sender_failure(aiokafka_producer) is None
+        assert aiokafka_producer._sender.sender_task is None  # not started
+    finally:
+        await aiokafka_producer.client.close()

@@ -7,7 +7,12 @@ from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any, cast
 
 import faust
-from aiokafka.errors import KafkaTimeoutError
+from aiokafka.errors import (
+    KafkaTimeoutError,
+    OutOfOrderSequenceNumber,
+    ProducerFenced,
+    UnknownProducerId,
+)
 from faust.exceptions import ProducerSendError
 from faust.types import RecordMetadata, TopicT
 
@@ -35,15 +40,26 @@ async def send_message(
     return await cast("asyncio.Future[RecordMetadata]", future)
 
 
+# The last three are the producer's state, not the message's fault: the producer is
+# replaced before the next send (streamapp.workarounds.faust_producer), which sends it again.
+_OUTAGES = (
+    KafkaTimeoutError,
+    OSError,
+    asyncio.TimeoutError,
+    OutOfOrderSequenceNumber,
+    UnknownProducerId,
+    ProducerFenced,
+)
+
+
 def is_outage(exc: BaseException) -> bool:
-    """True when Kafka could not be reached or did not answer in time (not the message's
-    fault); aiokafka marks such errors retriable. Faust's producer raises aiokafka's errors
-    wrapped in its ProducerSendError, which says neither: the cause does."""
+    """True when Kafka could not be reached or did not answer in time, or the producer
+    itself must be replaced (not the message's fault); aiokafka marks the first kind
+    retriable. Faust's producer raises aiokafka's errors wrapped in its ProducerSendError,
+    which says neither: the cause does."""
     if isinstance(exc, ProducerSendError) and exc.__cause__ is not None:
         exc = exc.__cause__
-    return isinstance(exc, KafkaTimeoutError | OSError | asyncio.TimeoutError) or bool(
-        getattr(exc, "retriable", False)
-    )
+    return isinstance(exc, _OUTAGES) or bool(getattr(exc, "retriable", False))
 
 
 def describe(exc: BaseException) -> str:
