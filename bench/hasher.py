@@ -7,24 +7,14 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from bench.harness import NO_SHEDDING, Results, Row, loadgen
-from bench.http_load import serving_worker
-from bench.versus_nest import CLIENTS, TURNS, listed, seconds, short
+from bench.harness import Results, Row
+from bench.versus_nest import CLIENTS, TURNS, listed, seconds, service, short
 
 VARIANTS = {"pyca/bcrypt (PASSWORD_HASHER=pyca)": "pyca", "start-up choice (auto)": "auto"}
 
 
 async def creations(tmp: Path, rounds: int, choice: str) -> float:
-    worker = await serving_worker(
-        tmp, BCRYPT_ROUNDS=str(rounds), PASSWORD_HASHER=choice, **NO_SHEDDING
-    )
-    try:
-        run = await loadgen(
-            f"{worker.base}/users/v1/users", duration=seconds(), concurrency=CLIENTS
-        )
-    finally:
-        worker.terminate()
-    return float(run["rate"])
+    return await service(tmp, rounds, PASSWORD_HASHER=choice)
 
 
 async def run(results: Results, tmp: Path) -> None:

@@ -30,8 +30,9 @@ def seconds() -> float:
 TURNS = 2
 
 
-async def service(tmp: Path, rounds: int) -> float:
-    worker = await serving_worker(tmp, BCRYPT_ROUNDS=str(rounds), **NO_SHEDDING)
+async def service(tmp: Path, rounds: int, **env: str) -> float:
+    """Creations/s of one worker at `rounds`, nothing shed, with `env` added."""
+    worker = await serving_worker(tmp, BCRYPT_ROUNDS=str(rounds), **NO_SHEDDING, **env)
     try:
         run = await loadgen(
             f"{worker.base}/users/v1/users", duration=seconds(), concurrency=CLIENTS

@@ -155,7 +155,7 @@ async def commands(topic: str, load: Load) -> None:
         }
         await produce(topic, json.dumps(body).encode(), key=command_id.encode())
         load.commands.append(command_id)
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.1)  # the offered rate of commands, not a wait
 
 
 async def stored_users(url: str) -> dict[str, str]:

@@ -5,8 +5,10 @@ every 201 is a stored user."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -85,13 +87,9 @@ async def test_a_busy_request_pool_answers_503_in_time_and_leaves_the_relay_its_
         await stop_app(wiring)
 
 
-async def test_with_the_hash_queue_full_a_sign_up_is_refused_before_it_is_read(
-    client: Client,
-    wiring: Wiring,
-    caplog: pytest.LogCaptureFixture,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(web.middleware, "_refusals", RefusalLog(logging.getLogger("users.http")))
+@contextlib.asynccontextmanager
+async def hash_queue_full(wiring: Wiring) -> AsyncIterator[None]:
+    """Every hashing slot held (as by sign-ups hashing) for the block's length."""
     slots = wiring.metrics.hasher.slots
     release = asyncio.Event()
 
@@ -103,9 +101,23 @@ async def test_with_the_hash_queue_full_a_sign_up_is_refused_before_it_is_read(
         return slots.full
 
     holders = [asyncio.create_task(hold()) for _ in range(slots.workers)]
-    malformed = b'{"nombre": "Ana", "email": '  # a 400 once it is read
     try:
         await eventually(full, timeout=5, what="every hashing slot taken")
+        yield
+    finally:
+        release.set()
+        await asyncio.gather(*holders)
+
+
+async def test_with_the_hash_queue_full_a_sign_up_is_refused_before_it_is_read(
+    client: Client,
+    wiring: Wiring,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(web.middleware, "_refusals", RefusalLog(logging.getLogger("users.http")))
+    malformed = b'{"nombre": "Ana", "email": '  # a 400 once it is read
+    async with hash_queue_full(wiring):
         with caplog.at_level(logging.DEBUG, logger="users.http"):
             answers = [
                 await client.post(
@@ -134,9 +146,6 @@ async def test_with_the_hash_queue_full_a_sign_up_is_refused_before_it_is_read(
         assert (
             'http_requests_total{method="POST",route="/users/v1/users",status="503"} 5.0' in metrics
         )
-    finally:
-        release.set()
-        await asyncio.gather(*holders)
     # With room again, the same request is read and judged.
     resp = await client.post(URL, data=malformed, headers={"Content-Type": "application/json"})
     assert resp.status == 400
@@ -147,19 +156,7 @@ async def test_refusals_past_the_burst_are_answered_at_the_pace_still_as_documen
     client: Client, wiring: Wiring, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(web.middleware, "_pace", RefusalPace(per_second=10, burst=2))
-    slots = wiring.metrics.hasher.slots
-    release = asyncio.Event()
-
-    async def hold() -> None:
-        async with slots.slot(shed=False):
-            await release.wait()
-
-    async def full() -> bool:
-        return slots.full
-
-    holders = [asyncio.create_task(hold()) for _ in range(slots.workers)]
-    try:
-        await eventually(full, timeout=5, what="every hashing slot taken")
+    async with hash_queue_full(wiring):
         started = time.monotonic()
         # Two in the burst and one on time, then each its tenth of a second after the last.
         for _ in range(6):
@@ -167,6 +164,3 @@ async def test_refusals_past_the_burst_are_answered_at_the_pace_still_as_documen
             assert resp.status == 503 and resp.headers["Retry-After"] == "1"
             assert (await resp.json())["error"]["code"] == "overloaded"
         assert time.monotonic() - started >= 0.3
-    finally:
-        release.set()
-        await asyncio.gather(*holders)

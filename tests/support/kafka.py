@@ -43,17 +43,21 @@ async def create_topic(
     await admin.start()
     try:
         deadline = time.monotonic() + timeout
-        while True:
+        refusal = ""
+
+        async def created() -> bool:
+            nonlocal refusal
             response = await admin.create_topics([NewTopic(name, partitions, replicas)])
             [(_, code, message)] = response.topic_errors
-            if code in (0, TopicAlreadyExistsError.errno):
-                break
-            if time.monotonic() >= deadline:
-                raise AssertionError(
-                    f"the broker refused to create {name} for {timeout}s: "
-                    f"{for_code(code).__name__}: {message}"
-                )
-            await asyncio.sleep(0.5)
+            refusal = f"{for_code(code).__name__}: {message}"
+            return code in (0, TopicAlreadyExistsError.errno)
+
+        try:
+            await eventually(created, timeout=timeout, interval=0.5, what=f"topic {name}")
+        except AssertionError:
+            raise AssertionError(
+                f"the broker refused to create {name} for {timeout}s: {refusal}"
+            ) from None
 
         async def listed() -> bool:
             [described] = await admin.describe_topics([name])
